@@ -1,0 +1,8 @@
+# The two commands of the README. Each installs and builds what is missing first.
+.PHONY: demo test bench
+demo:
+	bash scripts/demo.sh
+test:
+	bash scripts/test.sh
+bench:
+	bash scripts/setup.sh && swift build -c release --product fedcybgd && .build/release/fedcybgd bench

@@ -1,0 +1,27 @@
+// HDF5's type and property-list names are macros that call H5open(); Swift cannot import
+// them, so these accessors return their values.
+#include <hdf5.h>
+
+static inline hid_t chdf5_native_float(void) { return H5T_NATIVE_FLOAT; }
+static inline hid_t chdf5_native_double(void) { return H5T_NATIVE_DOUBLE; }
+static inline hid_t chdf5_native_int32(void) { return H5T_NATIVE_INT32; }
+static inline hid_t chdf5_native_int64(void) { return H5T_NATIVE_INT64; }
+static inline hid_t chdf5_native_uint8(void) { return H5T_NATIVE_UINT8; }
+static inline hid_t chdf5_c_s1(void) { return H5T_C_S1; }
+static inline hid_t chdf5_ieee_f32le(void) { return H5T_IEEE_F32LE; }
+static inline hid_t chdf5_std_i64le(void) { return H5T_STD_I64LE; }
+static inline hid_t chdf5_std_i32le(void) { return H5T_STD_I32LE; }
+static inline hid_t chdf5_p_dataset_create(void) { return H5P_DATASET_CREATE; }
+static inline hid_t chdf5_p_file_access(void) { return H5P_FILE_ACCESS; }
+static inline hid_t chdf5_p_link_create(void) { return H5P_LINK_CREATE; }
+static inline hid_t chdf5_p_default(void) { return H5P_DEFAULT; }
+static inline unsigned chdf5_acc_trunc(void) { return H5F_ACC_TRUNC; }
+static inline unsigned chdf5_acc_excl(void) { return H5F_ACC_EXCL; }
+static inline unsigned chdf5_acc_rdonly(void) { return H5F_ACC_RDONLY; }
+static inline unsigned chdf5_acc_rdwr(void) { return H5F_ACC_RDWR; }
+static inline hsize_t chdf5_unlimited(void) { return H5S_UNLIMITED; }
+static inline size_t chdf5_variable(void) { return H5T_VARIABLE; }
+static inline hid_t chdf5_e_default(void) { return H5E_DEFAULT; }
+static inline hid_t chdf5_ieee_f64le(void) { return H5T_IEEE_F64LE; }
+static inline hid_t chdf5_std_u8le(void) { return H5T_STD_U8LE; }
+static inline hid_t chdf5_p_file_create(void) { return H5P_FILE_CREATE; }

@@ -1,0 +1,182 @@
+import Foundation
+import TOMLKit
+
+/// A job file: everything a run needs, read from TOML, with every key checked.
+///
+/// Layout (see `jobs/demo.toml` and `docs/JOBS.md`): top-level `name`, `output`, `seed`,
+/// and the tables `[model]`, `[data]` and `[train]`. A key this program does not know is an
+/// error that names it, so a typo never silently falls back to a default.
+public struct JobFile: Equatable, Sendable {
+    public var name: String
+    /// Folder that holds run folders; the run goes to `<output>/<name>`.
+    public var output: String
+    public var seed: UInt64
+
+    public var layers: Int
+    public var width: Int
+    public var heads: Int
+    /// Position-table length; defaults to the training sequence length.
+    public var context: Int?
+
+    public var corpus: String
+    /// "by-file" or "iid".
+    public var partition: String
+    /// For "iid": how many shards. For "by-file": if set, must equal the number of usable files.
+    public var clients: Int?
+    public var validationFraction: Double
+
+    public var rounds: Int?
+    public var cycles: Int?
+    public var clientsPerRound: Int
+    public var localSteps: Int
+    public var batch: Int
+    public var sequence: Int
+    public var learningRate: Double
+    public var weightDecay: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var evalBatches: Int
+    public var checkpointEvery: Int
+    /// OpenBLAS threads per rank; 0 picks from the cores and ranks on this node.
+    public var threads: Int
+
+    /// The text the job was read from, stored in the run file.
+    public var text: String
+    /// Where it was read from, for messages.
+    public var path: String
+}
+
+/// A job file the program cannot use; the message names the file, the key and the fix.
+public struct JobFileError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    init(_ path: String, _ message: String) { description = "\(path): \(message)" }
+}
+
+extension JobFile {
+    static let knownKeys: [String: Set<String>] = [
+        "": ["name", "output", "seed", "model", "data", "train"],
+        "model": ["layers", "width", "heads", "context"],
+        "data": ["corpus", "partition", "clients", "validation_fraction"],
+        "train": ["rounds", "cycles", "clients_per_round", "local_steps", "batch", "sequence", "learning_rate",
+                  "weight_decay", "beta1", "beta2", "eval_batches", "checkpoint_every", "threads"],
+    ]
+
+    /// Reads and checks a job file.
+    public static func load(path: String) throws -> JobFile {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw JobFileError(path, "cannot read the job file; check the path (examples are in jobs/)")
+        }
+        return try parse(text: text, path: path)
+    }
+
+    /// Parses job text; `path` is used only in messages.
+    public static func parse(text: String, path: String) throws -> JobFile {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw JobFileError(path, "not valid TOML at line \(error.source.begin.line): \(error.description)")
+        }
+        let reader = TableReader(path: path, root: root)
+        try reader.checkKeys()
+        var job = try reader.read(text: text)
+        try job.validate()
+        return job
+    }
+
+    /// Checks values that parse but cannot work.
+    mutating func validate() throws {
+        func require(_ ok: Bool, _ key: String, _ why: String) throws {
+            if !ok { throw JobFileError(path, "'\(key)' \(why)") }
+        }
+        try require(!name.isEmpty && !name.contains("/"), "name", "must be a non-empty name without '/'")
+        try require(layers >= 1, "model.layers", "must be at least 1")
+        try require(width >= 1 && heads >= 1 && width % heads == 0, "model.width", "must be a positive multiple of model.heads")
+        try require(["by-file", "iid"].contains(partition), "data.partition", "must be \"by-file\" or \"iid\", not \"\(partition)\"")
+        try require(partition != "iid" || (clients ?? 0) >= 1, "data.clients", "must be set (at least 1) when data.partition = \"iid\"")
+        try require(validationFraction > 0 && validationFraction < 1, "data.validation_fraction", "must be between 0 and 1")
+        try require(!(rounds != nil && cycles != nil), "train.rounds", "and train.cycles are both set; set one of them")
+        try require(rounds != nil || cycles != nil, "train.rounds", "or train.cycles must be set")
+        try require((rounds ?? 1) >= 1 && (cycles ?? 1) >= 1, "train.rounds", "and train.cycles must be at least 1")
+        try require(clientsPerRound >= 1, "train.clients_per_round", "must be at least 1")
+        try require(localSteps >= 1, "train.local_steps", "must be at least 1")
+        try require(batch >= 1 && sequence >= 2, "train.batch", "must be at least 1 and train.sequence at least 2")
+        try require((context ?? sequence) >= sequence, "model.context", "must be at least train.sequence")
+        try require(learningRate > 0 && learningRate.isFinite, "train.learning_rate", "must be a positive number")
+        try require(evalBatches >= 1, "train.eval_batches", "must be at least 1")
+        try require(checkpointEvery >= 0 && threads >= 0, "train.checkpoint_every", "and train.threads must not be negative")
+    }
+
+    /// Total rounds: `rounds` if given, else `cycles` times the blocks per cycle.
+    public var totalRounds: Int { rounds ?? (cycles ?? 1) * (layers + 2) }
+}
+
+/// Walks the TOML tables, taking each known key with its type and refusing unknown ones.
+private struct TableReader {
+    let path: String
+    let root: TOMLTable
+
+    func table(_ name: String) -> TOMLTable? { name.isEmpty ? root : root[name]?.table }
+
+    func checkKeys() throws {
+        for (section, known) in JobFile.knownKeys {
+            guard let table = table(section) else { continue }
+            for key in table.keys.sorted() where !known.contains(key) {
+                let full = section.isEmpty ? key : "\(section).\(key)"
+                let hint = section.isEmpty ? "top-level keys" : "keys in [\(section)]"
+                throw JobFileError(path, "unknown key '\(full)'; \(hint) are: \(known.sorted().joined(separator: ", "))")
+            }
+        }
+        for section in ["model", "data", "train"] where root[section] != nil && root[section]?.table == nil {
+            throw JobFileError(path, "'\(section)' must be a table ([\(section)])")
+        }
+    }
+
+    private func value(_ section: String, _ key: String) -> TOMLValueConvertible? { table(section)?[key] }
+    private func name(_ section: String, _ key: String) -> String { section.isEmpty ? key : "\(section).\(key)" }
+
+    func int(_ section: String, _ key: String) throws -> Int? {
+        guard let raw = value(section, key) else { return nil }
+        guard let number = raw.int else { throw JobFileError(path, "'\(name(section, key))' must be a whole number") }
+        return number
+    }
+
+    func double(_ section: String, _ key: String) throws -> Double? {
+        guard let raw = value(section, key) else { return nil }
+        if let number = raw.double { return number }
+        if let number = raw.int { return Double(number) }
+        throw JobFileError(path, "'\(name(section, key))' must be a number")
+    }
+
+    func string(_ section: String, _ key: String) throws -> String? {
+        guard let raw = value(section, key) else { return nil }
+        guard let text = raw.string else { throw JobFileError(path, "'\(name(section, key))' must be a string") }
+        return text
+    }
+
+    func read(text: String) throws -> JobFile {
+        let seed = try int("", "seed") ?? 1234
+        guard seed >= 0 else { throw JobFileError(path, "'seed' must not be negative") }
+        guard let corpus = try string("data", "corpus") else {
+            throw JobFileError(path, "missing 'data.corpus'; set it to a text file or a folder of text files")
+        }
+        return JobFile(
+            name: try string("", "name") ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
+            output: try string("", "output") ?? "runs", seed: UInt64(seed),
+            layers: try int("model", "layers") ?? 4, width: try int("model", "width") ?? 128,
+            heads: try int("model", "heads") ?? 4, context: try int("model", "context"),
+            corpus: corpus, partition: try string("data", "partition") ?? "by-file",
+            clients: try int("data", "clients"),
+            validationFraction: try double("data", "validation_fraction") ?? 0.1,
+            rounds: try int("train", "rounds"), cycles: try int("train", "cycles"),
+            clientsPerRound: try int("train", "clients_per_round") ?? 1,
+            localSteps: try int("train", "local_steps") ?? 10, batch: try int("train", "batch") ?? 8,
+            sequence: try int("train", "sequence") ?? 128,
+            learningRate: try double("train", "learning_rate") ?? 1e-3,
+            weightDecay: try double("train", "weight_decay") ?? 0.1,
+            beta1: try double("train", "beta1") ?? 0.9, beta2: try double("train", "beta2") ?? 0.95,
+            evalBatches: try int("train", "eval_batches") ?? 16,
+            checkpointEvery: try int("train", "checkpoint_every") ?? 0,
+            threads: try int("train", "threads") ?? 0, text: text, path: path)
+    }
+}

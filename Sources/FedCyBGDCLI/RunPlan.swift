@@ -1,0 +1,39 @@
+import Corpus
+import Federation
+import Foundation
+import GPT
+
+/// A job file turned into what the algorithm, the corpus and the run store need.
+struct RunPlan {
+    let job: JobFile
+    let settings: FederationSettings
+    let partition: PartitionScheme
+    /// Where the run's files go: `<output>/<name>`.
+    let runFolder: String
+
+    init(job: JobFile) {
+        self.job = job
+        let model = GPTConfig(vocabSize: ByteTokenizer.vocabSize, contextLength: job.context ?? job.sequence,
+                              embedDim: job.width, layers: job.layers, heads: job.heads)
+        let optimizer = AdamWSettings(learningRate: Float(job.learningRate), beta1: Float(job.beta1),
+                                      beta2: Float(job.beta2), weightDecay: Float(job.weightDecay))
+        settings = FederationSettings(
+            model: model, rounds: job.totalRounds, clientsPerRound: job.clientsPerRound, localSteps: job.localSteps,
+            batch: job.batch, sequence: job.sequence, optimizer: optimizer, seed: job.seed,
+            evalBatches: job.evalBatches, checkpointEvery: job.checkpointEvery)
+        partition = job.partition == "iid" ? .iid(clients: job.clients ?? 1) : .byFile
+        runFolder = (job.output as NSString).appendingPathComponent(job.name)
+    }
+
+    /// Loads and partitions the corpus; every rank does the same, so no data travels.
+    func loadCorpus() throws -> FederatedCorpus {
+        let documents = try CorpusLoader.load(path: job.corpus)
+        let corpus = try CorpusLoader.federate(
+            documents: documents, scheme: partition, clients: job.partition == "by-file" ? job.clients : nil,
+            validationFraction: job.validationFraction, sequence: job.sequence, source: job.corpus)
+        guard corpus.clients.count >= settings.clientsPerRound else {
+            throw JobFileError(job.path, "'train.clients_per_round' is \(settings.clientsPerRound) but the corpus gives only \(corpus.clients.count) clients; lower it")
+        }
+        return corpus
+    }
+}

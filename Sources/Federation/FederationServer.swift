@@ -1,0 +1,158 @@
+import Corpus
+import GPT
+
+/// Rank 0's side of FedCyBGD: it owns the global model, the schedule, the byte accounting,
+/// the evaluation and the run store.
+public final class FederationServer {
+    public let settings: FederationSettings
+    public let schedule: CycleSchedule
+    public let global: ParameterBuffer
+    private let sampleCounts: [Int]
+    private let evaluator: Evaluation
+    /// The round in which each block last changed (0: the initial model).
+    private var blockChangedRound: [Int]
+    /// For each client, the round of the broadcast it last synchronised from (0: never).
+    public private(set) var clientLastSync: [Int]
+    private var lastBroadcastRound = 0
+    /// Uploads left out of the aggregate, with their reasons, for the run's record.
+    public private(set) var rejections: [(round: Int, client: Int, reason: UploadRejection)] = []
+
+    public init(settings: FederationSettings, corpus: FederatedCorpus, initial: ParameterBuffer) {
+        self.settings = settings
+        self.schedule = CycleSchedule(blockCount: settings.blockCount, clientCount: corpus.clients.count,
+                                      clientsPerRound: settings.clientsPerRound)
+        self.global = initial
+        self.sampleCounts = corpus.clients.map(\.sampleCount)
+        self.evaluator = Evaluation(settings: settings, validation: corpus.validation)
+        self.blockChangedRound = Array(repeating: 0, count: settings.blockCount)
+        self.clientLastSync = Array(repeating: 0, count: corpus.clients.count)
+    }
+
+    /// Encoded size of one block in the download and upload: fp32, plus its 12-byte block header.
+    private func encodedBytes(block: Int) -> Int { global.layout.blocks[block].range.count * 4 + 12 }
+
+    private func blocksChanged(since round: Int) -> [Int] {
+        (0..<settings.blockCount).filter { blockChangedRound[$0] >= round }
+    }
+
+    /// Builds the round's broadcast: header plus every block changed since the previous broadcast
+    /// (the whole model the first time), and charges each selected client for what it lacks.
+    public func prepare(round: Int) -> (header: RoundHeader, bytes: [UInt8], chargedDown: Int) {
+        let header = RoundHeader(round: round, block: schedule.block(ofRound: round),
+                                 clients: schedule.clients(ofRound: round),
+                                 learningRate: settings.optimizer.learningRate, finished: false)
+        let bytes = Download.encode(header: header, blocks: blocksChanged(since: lastBroadcastRound), parameters: global)
+        lastBroadcastRound = round
+        var charged = 0
+        for client in header.clients {
+            charged += blocksChanged(since: clientLastSync[client]).reduce(0) { $0 + encodedBytes(block: $1) }
+            clientLastSync[client] = round
+        }
+        return (header, bytes, charged)
+    }
+
+    /// Receives, checks and aggregates the round's uploads, then installs the block.
+    /// Returns the weighted train loss and the bytes received.
+    public func collect(header: RoundHeader, transport: Transport, placement: ClientPlacement) -> (loss: Float, bytesUp: Int) {
+        let expected = global.layout.blocks[header.block].range.count * 4
+        var accepted: [ReceivedUpload] = []
+        var bytesUp = 0
+        for client in header.clients {
+            let source = placement.host(of: client)
+            do {
+                let upload = try receive(client: client, from: source, header: header, expectedBytes: expected, transport: transport)
+                bytesUp += upload.bytes
+                accepted.append(upload)
+            } catch let rejection as UploadRejection {
+                rejections.append((header.round, client, rejection))
+            } catch {
+                rejections.append((header.round, client, .transport("\(error)")))
+            }
+        }
+        guard !accepted.isEmpty else { return (.nan, bytesUp) }
+        Aggregation.weightedMean(accepted, into: global.block(header.block))
+        blockChangedRound[header.block] = header.round
+        let weights = accepted.map { Double($0.header.sampleCount) }
+        let loss = zip(accepted, weights).reduce(0.0) { $0 + Double($1.0.header.loss) * $1.1 } / weights.reduce(0, +)
+        return (Float(loss), bytesUp)
+    }
+
+    private func receive(client: Int, from source: Int, header: RoundHeader, expectedBytes: Int,
+                         transport: Transport) throws -> ReceivedUpload {
+        let headerBytes = try transport.receive(from: source, tag: UploadTag.header(client: client),
+                                                maxBytes: UploadHeader.encodedSize)
+        let uploadHeader = try UploadHeader.decode(headerBytes)
+        // The body is always drained, even from a bad header, so the next round's messages line up.
+        let body: [UInt8]
+        do {
+            body = try transport.receive(from: source, tag: UploadTag.body(client: client), maxBytes: expectedBytes)
+        } catch let error as TransportError {
+            throw UploadRejection.transport("\(error)")
+        }
+        try UploadValidation.check(header: uploadHeader, round: header.round, block: header.block,
+                                   client: client, expectedBytes: expectedBytes)
+        let values = try UploadValidation.decodeBody(body, expectedBytes: expectedBytes)
+        return ReceivedUpload(header: uploadHeader, values: values, bytes: headerBytes.count + body.count)
+    }
+
+    /// Mean held-out loss of the global model.
+    public func evaluate() -> Float { evaluator.loss(of: global) }
+
+    /// What a checkpoint must hold besides the parameters.
+    public func state(round: Int, totals: RunTotals) -> RunState {
+        RunState(round: round, cycle: round == 0 ? 0 : schedule.cycle(ofRound: round),
+                 blockOrder: Array(0..<settings.blockCount), clientLastSync: clientLastSync,
+                 totalBytesDown: totals.bytesDown, totalBytesUp: totals.bytesUp,
+                 totalBytesBroadcast: totals.bytesBroadcast, tokensTrained: totals.tokensTrained)
+    }
+}
+
+/// Running totals of a run's cost.
+public struct RunTotals: Sendable, Equatable {
+    public var bytesDown = 0
+    public var bytesUp = 0
+    public var bytesBroadcast = 0
+    public var tokensTrained = 0
+    public init() {}
+}
+
+/// Held-out evaluation on fixed batches of the validation text.
+struct Evaluation {
+    private let batches: [(inputs: [Int32], targets: [Int32])]
+    private let evaluator: GPTEvaluator
+
+    init(settings: FederationSettings, validation: [UInt8]) {
+        batches = BatchSampler.validationBatches(tokens: validation, batch: settings.batch,
+                                                 sequence: settings.sequence, maxBatches: settings.evalBatches)
+        evaluator = GPTEvaluator(config: settings.model, batch: settings.batch, sequence: settings.sequence)
+    }
+
+    func loss(of parameters: ParameterBuffer) -> Float {
+        guard !batches.isEmpty else { return .nan }
+        let total = batches.reduce(0.0) {
+            $0 + Double(evaluator.loss(parameters: parameters, inputs: $1.inputs, targets: $1.targets))
+        }
+        return Float(total / Double(batches.count))
+    }
+}
+
+/// Sample-weighted averaging of client uploads, summed in client order so the result does not
+/// depend on how many ranks the job runs on.
+public enum Aggregation {
+    public static func weightedMean(_ uploads: [ReceivedUpload], into target: UnsafeMutableBufferPointer<Float>) {
+        if uploads.count == 1 {
+            // One client: install its values exactly, with no rounding through a weight.
+            uploads[0].values.withUnsafeBufferPointer { _ = target.update(fromContentsOf: $0) }
+            return
+        }
+        let total = uploads.reduce(0.0) { $0 + Double($1.header.sampleCount) }
+        var sum = [Double](repeating: 0, count: target.count)
+        for upload in uploads {
+            let weight = Double(upload.header.sampleCount) / total
+            upload.values.withUnsafeBufferPointer { values in
+                for i in 0..<sum.count { sum[i] += weight * Double(values[i]) }
+            }
+        }
+        for i in 0..<target.count { target[i] = Float(sum[i]) }
+    }
+}

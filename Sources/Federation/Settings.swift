@@ -1,0 +1,32 @@
+import GPT
+
+/// Everything the FedCyBGD algorithm needs to know about a run, independent of files and flags.
+public struct FederationSettings: Sendable, Equatable {
+    /// The model shape.
+    public var model: GPTConfig
+    /// Total rounds; one round trains one block on `clientsPerRound` clients.
+    public var rounds: Int
+    /// k: clients that train the block each round, aggregated by sample-weighted mean.
+    public var clientsPerRound: Int
+    /// E: local AdamW steps per client visit, with fresh optimizer state.
+    public var localSteps: Int
+    public var batch: Int
+    public var sequence: Int
+    public var optimizer: AdamWSettings
+    public var seed: UInt64
+    /// Validation batches per evaluation (each batch × sequence tokens).
+    public var evalBatches: Int
+    /// Write a checkpoint every this many rounds (0: only at the end).
+    public var checkpointEvery: Int
+
+    public init(model: GPTConfig, rounds: Int, clientsPerRound: Int = 1, localSteps: Int, batch: Int, sequence: Int,
+                optimizer: AdamWSettings, seed: UInt64, evalBatches: Int = 16, checkpointEvery: Int = 0) {
+        self.model = model; self.rounds = rounds; self.clientsPerRound = clientsPerRound
+        self.localSteps = localSteps; self.batch = batch; self.sequence = sequence
+        self.optimizer = optimizer; self.seed = seed; self.evalBatches = evalBatches
+        self.checkpointEvery = checkpointEvery
+    }
+
+    /// Blocks per cycle: the embeddings, each transformer layer, and the final LayerNorm.
+    public var blockCount: Int { model.layers + 2 }
+}

@@ -1,0 +1,45 @@
+/// Why the server left an upload out of the aggregate.
+public enum UploadRejection: Error, Equatable, CustomStringConvertible {
+    case wrongHeader(String)
+    case wrongSize(expected: Int, received: Int)
+    case notFinite(index: Int)
+    case transport(String)
+
+    public var description: String {
+        switch self {
+        case let .wrongHeader(what): return "unexpected upload header: \(what)"
+        case let .wrongSize(expected, received): return "upload is \(received) bytes, expected \(expected)"
+        case let .notFinite(index): return "upload value \(index) is not finite"
+        case let .transport(what): return "upload could not be received: \(what)"
+        }
+    }
+}
+
+/// One client's upload as the server received it, checked before use.
+public struct ReceivedUpload {
+    public let header: UploadHeader
+    public let values: [Float]
+    public let bytes: Int
+}
+
+/// The server's checks on an upload: expected round, block and client, exact size, finite values.
+enum UploadValidation {
+    static func check(header: UploadHeader, round: Int, block: Int, client: Int, expectedBytes: Int) throws {
+        guard header.round == round else { throw UploadRejection.wrongHeader("round \(header.round), expected \(round)") }
+        guard header.block == block else { throw UploadRejection.wrongHeader("block \(header.block), expected \(block)") }
+        guard header.client == client else { throw UploadRejection.wrongHeader("client \(header.client), expected \(client)") }
+        guard header.bodyBytes == expectedBytes else {
+            throw UploadRejection.wrongSize(expected: expectedBytes, received: header.bodyBytes)
+        }
+        guard header.loss.isFinite, header.sampleCount > 0 else {
+            throw UploadRejection.wrongHeader("loss \(header.loss), samples \(header.sampleCount)")
+        }
+    }
+
+    static func decodeBody(_ body: [UInt8], expectedBytes: Int) throws -> [Float] {
+        guard body.count == expectedBytes else { throw UploadRejection.wrongSize(expected: expectedBytes, received: body.count) }
+        let values = body.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        if let bad = values.firstIndex(where: { !$0.isFinite }) { throw UploadRejection.notFinite(index: bad) }
+        return values
+    }
+}

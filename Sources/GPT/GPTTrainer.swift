@@ -1,0 +1,166 @@
+import Kernels
+
+/// Forward, backward and AdamW for a fixed batch shape and a fixed set of trainable blocks.
+/// Gradients and optimizer state exist only for the trainable blocks; the backward pass stops
+/// at the lowest trainable block and activations are kept only from there up.
+///
+/// Blocks: 0 = embeddings, 1...L = transformer layers, L+1 = final LayerNorm. The language-model
+/// head is tied to wte: its weight gradient is added to wte's only when block 0 is trainable, but its
+/// input gradient is always computed when anything below the head trains.
+///
+/// Targets may be negative to ignore a position; the loss is the mean over the other positions.
+/// All buffers are allocated in `init`; a step allocates nothing. Not thread-safe: one trainer per thread.
+public final class GPTTrainer {
+    public let config: GPTConfig
+    public let batch: Int
+    public let sequence: Int
+    public let trainableBlocks: Set<Int>
+    /// The lowest trainable block, or nil when nothing trains (forwardBackward then only computes the loss).
+    public let lowestTrainableBlock: Int?
+
+    let layout: ParameterLayout
+    let dims: Dims
+    private let storage: FloatStorage
+    private let gradientStorage: FloatStorage
+    private let optimizerStorage: FloatStorage
+
+    /// First transformer layer whose activations are stored for the backward pass.
+    let storedFrom: Int
+    /// Residual stream at the input of layers storedFrom...L (the last one feeds ln_f).
+    let residuals: [UnsafeMutablePointer<Float>]
+    /// Activations of layers storedFrom..<L.
+    let stored: [LayerActivations]
+    /// Scratch activations for the frozen layers below `storedFrom` (nil when there are none).
+    let frozenScratch: LayerActivations?
+    let spareResidual: UnsafeMutablePointer<Float>?
+    let lnf, lnfMean, lnfRstd, logits: UnsafeMutablePointer<Float>
+    let dres, dln, dqkv, datty, dfch, dAttention: UnsafeMutablePointer<Float>
+    /// Per block: gradient, first and second moments (nil for frozen blocks).
+    let gradients: [UnsafeMutablePointer<Float>?]
+    let moments: [(m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)?]
+    /// AdamW steps taken since the last reset.
+    public private(set) var optimizerStep = 0
+
+    public init(config: GPTConfig, batch: Int, sequence: Int, trainableBlocks: Set<Int>) {
+        let layout = ParameterLayout(config: config)
+        let d = Dims(config: config, batch: batch, sequence: sequence)
+        for b in trainableBlocks {
+            precondition(b >= 0 && b < layout.blockCount, "trainable block \(b) is outside 0..<\(layout.blockCount)")
+        }
+        self.config = config; self.batch = batch; self.sequence = sequence; self.layout = layout; dims = d
+        self.trainableBlocks = trainableBlocks
+        lowestTrainableBlock = trainableBlocks.min()
+        // Layer l is block l+1; keep layers from the lowest trainable one up (all of them if embeddings train).
+        let lowest = lowestTrainableBlock ?? (config.layers + 1)
+        let storedFrom = min(max(lowest - 1, 0), config.layers)
+        self.storedFrom = storedFrom
+        let storage = FloatStorage(), gradientStorage = FloatStorage(), optimizerStorage = FloatStorage()
+        self.storage = storage; self.gradientStorage = gradientStorage; self.optimizerStorage = optimizerStorage
+        let n = d.rows * d.channels
+        let residuals = (storedFrom...config.layers).map { _ in storage.make(n) }
+        self.residuals = residuals
+        let geluScratch = storedFrom < config.layers ? storage.make(4 * n) : nil
+        stored = (storedFrom..<config.layers).map { l in
+            LayerActivations(storage: storage, dims: d, out: residuals[l + 1 - storedFrom], keepForBackward: true,
+                             geluScratch: geluScratch)
+        }
+        if storedFrom > 0 {
+            let spare = storage.make(n)
+            spareResidual = spare
+            frozenScratch = LayerActivations(storage: storage, dims: d, out: spare, keepForBackward: false)
+        } else {
+            spareResidual = nil; frozenScratch = nil
+        }
+        lnf = storage.make(n); lnfMean = storage.make(d.rows); lnfRstd = storage.make(d.rows)
+        logits = storage.make(d.headChunkRows * d.vocab)
+        let training = !trainableBlocks.isEmpty
+        let hasLayerBackward = training && storedFrom < config.layers
+        dres = storage.make(training ? n : 0); dln = storage.make(training ? n : 0)
+        dqkv = storage.make(hasLayerBackward ? 3 * n : 0); datty = storage.make(hasLayerBackward ? n : 0)
+        dfch = storage.make(hasLayerBackward ? 4 * n : 0); dAttention = storage.make(hasLayerBackward ? d.workerSlots * d.seq * d.seq : 0)
+        gradients = layout.blocks.map { b in
+            trainableBlocks.contains(b.index) ? gradientStorage.make(b.range.count) : nil
+        }
+        moments = layout.blocks.map { b in
+            trainableBlocks.contains(b.index) ? (optimizerStorage.make(b.range.count), optimizerStorage.make(b.range.count)) : nil
+        }
+    }
+
+    /// Floats of gradient memory: the sizes of the trainable blocks, nothing for frozen ones.
+    public var gradientParameterCount: Int { gradientStorage.floatCount }
+    /// Floats of AdamW state (two moments per trainable parameter).
+    public var optimizerStateParameterCount: Int { optimizerStorage.floatCount }
+    /// Floats of activation and backward scratch memory.
+    public var activationFloatCount: Int { storage.floatCount }
+
+    /// The gradient of one tensor from the last forwardBackward, or nil when its block is frozen.
+    public func gradient(of slot: TensorSlot) -> UnsafeMutableBufferPointer<Float>? {
+        guard let g = gradients[slot.block] else { return nil }
+        return UnsafeMutableBufferPointer(start: g + (slot.offset - layout.blocks[slot.block].range.lowerBound), count: slot.count)
+    }
+
+    /// The gradient of a whole block, laid out like the block's slice of the parameter buffer.
+    public func gradient(ofBlock index: Int) -> UnsafeMutableBufferPointer<Float>? {
+        gradients[index].map { UnsafeMutableBufferPointer(start: $0, count: layout.blocks[index].range.count) }
+    }
+
+    /// Gradient pointer for the parameter at buffer offset `offset` in block `block`, nil if frozen.
+    @inline(__always)
+    func grad(_ block: Int, _ offset: Int) -> UnsafeMutablePointer<Float>? {
+        gradients[block].map { $0 + (offset - layout.blocks[block].range.lowerBound) }
+    }
+
+    /// Forward and backward on one batch (inputs/targets are batch*sequence token ids); returns the mean cross-entropy.
+    public func forwardBackward(parameters: ParameterBuffer, inputs: [Int32], targets: [Int32]) -> Float {
+        precondition(parameters.layout.matches(config), "parameters do not match the trainer's config")
+        ForwardPass.checkTokens(inputs, dims, allowIgnored: false, what: "inputs")
+        ForwardPass.checkTokens(targets, dims, allowIgnored: true, what: "targets")
+        return inputs.withUnsafeBufferPointer { ip in
+            targets.withUnsafeBufferPointer { tp in
+                run(parameters, tokens: ip.baseAddress!, targets: tp.baseAddress!)
+            }
+        }
+    }
+
+    /// One AdamW step on the trainable blocks, from the gradients of the last forwardBackward.
+    public func applyAdamW(parameters: ParameterBuffer, settings: AdamWSettings) {
+        optimizerStep += 1
+        for block in layout.blocks {
+            guard let g = gradients[block.index], let mv = moments[block.index] else { continue }
+            adamWUpdate(params: parameters.base + block.range.lowerBound, grads: g, m: mv.m, v: mv.v,
+                        count: block.range.count, learningRate: settings.learningRate, beta1: settings.beta1,
+                        beta2: settings.beta2, epsilon: settings.epsilon, weightDecay: settings.weightDecay,
+                        step: optimizerStep)
+        }
+    }
+
+    /// forwardBackward then applyAdamW; returns the loss before the update.
+    public func step(parameters: ParameterBuffer, inputs: [Int32], targets: [Int32], settings: AdamWSettings) -> Float {
+        let loss = forwardBackward(parameters: parameters, inputs: inputs, targets: targets)
+        applyAdamW(parameters: parameters, settings: settings)
+        return loss
+    }
+
+    /// Forget moments and step count, as at the start of a new client visit.
+    public func resetOptimizer() {
+        optimizerStep = 0
+        for (i, mv) in moments.enumerated() {
+            guard let mv else { continue }
+            let count = layout.blocks[i].range.count
+            mv.m.update(repeating: 0, count: count)
+            mv.v.update(repeating: 0, count: count)
+        }
+    }
+}
+
+/// Decoupled-weight-decay Adam settings (torch.optim.AdamW semantics, decay applied to every parameter).
+public struct AdamWSettings: Hashable, Sendable, Codable {
+    public var learningRate: Float
+    public var beta1: Float
+    public var beta2: Float
+    public var epsilon: Float
+    public var weightDecay: Float
+    public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.95, epsilon: Float = 1e-8, weightDecay: Float = 0.1) {
+        self.learningRate = learningRate; self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.weightDecay = weightDecay
+    }
+}

@@ -1,0 +1,34 @@
+// Token + position embeddings.
+
+/// `out[b, t, :] = wte[tokens[b, t], :] + wpe[t, :]`.
+public func embeddingForward(
+    out: UnsafeMutablePointer<Float>, tokens: UnsafePointer<Int32>,
+    wte: UnsafePointer<Float>, wpe: UnsafePointer<Float>, batch: Int, seq: Int, channels: Int
+) {
+    for b in 0..<batch {
+        for t in 0..<seq {
+            let row = b * seq + t
+            addVectors(out + row * channels, wte + Int(tokens[row]) * channels, wpe + t * channels, channels)
+        }
+    }
+}
+
+/// Backward of `embeddingForward`: scatter-adds `dout` into the rows of `dwte` and `dwpe` (either may be nil).
+public func embeddingBackward(
+    dwte: UnsafeMutablePointer<Float>?, dwpe: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>,
+    tokens: UnsafePointer<Int32>, batch: Int, seq: Int, channels: Int
+) {
+    for b in 0..<batch {
+        for t in 0..<seq {
+            let row = b * seq + t, g = dout + row * channels
+            if let dwte {
+                let w = dwte + Int(tokens[row]) * channels
+                addVectors(w, w, g, channels)
+            }
+            if let dwpe {
+                let p = dwpe + t * channels
+                addVectors(p, p, g, channels)
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+// Dense layers in Hugging Face Conv1D layout: weight is [in, out], so y = x W + b needs no transposes.
+
+/// `out[rows, outDim] = inp[rows, inDim] @ weight[inDim, outDim] (+ bias) (+ residual)`.
+///
+/// With `residual`, the layer's output is added to the residual stream in the same pass
+/// (the output rows start as `residual + bias` and sgemm accumulates into them).
+public func matmulForward(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    bias: UnsafePointer<Float>?, rows: Int, inDim: Int, outDim: Int,
+    residual: UnsafePointer<Float>? = nil
+) {
+    var beta: Float = 0
+    if residual != nil || bias != nil {
+        Parallel.forRanges(rows, minimumPerWorker: 64) { _, range in
+            for r in range {
+                let o = out + r * outDim
+                if let residual {
+                    let s = residual + r * outDim
+                    if let bias { addVectors(o, s, bias, outDim) } else { o.update(from: s, count: outDim) }
+                } else if let bias {
+                    o.update(from: bias, count: outDim)
+                }
+            }
+        }
+        beta = 1
+    }
+    parallelSgemm(transA: false, transB: false, m: rows, n: outDim, k: inDim,
+                  a: inp, lda: inDim, b: weight, ldb: outDim, beta: beta, c: out, ldc: outDim)
+}
+
+/// Backward of `matmulForward`. Any of the three gradients may be skipped by passing nil:
+/// `dinp = dout @ weight^T` (overwritten, or added when `accumulateInput`),
+/// `dweight += inp^T @ dout`, `dbias += column sums of dout`.
+public func matmulBackward(
+    dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
+    dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    rows: Int, inDim: Int, outDim: Int, accumulateInput: Bool = false
+) {
+    if let dinp {
+        parallelSgemm(transA: false, transB: true, m: rows, n: inDim, k: outDim,
+              a: dout, lda: outDim, b: weight, ldb: outDim, beta: accumulateInput ? 1 : 0, c: dinp, ldc: inDim)
+    }
+    if let dweight {
+        parallelSgemm(transA: true, transB: false, m: inDim, n: outDim, k: rows,
+              a: inp, lda: inDim, b: dout, ldb: outDim, beta: 1, c: dweight, ldc: outDim)
+    }
+    if let dbias { columnSums(into: dbias, dout, rows: rows, cols: outDim) }
+}
+
+/// Language-model head tied to the token embedding: `logits[rows, vocab] = inp[rows, dim] @ wte[vocab, dim]^T`.
+public func tiedHeadForward(
+    logits: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, wte: UnsafePointer<Float>,
+    rows: Int, dim: Int, vocab: Int
+) {
+    parallelSgemm(transA: false, transB: true, m: rows, n: vocab, k: dim,
+          a: inp, lda: dim, b: wte, ldb: dim, beta: 0, c: logits, ldc: vocab)
+}
+
+/// Backward of `tiedHeadForward`: `dinp = dlogits @ wte` (overwritten), `dwte += dlogits^T @ inp`.
+public func tiedHeadBackward(
+    dinp: UnsafeMutablePointer<Float>?, dwte: UnsafeMutablePointer<Float>?,
+    dlogits: UnsafePointer<Float>, inp: UnsafePointer<Float>, wte: UnsafePointer<Float>,
+    rows: Int, dim: Int, vocab: Int
+) {
+    if let dinp {
+        parallelSgemm(transA: false, transB: false, m: rows, n: dim, k: vocab,
+              a: dlogits, lda: vocab, b: wte, ldb: dim, beta: 0, c: dinp, ldc: dim)
+    }
+    if let dwte {
+        parallelSgemm(transA: true, transB: false, m: vocab, n: dim, k: rows,
+              a: dlogits, lda: vocab, b: inp, ldb: dim, beta: 1, c: dwte, ldc: dim)
+    }
+}
+
+/// `out[i] = a[i] + b[i]` for i in 0..<n (out may alias a or b).
+@inline(__always)
+public func addVectors(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n {
+        store8(load8(a + i) + load8(b + i), out + i)
+        i += 8
+    }
+    while i < n { out[i] = a[i] + b[i]; i += 1 }
+}
+
+/// `sums[c] += sum over r of m[r, c]`, rows added in order (columns split across workers in blocks of 8).
+public func columnSums(into sums: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>, rows: Int, cols: Int) {
+    Parallel.forRanges((cols + 7) / 8, minimumPerWorker: 8) { _, range in
+        let c0 = range.lowerBound * 8, width = min(cols, range.upperBound * 8) - c0
+        for r in 0..<rows { addVectors(sums + c0, sums + c0, m + r * cols + c0, width) }
+    }
+}
+
+/// Sets `count` floats to zero, split across `BLAS.threads` workers.
+public func zeroFill(_ p: UnsafeMutablePointer<Float>, count: Int) {
+    Parallel.forRanges(count, minimumPerWorker: 1 << 16) { _, r in
+        (p + r.lowerBound).update(repeating: 0, count: r.count)
+    }
+}
+
+/// Residual connection: `out[i] = a[i] + b[i]` for i in 0..<n (out may alias a or b), split across
+/// `BLAS.threads` workers. (The model folds its residual adds into `matmulForward(residual:)`.)
+public func residualForward(out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) {
+    Parallel.forRanges((n + 7) / 8, minimumPerWorker: 4096) { _, r in
+        let start = r.lowerBound * 8
+        addVectors(out + start, a + start, b + start, min(n, r.upperBound * 8) - start)
+    }
+}

@@ -1,0 +1,3 @@
+import FedCyBGDCLI
+
+FedCyBGDCommand.main()

@@ -1,0 +1,59 @@
+"""Shared fixtures: run the real fedcybgd binary on a small job, alone and under mpirun."""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = os.environ.get("FEDCYBGD_BIN", str(ROOT / ".build/release/fedcybgd"))
+FORTUNES = "/usr/share/games/fortunes"
+
+TINY_JOB = """\
+name = "tiny"
+output = "{output}"
+seed = 42
+
+[model]
+layers = 2
+width = 32
+heads = 2
+
+[data]
+corpus = "{corpus}"
+
+[train]
+rounds = 9
+clients_per_round = 2
+local_steps = 2
+batch = 4
+sequence = 32
+learning_rate = 3e-3
+eval_batches = 2
+threads = 1
+"""
+
+
+def run_job(tmp: pathlib.Path, ranks: int | None) -> tuple[pathlib.Path, str]:
+    """Runs the tiny job; returns its run folder and what rank 0 printed."""
+    if not os.access(BINARY, os.X_OK):
+        pytest.fail(f"no fedcybgd binary at {BINARY}; run 'make test', which builds it")
+    tmp.mkdir(parents=True, exist_ok=True)
+    job = tmp / "tiny.toml"
+    job.write_text(TINY_JOB.format(output=tmp / "runs", corpus=FORTUNES))
+    command = [BINARY, "train", str(job)]
+    if ranks is not None:
+        command = ["bash", str(ROOT / "scripts/mpirun.sh"), "-n", str(ranks)] + command
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"fedcybgd failed:\n{done.stdout}\n{done.stderr}"
+    return tmp / "runs" / "tiny", done.stdout
+
+
+@pytest.fixture(scope="session")
+def single_rank_run(tmp_path_factory):
+    return run_job(tmp_path_factory.mktemp("p1"), None)
+
+
+@pytest.fixture(scope="session")
+def three_rank_run(tmp_path_factory):
+    return run_job(tmp_path_factory.mktemp("p3"), 3)

@@ -1,0 +1,115 @@
+"""Reads fedcybgd's HDF5 run files with h5py and the HDF5 command-line tools, not with our own reader."""
+import re
+import subprocess
+
+import h5py
+import numpy as np
+
+from conftest import TINY_JOB
+
+HISTORY_COLUMNS = {
+    "round": np.int64, "cycle": np.int32, "block": np.int32, "clients": np.int32,
+    "train_loss": np.float32, "eval_loss": np.float32, "bytes_down": np.int64, "bytes_up": np.int64,
+    "bytes_broadcast": np.int64, "rejected_uploads": np.int32, "seconds": np.float64,
+    "server_cpu_seconds": np.float64,
+}
+ROUNDS, LAYERS, WIDTH, VOCAB, CONTEXT = 9, 2, 32, 256, 32
+
+
+def newest_checkpoint(run):
+    checkpoints = sorted(run.glob("checkpoint-*.h5"))
+    assert checkpoints, f"no checkpoint in {run}"
+    return checkpoints[-1]
+
+
+def model_of(path):
+    with h5py.File(path, "r") as f:
+        return {name: f["model"][name][()] for name in f["model"]}
+
+
+def test_history_has_one_row_per_round_with_described_columns(single_rank_run):
+    run, _ = single_rank_run
+    with h5py.File(run / "history.h5", "r") as f:
+        assert f.attrs["program"] == "fedcybgd"
+        assert isinstance(f.attrs["job"], str) and 'name = "tiny"' in f.attrs["job"]
+        history = f["history"]
+        for column, dtype in HISTORY_COLUMNS.items():
+            data = history[column]
+            assert data.dtype == dtype, column
+            assert data.shape[0] == ROUNDS, column
+            assert data.chunks is not None and data.maxshape[0] is None, f"{column} must be chunked and extendible"
+            assert isinstance(data.attrs["description"], str) and data.attrs["description"], column
+            assert isinstance(data.attrs["units"], str), column
+        assert history["clients"].shape == (ROUNDS, 2)
+        np.testing.assert_array_equal(history["round"][()], np.arange(1, ROUNDS + 1))
+        np.testing.assert_array_equal(history["block"][()], np.arange(ROUNDS) % (LAYERS + 2))
+        assert history["train_loss"].attrs["units"] == "nats/byte"
+
+
+def parse_progress(stdout):
+    pattern = re.compile(r"round\s+(\d+)/(\d+)\s+cycle (\d+)\s+block (\S+)\s+clients (\S+)\s+train\s+(\S+)\s+eval\s+(\S*)\s+down")
+    rows = [pattern.search(line) for line in stdout.splitlines() if line.startswith("round")]
+    return [m.groups() for m in rows if m]
+
+
+def test_history_matches_what_the_program_printed(single_rank_run):
+    run, stdout = single_rank_run
+    printed = parse_progress(stdout)
+    assert len(printed) == ROUNDS
+    with h5py.File(run / "history.h5", "r") as f:
+        h = f["history"]
+        for i, (rnd, total, cycle, _block, clients, train, evaluated) in enumerate(printed):
+            assert int(rnd) == h["round"][i] and int(total) == ROUNDS
+            assert int(cycle) == h["cycle"][i]
+            assert [int(c) for c in clients.split(",")] == list(h["clients"][i])
+            assert abs(float(train) - h["train_loss"][i]) < 6e-4
+            if evaluated:
+                assert abs(float(evaluated) - h["eval_loss"][i]) < 6e-4
+            else:
+                assert np.isnan(h["eval_loss"][i])
+        final_eval = h["eval_loss"][-1]
+        assert np.isfinite(final_eval)
+        summary = f["summary"]
+        assert abs(summary.attrs["final_eval_loss"] - final_eval) < 1e-6
+        assert summary.attrs["total_bytes_up"] == h["bytes_up"][()].sum()
+        assert summary.attrs["total_bytes_down"] == h["bytes_down"][()].sum()
+
+
+def test_checkpoint_holds_the_model_with_hugging_face_names_and_shapes(single_rank_run):
+    run, _ = single_rank_run
+    path = newest_checkpoint(run)
+    with h5py.File(path, "r") as f:
+        assert f.attrs["complete"] == 1
+        assert 'name = "tiny"' in f["config"].attrs["job"]
+        model = f["model"]
+        assert model["transformer.wte.weight"].shape == (VOCAB, WIDTH)
+        assert model["transformer.wpe.weight"].shape == (CONTEXT, WIDTH)
+        assert model["transformer.h.1.attn.c_attn.weight"].shape == (WIDTH, 3 * WIDTH)
+        assert model["transformer.h.1.mlp.c_proj.weight"].shape == (4 * WIDTH, WIDTH)
+        assert model["transformer.ln_f.bias"].shape == (WIDTH,)
+        assert len(model) == 2 + 12 * LAYERS + 2
+        for name in model:
+            assert model[name].dtype == np.float32 and np.all(np.isfinite(model[name][()])), name
+        assert int(np.asarray(f["state"]["round"][()]).reshape(-1)[0]) == ROUNDS
+
+
+def test_one_rank_and_three_ranks_give_bit_identical_parameters(single_rank_run, three_rank_run):
+    one = model_of(newest_checkpoint(single_rank_run[0]))
+    three = model_of(newest_checkpoint(three_rank_run[0]))
+    assert one.keys() == three.keys()
+    for name in one:
+        assert one[name].tobytes() == three[name].tobytes(), name
+    with h5py.File(single_rank_run[0] / "history.h5", "r") as a, h5py.File(three_rank_run[0] / "history.h5", "r") as b:
+        for column in ("train_loss", "eval_loss", "bytes_down", "bytes_up", "clients"):
+            np.testing.assert_array_equal(a["history"][column][()], b["history"][column][()])
+
+
+def test_h5dump_and_h5ls_read_every_file_kind(single_rank_run):
+    run, _ = single_rank_run
+    for path in [run / "history.h5", newest_checkpoint(run)]:
+        header = subprocess.run(["h5dump", "-H", str(path)], capture_output=True, text=True)
+        assert header.returncode == 0, header.stderr
+        assert "DATASET" in header.stdout
+        listing = subprocess.run(["h5ls", "-r", str(path)], capture_output=True, text=True)
+        assert listing.returncode == 0, listing.stderr
+    assert "/history/train_loss" in subprocess.run(["h5ls", "-r", str(run / "history.h5")], capture_output=True, text=True).stdout

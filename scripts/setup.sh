@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what fedcybgd needs on a fresh Debian 12 machine: Open MPI, serial HDF5 and its
+# tools, OpenBLAS, pkg-config, the fortunes corpus, Slurm for the batch tests, and the Python
+# packages the analysis scripts and reader tests use. Safe to run again: it skips what is there.
+set -euo pipefail
+
+debian_packages=(
+  libopenmpi-dev openmpi-bin
+  libhdf5-dev hdf5-tools
+  libopenblas-dev
+  pkg-config
+  fortunes
+)
+python_packages=(h5py numpy pytest)
+
+missing=()
+for p in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+pymissing=()
+for p in "${python_packages[@]}"; do
+  python3 -c "import $p" 2>/dev/null || pymissing+=("$p")
+done
+if ((${#pymissing[@]})); then
+  echo "setup: pip installing ${pymissing[*]}"
+  python3 -m pip install -q "${pymissing[@]}"
+fi
