@@ -11,7 +11,8 @@ debian_packages=(
   pkg-config
   fortunes
 )
-python_packages=(h5py numpy pytest)
+# tokenizers, safetensors, transformers: the model import/export tests (transformers runs without torch).
+python_packages=(h5py numpy pytest matplotlib tokenizers safetensors transformers)
 
 missing=()
 for p in "${debian_packages[@]}"; do

@@ -10,7 +10,7 @@ public enum BatchSampler {
     /// (a batch uses `batch` draws plus rare rejections, far below 2^32).
     static let stepStride: UInt64 = 1 << 32
 
-    public static func trainingBatch(tokens: [UInt8], batch: Int, sequence: Int,
+    public static func trainingBatch(tokens: [TokenID], batch: Int, sequence: Int,
                                      seed: UInt64, round: Int, client: Int, step: Int) -> (inputs: [Int32], targets: [Int32]) {
         let starts = trainingWindowStarts(tokenCount: tokens.count, batch: batch, sequence: sequence,
                                           seed: seed, round: round, client: client, step: step)
@@ -38,7 +38,7 @@ public enum BatchSampler {
     /// text to its end, so every category's tail is sampled. A text too short for `batch` such
     /// windows (but holding at least one) gives one batch of evenly spaced overlapping windows,
     /// so a tiny corpus still gets an eval loss; a text shorter than one window gives none.
-    public static func validationBatches(tokens: [UInt8], batch: Int, sequence: Int,
+    public static func validationBatches(tokens: [TokenID], batch: Int, sequence: Int,
                                          maxBatches: Int) -> [(inputs: [Int32], targets: [Int32])] {
         validationWindowStarts(tokenCount: tokens.count, batch: batch, sequence: sequence, maxBatches: maxBatches)
             .map { gather(tokens: tokens, starts: $0, sequence: sequence) }
@@ -63,7 +63,7 @@ public enum BatchSampler {
     }
 
     /// Copies the windows at `starts` into row-major input and target matrices.
-    static func gather(tokens: [UInt8], starts: [Int], sequence: Int) -> (inputs: [Int32], targets: [Int32]) {
+    static func gather(tokens: [TokenID], starts: [Int], sequence: Int) -> (inputs: [Int32], targets: [Int32]) {
         var inputs = [Int32](repeating: 0, count: starts.count * sequence)
         var targets = [Int32](repeating: 0, count: starts.count * sequence)
         tokens.withUnsafeBufferPointer { text in
@@ -73,8 +73,8 @@ public enum BatchSampler {
                         precondition(start >= 0 && start + sequence < text.count, "window outside the text")
                         let base = row * sequence
                         for offset in 0..<sequence {
-                            input[base + offset] = Int32(text[start + offset])
-                            target[base + offset] = Int32(text[start + offset + 1])
+                            input[base + offset] = text[start + offset]
+                            target[base + offset] = text[start + offset + 1]
                         }
                     }
                 }

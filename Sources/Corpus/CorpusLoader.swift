@@ -18,16 +18,27 @@ public enum CorpusLoader {
     /// file already loaded. Links to files elsewhere are followed. Sorting is by UTF-8 bytes, so
     /// the document order, and with it client ids, is the same on every machine and locale.
     public static func load(path: String) throws -> [TextDocument] {
-        let expanded = NSString(string: path).expandingTildeInPath
-        guard let info = FileInfo(following: expanded) else { throw CorpusError.missing(path: path) }
-        if info.isDirectory {
-            return try loadFolder(expanded, shownAs: path)
-        }
-        guard info.isRegular, let tokens = try readText(expanded) else { throw CorpusError.empty(path: path) }
-        return [TextDocument(name: (expanded as NSString).lastPathComponent, tokens: tokens)]
+        try load(path: path, tokenizer: ByteTokenizer())
     }
 
-    private static func loadFolder(_ folder: String, shownAs shown: String) throws -> [TextDocument] {
+    /// `load(path:)`, tokenising each document with `tokenizer` (documents are tokenised one by
+    /// one, so no token spans two files).
+    public static func load(path: String, tokenizer: any TextTokenizer) throws -> [TextDocument] {
+        let files = try loadBytes(path: path)
+        let tokens = tokenizer.encode(documents: files.map(\.bytes))
+        return zip(files, tokens).map { TextDocument(name: $0.name, tokens: $1) }
+    }
+
+    /// The raw bytes of every usable file in `path` (a file or a folder), by the rules of `load`.
+    public static func loadBytes(path: String) throws -> [(name: String, bytes: [UInt8])] {
+        let expanded = NSString(string: path).expandingTildeInPath
+        guard let info = FileInfo(following: expanded) else { throw CorpusError.missing(path: path) }
+        if info.isDirectory { return try loadFolder(expanded, shownAs: path) }
+        guard info.isRegular, let bytes = try readText(expanded) else { throw CorpusError.empty(path: path) }
+        return [((expanded as NSString).lastPathComponent, bytes)]
+    }
+
+    private static func loadFolder(_ folder: String, shownAs shown: String) throws -> [(name: String, bytes: [UInt8])] {
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: folder)
@@ -36,13 +47,13 @@ public enum CorpusLoader {
         }
         let realFolder = canonicalPath(folder) ?? folder
         var seen = Set<FileID>()
-        var documents: [TextDocument] = []
+        var documents: [(name: String, bytes: [UInt8])] = []
         for name in names.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) where !name.hasPrefix(".") {
             let file = folder.hasSuffix("/") ? folder + name : folder + "/" + name
             if isLinkWithinFolder(file, realFolder: realFolder) { continue }
             guard let info = FileInfo(following: file), info.isRegular, seen.insert(info.id).inserted else { continue }
-            if let tokens = try readText(file) {
-                documents.append(TextDocument(name: name, tokens: tokens))
+            if let bytes = try readText(file) {
+                documents.append((name, bytes))
             }
         }
         if documents.isEmpty { throw CorpusError.empty(path: shown) }

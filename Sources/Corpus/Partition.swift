@@ -12,11 +12,11 @@ public struct ClientShard: Sendable {
     public let client: Int
     /// The document's file name (by-file) or `iid-<id>`.
     public let name: String
-    public let tokens: [UInt8]
+    public let tokens: [TokenID]
     /// How many tokens the client trains on; the aggregation weight.
     public var sampleCount: Int { tokens.count }
 
-    public init(client: Int, name: String, tokens: [UInt8]) {
+    public init(client: Int, name: String, tokens: [TokenID]) {
         self.client = client
         self.name = name
         self.tokens = tokens
@@ -28,11 +28,11 @@ public struct FederatedCorpus: Sendable {
     public let clients: [ClientShard]
     /// The tails of every document, in document order. It does not depend on the partition
     /// scheme or the sequence length, so eval losses of by-file and IID runs are comparable.
-    public let validation: [UInt8]
+    public let validation: [TokenID]
     /// What was merged or skipped, for the user (e.g. "skipped 'goedel': 812 bytes, too small for one sequence").
     public let notices: [String]
 
-    public init(clients: [ClientShard], validation: [UInt8], notices: [String]) {
+    public init(clients: [ClientShard], validation: [TokenID], notices: [String]) {
         self.clients = clients
         self.validation = validation
         self.notices = notices
@@ -43,8 +43,8 @@ public struct FederatedCorpus: Sendable {
 struct DocumentSplit {
     let name: String
     let total: Int
-    let head: ArraySlice<UInt8>
-    let tail: ArraySlice<UInt8>
+    let head: ArraySlice<TokenID>
+    let tail: ArraySlice<TokenID>
 
     /// The tail is `fraction` of the bytes, rounded to nearest, cut at a byte (not a line):
     /// a byte-level model needs no cleaner boundary, and exact sizes keep the split predictable.
@@ -99,7 +99,7 @@ extension CorpusLoader {
             }
             shards = try iidShards(splits, count: count, window: window)
         }
-        var validation: [UInt8] = []
+        var validation: [TokenID] = []
         validation.reserveCapacity(splits.reduce(0) { $0 + $1.tail.count })
         for split in splits { validation.append(contentsOf: split.tail) }
         if validationFraction > 0 && validation.count < window {
@@ -151,7 +151,7 @@ extension CorpusLoader {
             throw CorpusError.invalidSetting(name: "data.clients", value: "\(count)",
                                              expected: "a positive count for data.partition = \"iid\"")
         }
-        var training: [UInt8] = []
+        var training: [TokenID] = []
         training.reserveCapacity(splits.reduce(0) { $0 + $1.head.count })
         for split in splits { training.append(contentsOf: split.head) }
         // Floor boundaries: shard i is [i·T/N, (i+1)·T/N), so every byte is used and the smallest

@@ -44,6 +44,16 @@ public struct JobFile: Equatable, Sendable {
     public var text: String
     /// Where it was read from, for messages.
     public var path: String
+
+    /// `model.init`: a Hugging Face GPT-2 folder or a safetensors file to start from (docs/MODELS.md).
+    public var initModel: String? = nil
+    /// `data.tokenizer`: "byte" or "bpe".
+    public var tokenizer: String = "byte"
+    /// `data.vocab` and `data.merges`: the BPE files, when not taken from the `model.init` folder.
+    public var vocab: String? = nil
+    public var merges: String? = nil
+    /// Which of the `[model]` shape keys the file set, so a `model.init` folder can refuse conflicts.
+    public var modelKeysSet: Set<String> = []
 }
 
 /// A job file the program cannot use; the message names the file, the key and the fix.
@@ -55,8 +65,8 @@ public struct JobFileError: Error, CustomStringConvertible, Equatable {
 extension JobFile {
     static let knownKeys: [String: Set<String>] = [
         "": ["name", "output", "seed", "model", "data", "train"],
-        "model": ["layers", "width", "heads", "context"],
-        "data": ["corpus", "partition", "clients", "validation_fraction"],
+        "model": ["layers", "width", "heads", "context", "init"],
+        "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "vocab", "merges"],
         "train": ["rounds", "cycles", "clients_per_round", "local_steps", "batch", "sequence", "learning_rate",
                   "weight_decay", "beta1", "beta2", "eval_batches", "checkpoint_every", "threads"],
     ]
@@ -105,6 +115,7 @@ extension JobFile {
         try require(learningRate > 0 && learningRate.isFinite, "train.learning_rate", "must be a positive number")
         try require(evalBatches >= 1, "train.eval_batches", "must be at least 1")
         try require(checkpointEvery >= 0 && threads >= 0, "train.checkpoint_every", "and train.threads must not be negative")
+        try validateModelSource()
     }
 
     /// Total rounds: `rounds` if given, else `cycles` times the blocks per cycle.
@@ -160,7 +171,7 @@ private struct TableReader {
         guard let corpus = try string("data", "corpus") else {
             throw JobFileError(path, "missing 'data.corpus'; set it to a text file or a folder of text files")
         }
-        return JobFile(
+        var job = JobFile(
             name: try string("", "name") ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
             output: try string("", "output") ?? "runs", seed: UInt64(seed),
             layers: try int("model", "layers") ?? 4, width: try int("model", "width") ?? 128,
@@ -178,5 +189,11 @@ private struct TableReader {
             evalBatches: try int("train", "eval_batches") ?? 16,
             checkpointEvery: try int("train", "checkpoint_every") ?? 0,
             threads: try int("train", "threads") ?? 0, text: text, path: path)
+        job.initModel = try string("model", "init")
+        job.tokenizer = try string("data", "tokenizer") ?? "byte"
+        job.vocab = try string("data", "vocab")
+        job.merges = try string("data", "merges")
+        job.modelKeysSet = Set(["layers", "width", "heads", "context"].filter { value("model", $0) != nil })
+        return job
     }
 }

@@ -23,7 +23,7 @@ final class ProgressPrinter: FederationObserver {
             + "model \(model.layers) layers × \(model.embedDim) wide (\(parameters) parameters, \(blockNames.count) blocks), "
             + "\(settings.rounds) rounds of k=\(settings.clientsPerRound) × E=\(settings.localSteps) steps, "
             + "batch \(settings.batch)×\(settings.sequence)")
-        Self.say("initial eval loss \(format(initialEvalLoss)) nats/byte on \(corpus.validation.count) held-out bytes")
+        Self.say("eval loss \(format(initialEvalLoss)) nats/byte on \(corpus.validation.count) held-out bytes before the first round")
     }
 
     func roundFinished(_ record: RoundRecord, totalRounds: Int, etaSeconds: Double) {

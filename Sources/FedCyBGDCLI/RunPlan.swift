@@ -10,11 +10,15 @@ struct RunPlan {
     let partition: PartitionScheme
     /// Where the run's files go: `<output>/<name>`.
     let runFolder: String
+    /// Where the model and the tokenizer come from (`model.init`, `data.tokenizer`).
+    let model: ModelSource
+    let corpusTokens: CorpusTokens
 
-    init(job: JobFile) {
+    init(job loaded: JobFile) throws {
+        var job = loaded
+        self.model = try ModelSource(job: &job)
         self.job = job
-        let model = GPTConfig(vocabSize: ByteTokenizer.vocabSize, contextLength: job.context ?? job.sequence,
-                              embedDim: job.width, layers: job.layers, heads: job.heads)
+        let model = self.model.config
         let optimizer = AdamWSettings(learningRate: Float(job.learningRate), beta1: Float(job.beta1),
                                       beta2: Float(job.beta2), weightDecay: Float(job.weightDecay))
         settings = FederationSettings(
@@ -23,11 +27,12 @@ struct RunPlan {
             evalBatches: job.evalBatches, checkpointEvery: job.checkpointEvery)
         partition = job.partition == "iid" ? .iid(clients: job.clients ?? 1) : .byFile
         runFolder = (job.output as NSString).appendingPathComponent(job.name)
+        corpusTokens = CorpusTokens(runFolder: runFolder)
     }
 
     /// Loads and partitions the corpus; every rank does the same, so no data travels.
     func loadCorpus() throws -> FederatedCorpus {
-        let documents = try CorpusLoader.load(path: job.corpus)
+        let documents = try corpusTokens.load(corpus: job.corpus, tokenizer: model.tokenizer)
         let corpus = try CorpusLoader.federate(
             documents: documents, scheme: partition, clients: job.partition == "by-file" ? job.clients : nil,
             validationFraction: job.validationFraction, sequence: job.sequence, source: job.corpus)

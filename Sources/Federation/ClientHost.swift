@@ -42,11 +42,12 @@ public final class ClientHost {
         savedBlock = Array(block)
         defer { savedBlock.withUnsafeBufferPointer { _ = block.update(fromContentsOf: $0) } }
 
-        let loss = LocalTraining.run(
+        let losses = LocalTraining.run(
             parameters: view, block: header.block, tokens: shard.tokens, client: shard.client,
             round: header.round, learningRate: header.learningRate, settings: settings)
         let upload = UploadHeader(round: header.round, client: shard.client, block: header.block,
-                                  sampleCount: shard.sampleCount, loss: loss, bodyBytes: block.count * 4)
+                                  sampleCount: shard.sampleCount, loss: losses.mean, firstLoss: losses.first,
+                                  lastLoss: losses.last, bodyBytes: block.count * 4)
         try upload.encoded().withUnsafeBytes {
             try transport.send($0, to: 0, tag: UploadTag.header(client: shard.client))
         }
@@ -57,21 +58,23 @@ public final class ClientHost {
 /// A client's local work, apart from any transport, so tests and baselines can call it directly.
 public enum LocalTraining {
     /// Trains `block` of `parameters` in place for `settings.localSteps` AdamW steps with fresh
-    /// optimizer state, on batches drawn from (seed, round, client, step); returns the mean loss.
-    public static func run(parameters: ParameterBuffer, block: Int, tokens: [UInt8], client: Int, round: Int,
-                           learningRate: Float, settings: FederationSettings) -> Float {
+    /// optimizer state, on batches drawn from (seed, round, client, step); returns the mean loss
+    /// over the steps and the losses of the first and last step.
+    public static func run(parameters: ParameterBuffer, block: Int, tokens: [TokenID], client: Int, round: Int,
+                           learningRate: Float, settings: FederationSettings) -> (mean: Float, first: Float, last: Float) {
         let trainer = GPTTrainer(config: settings.model, batch: settings.batch, sequence: settings.sequence,
                                  trainableBlocks: [block])
         var optimizer = settings.optimizer
         optimizer.learningRate = learningRate
-        var total: Double = 0
+        var losses: [Float] = []
         for step in 0..<settings.localSteps {
             let batch = BatchSampler.trainingBatch(
                 tokens: tokens, batch: settings.batch, sequence: settings.sequence,
                 seed: settings.seed, round: round, client: client, step: step)
-            total += Double(trainer.step(parameters: parameters, inputs: batch.inputs, targets: batch.targets,
-                                         settings: optimizer))
+            losses.append(trainer.step(parameters: parameters, inputs: batch.inputs, targets: batch.targets,
+                                       settings: optimizer))
         }
-        return Float(total / Double(max(settings.localSteps, 1)))
+        let mean = losses.reduce(0.0) { $0 + Double($1) } / Double(max(losses.count, 1))
+        return (Float(mean), losses.first ?? .nan, losses.last ?? .nan)
     }
 }

@@ -17,11 +17,18 @@ public protocol FederationObserver: AnyObject {
 /// upload it, and the server checks the uploads, takes their sample-weighted mean and installs it.
 public enum FedCyBGD {
     /// Runs the whole job. Rank 0 returns the summary; other ranks return nil once told to stop.
-    /// `initial` is the starting model and is read only on rank 0.
+    ///
+    /// - Parameters:
+    ///   - initial: the starting model, read only on rank 0.
+    ///   - resuming: on rank 0, the state of the checkpoint `initial` was loaded from; the run
+    ///     continues after its round and writes history from there.
+    ///   - stopRequested: asked by rank 0 after every round; when true, rank 0 writes a
+    ///     checkpoint, stops the clients and returns a summary marked `interrupted`.
     @discardableResult
     public static func run(settings: FederationSettings, corpus: FederatedCorpus, initial: ParameterBuffer,
                            transport: Transport, store: RunStore?, jobText: String,
-                           observer: FederationObserver?) throws -> RunSummary? {
+                           observer: FederationObserver?, resuming: RunState? = nil,
+                           stopRequested: @escaping () -> Bool = { false }) throws -> RunSummary? {
         let placement = ClientPlacement(ranks: transport.size)
         let host = placement.hostsClients(rank: transport.rank)
             ? ClientHost(settings: settings, corpus: corpus, rank: transport.rank, placement: placement) : nil
@@ -29,10 +36,10 @@ public enum FedCyBGD {
             try serveClients(host: host, transport: transport)
             return nil
         }
-        let server = FederationServer(settings: settings, corpus: corpus, initial: initial)
+        let server = FederationServer(settings: settings, corpus: corpus, initial: initial, resuming: resuming)
         var loop = ServerLoop(server: server, host: host, transport: transport, placement: placement,
-                              store: store, observer: observer)
-        return try loop.run(jobText: jobText, corpus: corpus)
+                              store: store, observer: observer, stopRequested: stopRequested)
+        return try loop.run(jobText: jobText, corpus: corpus, resuming: resuming)
     }
 
     /// A client rank: apply each broadcast, train what it hosts, until the server says stop.
@@ -57,40 +64,61 @@ struct ServerLoop {
     let placement: ClientPlacement
     let store: RunStore?
     let observer: FederationObserver?
+    let stopRequested: () -> Bool
     var totals = RunTotals()
 
     private var settings: FederationSettings { server.settings }
 
-    mutating func run(jobText: String, corpus: FederatedCorpus) throws -> RunSummary {
+    mutating func run(jobText: String, corpus: FederatedCorpus, resuming: RunState?) throws -> RunSummary {
         let started = ProcessMetrics.now()
         let cpuStarted = ProcessMetrics.cpuSeconds()
-        let initialEval = server.evaluate()
-        try store?.begin(jobText: jobText, layout: server.global.layout, clientsPerRound: settings.clientsPerRound)
-        observer?.runStarted(settings: settings, corpus: corpus, ranks: transport.size, initialEvalLoss: initialEval)
+        let firstRound = (resuming?.round ?? 0) + 1
+        if let resuming {
+            totals = RunTotals(resuming)
+            try store?.resume(jobText: jobText, layout: server.global.layout, round: resuming.round)
+        } else {
+            totals.initialEvalLoss = server.evaluate()
+            totals.lastEvalLoss = totals.initialEvalLoss
+            try store?.begin(jobText: jobText, layout: server.global.layout, clientsPerRound: settings.clientsPerRound)
+        }
+        observer?.runStarted(settings: settings, corpus: corpus, ranks: transport.size,
+                             initialEvalLoss: resuming == nil ? totals.initialEvalLoss : totals.lastEvalLoss)
 
-        var lastEval = initialEval
-        for round in 1...max(settings.rounds, 1) where settings.rounds > 0 {
+        var completed = firstRound - 1
+        var interrupted = false
+        while completed < settings.rounds {
+            let round = completed + 1
             let record = try play(round: round)
-            if !record.evalLoss.isNaN { lastEval = record.evalLoss }
+            completed = round
             try store?.append(record)
             let elapsed = ProcessMetrics.now() - started
             observer?.roundFinished(record, totalRounds: settings.rounds,
-                                    etaSeconds: elapsed / Double(round) * Double(settings.rounds - round))
+                                    etaSeconds: elapsed / Double(round - firstRound + 1) * Double(settings.rounds - round))
+            if round < settings.rounds, stopRequested() {
+                interrupted = true
+                break
+            }
             if settings.checkpointEvery > 0, round % settings.checkpointEvery == 0, round < settings.rounds {
-                try store?.saveCheckpoint(parameters: server.global, state: server.state(round: round, totals: totals))
+                try saveCheckpoint(round: round)
             }
         }
         try stopClients()
-        try store?.saveCheckpoint(parameters: server.global, state: server.state(round: settings.rounds, totals: totals))
+        try saveCheckpoint(round: completed)
         let summary = RunSummary(
-            rounds: settings.rounds, clients: server.schedule.clientCount,
+            rounds: completed, clients: server.schedule.clientCount,
             parameterCount: server.global.layout.parameterCount, totalBytesDown: totals.bytesDown,
             totalBytesUp: totals.bytesUp, totalBytesBroadcast: totals.bytesBroadcast,
-            tokensTrained: totals.tokensTrained, initialEvalLoss: initialEval, finalEvalLoss: lastEval,
-            wallSeconds: ProcessMetrics.now() - started, serverCPUSeconds: ProcessMetrics.cpuSeconds() - cpuStarted)
-        try store?.finish(summary)
-        observer?.runFinished(summary, rejections: server.rejections.count)
+            tokensTrained: totals.tokensTrained, initialEvalLoss: totals.initialEvalLoss,
+            finalEvalLoss: totals.lastEvalLoss, wallSeconds: ProcessMetrics.now() - started,
+            serverCPUSeconds: ProcessMetrics.cpuSeconds() - cpuStarted, rejectedUploads: server.rejectedCount,
+            interrupted: interrupted)
+        if !interrupted { try store?.finish(summary) }
+        observer?.runFinished(summary, rejections: server.rejectedCount)
         return summary
+    }
+
+    private func saveCheckpoint(round: Int) throws {
+        try store?.saveCheckpoint(parameters: server.global, state: server.state(round: round, totals: totals))
     }
 
     /// One round: broadcast, local training where rank 0 hosts clients, collection, evaluation when due.
@@ -101,21 +129,21 @@ struct ServerLoop {
         var broadcast = bytes
         try transport.broadcast(&broadcast, root: 0)
         if let host { try host.handle(broadcast: bytes, transport: transport) }
-        let rejectedBefore = server.rejections.count
-        let (loss, bytesUp) = server.collect(header: header, transport: transport, placement: placement)
-        let acceptedClients = header.clients.count - (server.rejections.count - rejectedBefore)
+        let outcome = server.collect(header: header, transport: transport, placement: placement)
         let due = server.schedule.endsCycle(round) || round == settings.rounds
         let evalLoss = due ? server.evaluate() : .nan
+        if due { totals.lastEvalLoss = evalLoss }
 
         totals.bytesDown += chargedDown
-        totals.bytesUp += bytesUp
+        totals.bytesUp += outcome.bytesUp
         totals.bytesBroadcast += bytes.count
-        totals.tokensTrained += acceptedClients * settings.localSteps * settings.batch * settings.sequence
+        totals.tokensTrained += outcome.accepted * settings.localSteps * settings.batch * settings.sequence
         return RoundRecord(
             round: round, cycle: server.schedule.cycle(ofRound: round), block: header.block,
-            clients: header.clients, trainLoss: loss, evalLoss: evalLoss, bytesDown: chargedDown,
-            bytesUp: bytesUp, bytesBroadcast: bytes.count, rejectedUploads: header.clients.count - acceptedClients, seconds: ProcessMetrics.now() - started,
-            serverCPUSeconds: ProcessMetrics.cpuSeconds() - cpuStarted)
+            clients: header.clients, trainLoss: outcome.loss, evalLoss: evalLoss, bytesDown: chargedDown,
+            bytesUp: outcome.bytesUp, bytesBroadcast: bytes.count, rejectedUploads: outcome.rejected,
+            lossBefore: outcome.lossBefore, lossAfter: outcome.lossAfter, updateNorm: outcome.updateNorm,
+            seconds: ProcessMetrics.now() - started, serverCPUSeconds: ProcessMetrics.cpuSeconds() - cpuStarted)
     }
 
     private func stopClients() throws {

@@ -14,10 +14,13 @@ public final class FederationServer {
     /// For each client, the round of the broadcast it last synchronised from (0: never).
     public private(set) var clientLastSync: [Int]
     private var lastBroadcastRound = 0
-    /// Uploads left out of the aggregate, with their reasons, for the run's record.
+    /// Uploads left out of the aggregate in this process, with their reasons.
     public private(set) var rejections: [(round: Int, client: Int, reason: UploadRejection)] = []
+    /// Uploads left out of the aggregate over the whole run, including before a resume.
+    public private(set) var rejectedCount = 0
 
-    public init(settings: FederationSettings, corpus: FederatedCorpus, initial: ParameterBuffer) {
+    /// Starts from `initial`; with `resuming`, from a checkpoint's model and state instead.
+    public init(settings: FederationSettings, corpus: FederatedCorpus, initial: ParameterBuffer, resuming state: RunState? = nil) {
         self.settings = settings
         self.schedule = CycleSchedule(blockCount: settings.blockCount, clientCount: corpus.clients.count,
                                       clientsPerRound: settings.clientsPerRound)
@@ -26,6 +29,14 @@ public final class FederationServer {
         self.evaluator = Evaluation(settings: settings, validation: corpus.validation)
         self.blockChangedRound = Array(repeating: 0, count: settings.blockCount)
         self.clientLastSync = Array(repeating: 0, count: corpus.clients.count)
+        if let state {
+            // Clients hold nothing after a restart, so the first broadcast carries the whole
+            // model (lastBroadcastRound stays 0); what each *virtual* client is charged for
+            // follows the saved synchronisation rounds, exactly as in the uninterrupted run.
+            if state.blockChangedRound.count == settings.blockCount { blockChangedRound = state.blockChangedRound }
+            if state.clientLastSync.count == corpus.clients.count { clientLastSync = state.clientLastSync }
+            rejectedCount = state.rejectedUploads
+        }
     }
 
     /// Encoded size of one block in the download and upload: fp32, plus its 12-byte block header.
@@ -51,30 +62,52 @@ public final class FederationServer {
         return (header, bytes, charged)
     }
 
+    /// What the server made of one round's uploads.
+    public struct RoundOutcome {
+        /// Sample-weighted mean losses of the accepted clients: over all local steps, first step, last step.
+        public var loss: Float = .nan
+        public var lossBefore: Float = .nan
+        public var lossAfter: Float = .nan
+        /// L2 norm of the change installed in the block.
+        public var updateNorm: Float = 0
+        public var bytesUp = 0
+        public var accepted = 0
+        public var rejected = 0
+    }
+
     /// Receives, checks and aggregates the round's uploads, then installs the block.
-    /// Returns the weighted train loss and the bytes received.
-    public func collect(header: RoundHeader, transport: Transport, placement: ClientPlacement) -> (loss: Float, bytesUp: Int) {
+    public func collect(header: RoundHeader, transport: Transport, placement: ClientPlacement) -> RoundOutcome {
         let expected = global.layout.blocks[header.block].range.count * 4
         var accepted: [ReceivedUpload] = []
-        var bytesUp = 0
+        var outcome = RoundOutcome()
         for client in header.clients {
-            let source = placement.host(of: client)
             do {
-                let upload = try receive(client: client, from: source, header: header, expectedBytes: expected, transport: transport)
-                bytesUp += upload.bytes
+                let upload = try receive(client: client, from: placement.host(of: client), header: header,
+                                         expectedBytes: expected, transport: transport)
+                outcome.bytesUp += upload.bytes
                 accepted.append(upload)
-            } catch let rejection as UploadRejection {
-                rejections.append((header.round, client, rejection))
             } catch {
-                rejections.append((header.round, client, .transport("\(error)")))
+                let reason = error as? UploadRejection ?? .transport("\(error)")
+                rejections.append((header.round, client, reason))
+                outcome.rejected += 1
             }
         }
-        guard !accepted.isEmpty else { return (.nan, bytesUp) }
-        Aggregation.weightedMean(accepted, into: global.block(header.block))
+        rejectedCount += outcome.rejected
+        outcome.accepted = accepted.count
+        guard !accepted.isEmpty else { return outcome }
+        let block = global.block(header.block)
+        let before = Array(block)
+        Aggregation.weightedMean(accepted, into: block)
         blockChangedRound[header.block] = header.round
-        let weights = accepted.map { Double($0.header.sampleCount) }
-        let loss = zip(accepted, weights).reduce(0.0) { $0 + Double($1.0.header.loss) * $1.1 } / weights.reduce(0, +)
-        return (Float(loss), bytesUp)
+        outcome.updateNorm = Aggregation.distance(before, block)
+        func weighted(_ value: (UploadHeader) -> Float) -> Float {
+            let total = accepted.reduce(0.0) { $0 + Double($1.header.sampleCount) }
+            return Float(accepted.reduce(0.0) { $0 + Double(value($1.header)) * Double($1.header.sampleCount) } / total)
+        }
+        outcome.loss = weighted(\.loss)
+        outcome.lossBefore = weighted(\.firstLoss)
+        outcome.lossAfter = weighted(\.lastLoss)
+        return outcome
     }
 
     private func receive(client: Int, from source: Int, header: RoundHeader, expectedBytes: Int,
@@ -102,8 +135,9 @@ public final class FederationServer {
     public func state(round: Int, totals: RunTotals) -> RunState {
         RunState(round: round, cycle: round == 0 ? 0 : schedule.cycle(ofRound: round),
                  blockOrder: Array(0..<settings.blockCount), clientLastSync: clientLastSync,
-                 totalBytesDown: totals.bytesDown, totalBytesUp: totals.bytesUp,
-                 totalBytesBroadcast: totals.bytesBroadcast, tokensTrained: totals.tokensTrained)
+                 blockChangedRound: blockChangedRound, totalBytesDown: totals.bytesDown, totalBytesUp: totals.bytesUp,
+                 totalBytesBroadcast: totals.bytesBroadcast, tokensTrained: totals.tokensTrained,
+                 rejectedUploads: rejectedCount, initialEvalLoss: totals.initialEvalLoss, lastEvalLoss: totals.lastEvalLoss)
     }
 }
 
@@ -113,7 +147,15 @@ public struct RunTotals: Sendable, Equatable {
     public var bytesUp = 0
     public var bytesBroadcast = 0
     public var tokensTrained = 0
+    public var initialEvalLoss: Float = .nan
+    public var lastEvalLoss: Float = .nan
     public init() {}
+
+    /// The totals a checkpoint saved.
+    public init(_ state: RunState) {
+        bytesDown = state.totalBytesDown; bytesUp = state.totalBytesUp; bytesBroadcast = state.totalBytesBroadcast
+        tokensTrained = state.tokensTrained; initialEvalLoss = state.initialEvalLoss; lastEvalLoss = state.lastEvalLoss
+    }
 }
 
 /// Held-out evaluation on fixed batches of the validation text.
@@ -121,7 +163,7 @@ struct Evaluation {
     private let batches: [(inputs: [Int32], targets: [Int32])]
     private let evaluator: GPTEvaluator
 
-    init(settings: FederationSettings, validation: [UInt8]) {
+    init(settings: FederationSettings, validation: [TokenID]) {
         batches = BatchSampler.validationBatches(tokens: validation, batch: settings.batch,
                                                  sequence: settings.sequence, maxBatches: settings.evalBatches)
         evaluator = GPTEvaluator(config: settings.model, batch: settings.batch, sequence: settings.sequence)
@@ -154,5 +196,15 @@ public enum Aggregation {
             }
         }
         for i in 0..<target.count { target[i] = Float(sum[i]) }
+    }
+
+    /// Euclidean distance between a block before and after an update.
+    public static func distance(_ before: [Float], _ after: UnsafeMutableBufferPointer<Float>) -> Float {
+        var sum = 0.0
+        for i in 0..<before.count {
+            let d = Double(after[i]) - Double(before[i])
+            sum += d * d
+        }
+        return Float(sum.squareRoot())
     }
 }

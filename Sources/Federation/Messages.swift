@@ -80,12 +80,21 @@ public struct UploadHeader: Equatable, Sendable {
     public var sampleCount: Int
     /// Mean training loss over the client's local steps.
     public var loss: Float
+    /// Loss at the client's first and last local step.
+    public var firstLoss: Float
+    public var lastLoss: Float
     /// Length of the block body that follows, in bytes.
     public var bodyBytes: Int
 
     static let magic: UInt32 = 0x4643_5550 // "FCUP"
     /// Bytes of an encoded upload header.
-    public static let encodedSize = 4 + 8 + 4 + 4 + 8 + 4 + 8
+    public static let encodedSize = 4 + 8 + 4 + 4 + 8 + 4 + 4 + 4 + 8
+
+    public init(round: Int, client: Int, block: Int, sampleCount: Int, loss: Float, firstLoss: Float, lastLoss: Float,
+                bodyBytes: Int) {
+        self.round = round; self.client = client; self.block = block; self.sampleCount = sampleCount
+        self.loss = loss; self.firstLoss = firstLoss; self.lastLoss = lastLoss; self.bodyBytes = bodyBytes
+    }
 
     public func encoded() -> [UInt8] {
         var writer = ByteWriter(capacity: UploadHeader.encodedSize)
@@ -95,6 +104,8 @@ public struct UploadHeader: Equatable, Sendable {
         writer.write(UInt32(block))
         writer.write(UInt64(sampleCount))
         writer.write(loss)
+        writer.write(firstLoss)
+        writer.write(lastLoss)
         writer.write(UInt64(bodyBytes))
         return writer.bytes
     }
@@ -106,7 +117,8 @@ public struct UploadHeader: Equatable, Sendable {
         return UploadHeader(
             round: Int(try reader.read(UInt64.self)), client: Int(try reader.read(UInt32.self)),
             block: Int(try reader.read(UInt32.self)), sampleCount: Int(try reader.read(UInt64.self)),
-            loss: try reader.readFloat(), bodyBytes: Int(try reader.read(UInt64.self)))
+            loss: try reader.readFloat(), firstLoss: try reader.readFloat(), lastLoss: try reader.readFloat(),
+            bodyBytes: Int(try reader.read(UInt64.self)))
     }
 }
 

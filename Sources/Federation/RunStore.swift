@@ -21,39 +21,78 @@ public struct RoundRecord: Sendable, Equatable {
     public var bytesBroadcast: Int
     /// Uploads the server left out of the aggregate this round (bad header, size or values).
     public var rejectedUploads: Int
+    /// Sample-weighted mean of the accepted clients' loss at their first local step.
+    public var lossBefore: Float
+    /// Sample-weighted mean of the accepted clients' loss at their last local step.
+    public var lossAfter: Float
+    /// L2 norm of the change the round made to its block (0 when every upload was rejected).
+    public var updateNorm: Float
     /// Wall time of the round, including evaluation.
     public var seconds: Double
     /// CPU time the server rank used during the round.
     public var serverCPUSeconds: Double
 
     public init(round: Int, cycle: Int, block: Int, clients: [Int], trainLoss: Float, evalLoss: Float,
-                bytesDown: Int, bytesUp: Int, bytesBroadcast: Int, rejectedUploads: Int = 0, seconds: Double,
+                bytesDown: Int, bytesUp: Int, bytesBroadcast: Int, rejectedUploads: Int = 0,
+                lossBefore: Float = .nan, lossAfter: Float = .nan, updateNorm: Float = .nan, seconds: Double,
                 serverCPUSeconds: Double) {
         self.round = round; self.cycle = cycle; self.block = block; self.clients = clients
         self.trainLoss = trainLoss; self.evalLoss = evalLoss; self.bytesDown = bytesDown; self.bytesUp = bytesUp
-        self.bytesBroadcast = bytesBroadcast; self.rejectedUploads = rejectedUploads; self.seconds = seconds; self.serverCPUSeconds = serverCPUSeconds
+        self.bytesBroadcast = bytesBroadcast; self.rejectedUploads = rejectedUploads
+        self.lossBefore = lossBefore; self.lossAfter = lossAfter; self.updateNorm = updateNorm; self.seconds = seconds; self.serverCPUSeconds = serverCPUSeconds
+    }
+    /// Field-by-field equality in which a NaN loss equals a NaN loss (rounds that did not evaluate).
+    public static func == (a: RoundRecord, b: RoundRecord) -> Bool {
+        a.round == b.round && a.cycle == b.cycle && a.block == b.block && a.clients == b.clients
+            && a.trainLoss.bitPattern == b.trainLoss.bitPattern && a.evalLoss.bitPattern == b.evalLoss.bitPattern
+            && a.bytesDown == b.bytesDown && a.bytesUp == b.bytesUp && a.bytesBroadcast == b.bytesBroadcast
+            && a.rejectedUploads == b.rejectedUploads && a.lossBefore.bitPattern == b.lossBefore.bitPattern
+            && a.lossAfter.bitPattern == b.lossAfter.bitPattern && a.updateNorm.bitPattern == b.updateNorm.bitPattern
+            && a.seconds == b.seconds && a.serverCPUSeconds == b.serverCPUSeconds
     }
 }
 
-/// Where the run stands after a round: what a checkpoint must hold besides the parameters.
+/// Where the run stands after a round: everything a checkpoint must hold besides the parameters
+/// and the job, so that a resumed run equals the uninterrupted one bit for bit. Random draws need
+/// no saved state: they are keyed by (seed, round, client), and the learning rate by the round.
 public struct RunState: Sendable, Equatable {
     /// Rounds completed.
     public var round: Int
     public var cycle: Int
     /// The block order of the current cycle.
     public var blockOrder: [Int]
-    /// For each client, the last round whose model it holds (0 = never synchronised).
+    /// For each client, the round of the broadcast it last synchronised from (0 = never).
     public var clientLastSync: [Int]
+    /// For each block, the round that last changed it (0 = the initial model): what delta sync sends.
+    public var blockChangedRound: [Int]
     public var totalBytesDown: Int
     public var totalBytesUp: Int
     public var totalBytesBroadcast: Int
     public var tokensTrained: Int
+    /// Uploads rejected so far.
+    public var rejectedUploads: Int
+    /// Held-out loss of the initial model, and of the model at the last evaluation.
+    public var initialEvalLoss: Float
+    public var lastEvalLoss: Float
 
-    public init(round: Int, cycle: Int, blockOrder: [Int], clientLastSync: [Int], totalBytesDown: Int,
-                totalBytesUp: Int, totalBytesBroadcast: Int, tokensTrained: Int) {
+    public init(round: Int, cycle: Int, blockOrder: [Int], clientLastSync: [Int], blockChangedRound: [Int] = [],
+                totalBytesDown: Int, totalBytesUp: Int, totalBytesBroadcast: Int, tokensTrained: Int,
+                rejectedUploads: Int = 0, initialEvalLoss: Float = .nan, lastEvalLoss: Float = .nan) {
         self.round = round; self.cycle = cycle; self.blockOrder = blockOrder; self.clientLastSync = clientLastSync
+        self.blockChangedRound = blockChangedRound
         self.totalBytesDown = totalBytesDown; self.totalBytesUp = totalBytesUp
         self.totalBytesBroadcast = totalBytesBroadcast; self.tokensTrained = tokensTrained
+        self.rejectedUploads = rejectedUploads; self.initialEvalLoss = initialEvalLoss; self.lastEvalLoss = lastEvalLoss
+    }
+
+    /// Bit-for-bit equality, where NaN losses count as equal to NaN.
+    public static func == (a: RunState, b: RunState) -> Bool {
+        a.round == b.round && a.cycle == b.cycle && a.blockOrder == b.blockOrder && a.clientLastSync == b.clientLastSync
+            && a.blockChangedRound == b.blockChangedRound && a.totalBytesDown == b.totalBytesDown
+            && a.totalBytesUp == b.totalBytesUp && a.totalBytesBroadcast == b.totalBytesBroadcast
+            && a.tokensTrained == b.tokensTrained && a.rejectedUploads == b.rejectedUploads
+            && a.initialEvalLoss.bitPattern == b.initialEvalLoss.bitPattern
+            && a.lastEvalLoss.bitPattern == b.lastEvalLoss.bitPattern
     }
 }
 
@@ -70,15 +109,19 @@ public struct RunSummary: Sendable, Equatable {
     public var finalEvalLoss: Float
     public var wallSeconds: Double
     public var serverCPUSeconds: Double
+    public var rejectedUploads: Int
+    /// The run stopped early on request (a signal), after a checkpoint; `rounds` were completed.
+    public var interrupted: Bool
 
     public init(rounds: Int, clients: Int, parameterCount: Int, totalBytesDown: Int, totalBytesUp: Int,
                 totalBytesBroadcast: Int, tokensTrained: Int, initialEvalLoss: Float, finalEvalLoss: Float,
-                wallSeconds: Double, serverCPUSeconds: Double) {
+                wallSeconds: Double, serverCPUSeconds: Double, rejectedUploads: Int = 0, interrupted: Bool = false) {
         self.rounds = rounds; self.clients = clients; self.parameterCount = parameterCount
         self.totalBytesDown = totalBytesDown; self.totalBytesUp = totalBytesUp
         self.totalBytesBroadcast = totalBytesBroadcast; self.tokensTrained = tokensTrained
         self.initialEvalLoss = initialEvalLoss; self.finalEvalLoss = finalEvalLoss
         self.wallSeconds = wallSeconds; self.serverCPUSeconds = serverCPUSeconds
+        self.rejectedUploads = rejectedUploads; self.interrupted = interrupted
     }
 }
 
@@ -89,6 +132,9 @@ public struct RunSummary: Sendable, Equatable {
 public protocol RunStore: AnyObject {
     /// Starts a run: records the job text, the model shape and the number of clients per round.
     func begin(jobText: String, layout: ParameterLayout, clientsPerRound: Int) throws
+    /// Continues a run from its checkpoint of `round`: history rows after that round are dropped,
+    /// because the resumed run writes them again.
+    func resume(jobText: String, layout: ParameterLayout, round: Int) throws
     /// Appends one history row.
     func append(_ record: RoundRecord) throws
     /// Writes a complete checkpoint atomically; an existing checkpoint is never damaged.
@@ -108,6 +154,11 @@ public final class MemoryRunStore: RunStore {
 
     public func begin(jobText: String, layout: ParameterLayout, clientsPerRound: Int) throws {
         self.jobText = jobText
+    }
+
+    public func resume(jobText: String, layout: ParameterLayout, round: Int) throws {
+        self.jobText = jobText
+        records.removeAll { $0.round > round }
     }
 
     public func append(_ record: RoundRecord) throws { records.append(record) }

@@ -67,7 +67,7 @@ public final class GPTEvaluator {
         return out
     }
 
-    private func forward(_ p: ParameterBuffer, _ inputs: [Int32]) {
+    func forward(_ p: ParameterBuffer, _ inputs: [Int32]) {
         precondition(p.layout.matches(config), "parameters do not match the evaluator's config")
         ForwardPass.checkTokens(inputs, dims, allowIgnored: false, what: "inputs")
         inputs.withUnsafeBufferPointer { ForwardPass.embed(p, tokens: $0.baseAddress!, out: residualA, dims) }
@@ -76,7 +76,7 @@ public final class GPTEvaluator {
     }
 
     /// Logits for rows r0..<r0+rows into `logitsChunk`; with targets, their summed loss and count.
-    private func headChunk(_ p: ParameterBuffer, _ r0: Int, _ rows: Int, targets: UnsafePointer<Int32>?) -> (Double, Int) {
+    func headChunk(_ p: ParameterBuffer, _ r0: Int, _ rows: Int, targets: UnsafePointer<Int32>?) -> (Double, Int) {
         let d = dims
         let wte = p.base + p.layout.blocks[0].range.lowerBound
         tiedHeadForward(logits: logitsChunk, inp: lnf + r0 * d.channels, wte: wte, rows: rows, dim: d.channels, vocab: d.vocab)

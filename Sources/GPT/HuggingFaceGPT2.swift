@@ -108,28 +108,36 @@ public enum HuggingFaceGPT2 {
 
     /// Fills `buffer` from the tensors of `file`, checking every name and shape.
     public static func loadWeights(_ file: SafeTensorsFile, into buffer: ParameterBuffer) throws {
+        try loadWeights([file], into: buffer)
+    }
+
+    /// Fills `buffer` from the tensors of several files (the shards of one checkpoint), checking
+    /// every name and shape, and that every tensor appears exactly once across them.
+    public static func loadWeights(_ files: [SafeTensorsFile], into buffer: ParameterBuffer) throws {
         let layout = buffer.layout
         var seen: [String: String] = [:]
-        var lmHead: SafeTensorsFile.Entry?
-        for name in file.names {
-            let entry = try file.entry(name)
-            if name == "lm_head.weight" { lmHead = entry; continue }
-            let canonical = canonicalName(name)
-            guard let slot = layout.tensor(named: canonical) else {
-                if isMaskBuffer(canonical) { continue }
-                throw GPTError.unexpectedTensor(name)
+        var lmHead: (SafeTensorsFile.Entry, SafeTensorsFile)?
+        for file in files {
+            for name in file.names {
+                let entry = try file.entry(name)
+                if name == "lm_head.weight" { lmHead = (entry, file); continue }
+                let canonical = canonicalName(name)
+                guard let slot = layout.tensor(named: canonical) else {
+                    if isMaskBuffer(canonical) { continue }
+                    throw GPTError.unexpectedTensor(name)
+                }
+                if let other = seen[canonical] {
+                    throw GPTError.safetensors("tensor \(canonical) appears twice (as \(other) and \(name))")
+                }
+                seen[canonical] = name
+                guard entry.shape == slot.shape else {
+                    throw GPTError.shapeMismatch(tensor: name, expected: slot.shape, found: entry.shape)
+                }
+                try file.copyFloats(name, into: buffer.tensor(slot))
             }
-            if let other = seen[canonical] {
-                throw GPTError.safetensors("tensor \(canonical) appears twice (as \(other) and \(name))")
-            }
-            seen[canonical] = name
-            guard entry.shape == slot.shape else {
-                throw GPTError.shapeMismatch(tensor: name, expected: slot.shape, found: entry.shape)
-            }
-            try file.copyFloats(name, into: buffer.tensor(slot))
         }
         for slot in layout.tensors where seen[slot.name] == nil { throw GPTError.missingTensor(slot.name) }
-        if let lmHead { try checkTiedHead(lmHead, file, buffer) }
+        if let (head, file) = lmHead { try checkTiedHead(head, file, buffer) }
     }
 
     private static func checkTiedHead(_ head: SafeTensorsFile.Entry, _ file: SafeTensorsFile, _ buffer: ParameterBuffer) throws {

@@ -182,10 +182,13 @@ public enum HDF5RunReader {
         let state = try file.openGroup("state")
         func scalar(_ name: String) throws -> Int { try state.openDataset(name).readScalar(as: Int.self) }
         func array(_ name: String) throws -> [Int] { try state.openDataset(name).read(as: Int.self) }
+        func loss(_ name: String) throws -> Float { try state.openDataset(name).readScalar(as: Float.self) }
         return RunState(round: try scalar("round"), cycle: try scalar("cycle"), blockOrder: try array("block_order"),
-                        clientLastSync: try array("client_last_sync"), totalBytesDown: try scalar("total_bytes_down"),
-                        totalBytesUp: try scalar("total_bytes_up"), totalBytesBroadcast: try scalar("total_bytes_broadcast"),
-                        tokensTrained: try scalar("tokens_trained"))
+                        clientLastSync: try array("client_last_sync"), blockChangedRound: try array("block_changed_round"),
+                        totalBytesDown: try scalar("total_bytes_down"), totalBytesUp: try scalar("total_bytes_up"),
+                        totalBytesBroadcast: try scalar("total_bytes_broadcast"), tokensTrained: try scalar("tokens_trained"),
+                        rejectedUploads: try scalar("rejected_uploads"), initialEvalLoss: try loss("initial_eval_loss"),
+                        lastEvalLoss: try loss("last_eval_loss"))
     }
 
     private static func readJob(_ file: HDF5File) throws -> String {

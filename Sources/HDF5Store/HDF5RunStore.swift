@@ -94,6 +94,15 @@ public final class HDF5RunStore: RunStore {
         try truncateHistory(afterRound: round)
     }
 
+    /// Adds a line to history.h5's `resume_log` attribute: when the run was resumed, from which
+    /// checkpoint, and which job keys changed.
+    public func noteResume(_ line: String) throws {
+        let file = try openHistory()
+        let previous = (try? file.hasAttribute("resume_log")) == true ? try file.stringAttribute("resume_log") : ""
+        try file.setAttribute("resume_log", previous + "\(RunSchema.now()) \(line)\n")
+        try file.close()
+    }
+
     /// Drops the history rows whose round is greater than `round`.
     public func truncateHistory(afterRound round: Int) throws {
         let file = try openHistory()
@@ -105,6 +114,7 @@ public final class HDF5RunStore: RunStore {
                 try history.openDataset(column.name).resize(rows: keep)
             }
         }
+        try BlockVisits.truncate(in: file, afterRound: round)
         try file.close()
     }
 
@@ -128,6 +138,7 @@ public final class HDF5RunStore: RunStore {
         try history.openDataset("rejected_uploads").append([Int32(record.rejectedUploads)])
         try history.openDataset("seconds").append([record.seconds])
         try history.openDataset("server_cpu_seconds").append([record.serverCPUSeconds])
+        try BlockVisits.append(record, to: file, config: config, width: width)
         try file.close()
     }
 
@@ -267,12 +278,20 @@ public final class HDF5RunStore: RunStore {
             "round": [state.round], "cycle": [state.cycle], "block_order": state.blockOrder,
             "client_last_sync": state.clientLastSync, "total_bytes_down": [state.totalBytesDown],
             "total_bytes_up": [state.totalBytesUp], "total_bytes_broadcast": [state.totalBytesBroadcast],
-            "tokens_trained": [state.tokensTrained],
+            "tokens_trained": [state.tokensTrained], "block_changed_round": state.blockChangedRound,
+            "rejected_uploads": [state.rejectedUploads],
         ]
+        let losses: [String: Float] = ["initial_eval_loss": state.initialEvalLoss, "last_eval_loss": state.lastEvalLoss]
+        let arrays: Set<String> = ["block_order", "client_last_sync", "block_changed_round"]
         for column in RunSchema.state {
-            guard let value = numbers[column.name] else { continue }
-            let isArray = column.name == "block_order" || column.name == "client_last_sync"
-            let dataset = try stateGroup.createDataset(column.name, shape: isArray ? [value.count] : [], values: value)
+            let dataset: HDF5Dataset
+            if let value = numbers[column.name] {
+                dataset = try stateGroup.createDataset(column.name, shape: arrays.contains(column.name) ? [value.count] : [], values: value)
+            } else if let loss = losses[column.name] {
+                dataset = try stateGroup.createScalarDataset(column.name, loss)
+            } else {
+                continue
+            }
             try dataset.setAttribute("description", column.description)
             try dataset.setAttribute("units", column.units)
         }

@@ -69,6 +69,10 @@ enum RunSchema {
         Column(name: "total_bytes_up", description: "bytes the clients uploaded, summed over all rounds so far", units: "bytes"),
         Column(name: "total_bytes_broadcast", description: "bytes rank 0 broadcast, summed over all rounds so far", units: "bytes"),
         Column(name: "tokens_trained", description: "training tokens (bytes of text) processed by all clients so far", units: "tokens"),
+        Column(name: "block_changed_round", description: "for each block, the round that last changed it (0 = the initial model); delta sync sends what changed since a client's last synchronisation", units: "1"),
+        Column(name: "rejected_uploads", description: "uploads rejected so far", units: "1"),
+        Column(name: "initial_eval_loss", description: "held-out loss of the initial model", units: "nats/byte"),
+        Column(name: "last_eval_loss", description: "held-out loss at the last evaluation", units: "nats/byte"),
     ]
 
     /// The attributes of `/summary` in history.h5; each also has `<name>_units`.

@@ -30,7 +30,7 @@ final class BatchSamplerTests: XCTestCase {
         XCTAssertEqual(starts.count, 8)
         for (row, start) in starts.enumerated() {
             XCTAssertTrue((0...(text.count - 33)).contains(start))
-            let window = text[start..<(start + 33)].map(Int32.init)
+            let window = Array(text[start..<(start + 33)])
             XCTAssertEqual(Array(inputs[(row * 32)..<(row * 32 + 32)]), Array(window[0..<32]))
             XCTAssertEqual(Array(targets[(row * 32)..<(row * 32 + 32)]), Array(window[1...32]))
         }
@@ -50,8 +50,8 @@ final class BatchSamplerTests: XCTestCase {
         let small = sampleText(33)
         let (inputs, targets) = BatchSampler.trainingBatch(tokens: small, batch: 3, sequence: 32,
                                                            seed: 9, round: 1, client: 1, step: 1)
-        XCTAssertEqual(inputs, Array(repeating: small[0..<32].map(Int32.init), count: 3).flatMap { $0 })
-        XCTAssertEqual(targets, Array(repeating: small[1...32].map(Int32.init), count: 3).flatMap { $0 })
+        XCTAssertEqual(inputs, Array(repeating: Array(small[0..<32]), count: 3).flatMap { $0 })
+        XCTAssertEqual(targets, Array(repeating: Array(small[1...32]), count: 3).flatMap { $0 })
     }
 }
 
@@ -80,7 +80,7 @@ final class ValidationBatchTests: XCTestCase {
         for (batchIndex, rows) in starts.enumerated() {
             for (row, start) in rows.enumerated() {
                 XCTAssertLessThanOrEqual(start + 26, text.count)
-                let window = text[start..<(start + 26)].map(Int32.init)
+                let window = Array(text[start..<(start + 26)])
                 XCTAssertEqual(Array(batches[batchIndex].inputs[(row * 25)..<(row * 25 + 25)]), Array(window[0..<25]))
                 XCTAssertEqual(Array(batches[batchIndex].targets[(row * 25)..<(row * 25 + 25)]), Array(window[1...25]))
             }
@@ -103,8 +103,8 @@ final class ValidationBatchTests: XCTestCase {
         let batches = BatchSampler.validationBatches(tokens: sampleText(20), batch: 4, sequence: 10, maxBatches: 5)
         XCTAssertEqual(batches.count, 1)
         XCTAssertEqual(batches[0].targets.count, 40)
-        XCTAssertEqual(Array(batches[0].inputs[30..<40]), sampleText(20)[9..<19].map(Int32.init))
-        XCTAssertEqual(Array(batches[0].targets[30..<40]), sampleText(20)[10..<20].map(Int32.init))
+        XCTAssertEqual(Array(batches[0].inputs[30..<40]), Array(sampleText(20)[9..<19]))
+        XCTAssertEqual(Array(batches[0].targets[30..<40]), Array(sampleText(20)[10..<20]))
     }
 
     func testTextShorterThanOneWindowGivesNoBatches() {

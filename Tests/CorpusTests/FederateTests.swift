@@ -8,7 +8,7 @@ final class FederateTests: XCTestCase {
         TextDocument(name: "gamma", tokens: sampleText(500, salt: 3)),
     ]
 
-    private var expectedTails: [UInt8] {
+    private var expectedTails: [TokenID] {
         Array(documents[0].tokens[900...]) + Array(documents[1].tokens[1800...]) + Array(documents[2].tokens[450...])
     }
 

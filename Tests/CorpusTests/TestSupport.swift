@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 import XCTest
 
@@ -17,9 +18,9 @@ func write(_ text: String, to path: String) throws {
     try write(Array(text.utf8), to: path)
 }
 
-/// Distinct-looking bytes, so a window's position in the text can be checked by content.
-func sampleText(_ count: Int, salt: Int = 0) -> [UInt8] {
-    (0..<count).map { UInt8(truncatingIfNeeded: ($0 &* 31 &+ salt &* 7 &+ $0 / 256) % 251) }
+/// Distinct-looking byte tokens, so a window's position in the text can be checked by content.
+func sampleText(_ count: Int, salt: Int = 0) -> [TokenID] {
+    (0..<count).map { TokenID(($0 &* 31 &+ salt &* 7 &+ $0 / 256) % 251) }
 }
 
 let fortunesFolder = "/usr/share/games/fortunes"

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Federation
+import Foundation
+import GPT
+import HDF5Store
+
+/// `fedcybgd inspect runs/<name>`: what a run folder holds, without opening Python.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Summarise a run folder: its job, checkpoints, last round, best eval loss, totals and block visits.")
+
+    @Argument(help: "The run folder, e.g. runs/demo.")
+    var runFolder: String
+
+    @Flag(help: "Also print the job as it was run.")
+    var job = false
+
+    func run() throws {
+        let history = (runFolder as NSString).appendingPathComponent("history.h5")
+        guard FileManager.default.fileExists(atPath: history) else {
+            throw CLIError("\(runFolder): no history.h5 here; give the folder of a run (runs/<name>)")
+        }
+        let records = try HDF5RunReader.readHistory(history)
+        let jobText = try HDF5RunReader.readHistoryJob(history)
+        let parsed = try? JobFile.parse(text: jobText, path: history)
+        say("run \(runFolder)")
+        if job { say(jobText.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")) }
+        try describeCheckpoints()
+        describeHistory(records, rounds: parsed?.totalRounds)
+        if let summary = try HDF5RunReader.readSummary(history) {
+            say("finished: \(summary.rounds) rounds, eval loss \(String(format: "%.4f", summary.initialEvalLoss)) → \(String(format: "%.4f", summary.finalEvalLoss)), "
+                + "bytes down \(bytes(summary.totalBytesDown)), up \(bytes(summary.totalBytesUp)), broadcast \(bytes(summary.totalBytesBroadcast)), "
+                + "\(summary.tokensTrained) tokens, \(String(format: "%.1f", summary.wallSeconds)) s")
+        } else {
+            say("not finished (no /summary yet): running, stopped, or killed; 'fedcybgd resume \(runFolder)' continues it")
+        }
+        describeVisits(records, job: parsed)
+    }
+
+    private func say(_ line: String) { ProgressPrinter.say(line) }
+
+    private func describeCheckpoints() throws {
+        let checkpoints = try HDF5RunReader.checkpoints(in: runFolder)
+        say("checkpoints: \(checkpoints.isEmpty ? "none" : "")")
+        for checkpoint in checkpoints {
+            let size = (try? FileManager.default.attributesOfItem(atPath: checkpoint.path)[.size] as? Int) ?? 0
+            let status = HDF5RunReader.isComplete(checkpoint.path) ? "complete" : "INCOMPLETE (passed over by --resume)"
+            say("  round \(checkpoint.round)  \(bytes(size))  \(status)  \(checkpoint.path)")
+        }
+    }
+
+    private func describeHistory(_ records: [RoundRecord], rounds: Int?) {
+        guard let last = records.last else { return say("history: no rounds yet") }
+        say("history: \(records.count) rounds, last round \(last.round)\(rounds.map { " of \($0)" } ?? ""), cycle \(last.cycle)")
+        let evaluated = records.filter { !$0.evalLoss.isNaN }
+        if let best = evaluated.min(by: { $0.evalLoss < $1.evalLoss }) {
+            say("best eval loss \(String(format: "%.4f", best.evalLoss)) at round \(best.round); last \(String(format: "%.4f", evaluated.last!.evalLoss))")
+        }
+        let down = records.reduce(0) { $0 + $1.bytesDown }, up = records.reduce(0) { $0 + $1.bytesUp }
+        let rejected = records.reduce(0) { $0 + $1.rejectedUploads }
+        say("totals so far: bytes down \(bytes(down)), up \(bytes(up)); rejected uploads \(rejected)")
+    }
+
+    private func describeVisits(_ records: [RoundRecord], job: JobFile?) {
+        guard !records.isEmpty else { return }
+        let names = job.map { job in
+            ParameterLayout(config: GPTConfig(vocabSize: 256, contextLength: job.context ?? job.sequence, embedDim: job.width,
+                                              layers: job.layers, heads: job.heads)).blocks.map(\.name)
+        }
+        var visits: [Int: Int] = [:]
+        for record in records { visits[record.block, default: 0] += 1 }
+        let line = visits.keys.sorted().map { block in
+            "\(names.flatMap { block < $0.count ? $0[block] : nil } ?? "block \(block)"): \(visits[block]!)"
+        }
+        say("visits per block: " + line.joined(separator: ", "))
+    }
+}

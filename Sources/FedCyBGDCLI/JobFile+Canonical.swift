@@ -1,0 +1,59 @@
+import Foundation
+
+extension JobFile {
+    /// Every key with its effective value (the file plus command-line overrides), as TOML.
+    /// This is what a run stores, so a resume compares what was really run.
+    public var effectiveValues: [(key: String, value: String)] {
+        func quoted(_ text: String) -> String {
+            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        var values: [(String, String)] = [
+            ("name", quoted(name)), ("output", quoted(output)), ("seed", "\(seed)"),
+            ("model.layers", "\(layers)"), ("model.width", "\(width)"), ("model.heads", "\(heads)"),
+            ("model.context", "\(context ?? sequence)"),
+            ("data.corpus", quoted(corpus)), ("data.partition", quoted(partition)),
+            ("data.validation_fraction", "\(validationFraction)"),
+            ("train.rounds", "\(totalRounds)"), ("train.clients_per_round", "\(clientsPerRound)"),
+            ("train.local_steps", "\(localSteps)"), ("train.batch", "\(batch)"), ("train.sequence", "\(sequence)"),
+            ("train.learning_rate", "\(learningRate)"), ("train.weight_decay", "\(weightDecay)"),
+            ("train.beta1", "\(beta1)"), ("train.beta2", "\(beta2)"), ("train.eval_batches", "\(evalBatches)"),
+            ("train.checkpoint_every", "\(checkpointEvery)"), ("train.threads", "\(threads)"),
+        ]
+        if let clients { values.append(("data.clients", "\(clients)")) }
+        // Model-source keys only when set, so jobs stored before they existed compare equal.
+        if let initModel { values.append(("model.init", quoted(initModel))) }
+        if tokenizer != "byte" { values.append(("data.tokenizer", quoted(tokenizer))) }
+        if let vocab { values.append(("data.vocab", quoted(vocab))) }
+        if let merges { values.append(("data.merges", quoted(merges))) }
+        return values.sorted { $0.0 < $1.0 }
+    }
+
+    /// The effective job as a TOML document that `JobFile.parse` reads back to the same values.
+    public var effectiveTOML: String {
+        var sections: [String: [String]] = [:]
+        for (key, value) in effectiveValues {
+            let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
+            let (section, name) = parts.count == 2 ? (parts[0], parts[1]) : ("", parts[0])
+            sections[section, default: []].append("\(name) = \(value)")
+        }
+        var text = "# fedcybgd job as run (the job file with command-line overrides applied)\n"
+        text += (sections[""] ?? []).joined(separator: "\n") + "\n"
+        for section in ["model", "data", "train"] {
+            text += "\n[\(section)]\n" + (sections[section] ?? []).joined(separator: "\n") + "\n"
+        }
+        return text
+    }
+
+    /// Keys a resumed run may change without `--force`: they alter how long and where the run
+    /// goes, not what it computes.
+    static let safeToChangeOnResume: Set<String> = ["train.rounds", "output", "train.checkpoint_every", "train.threads"]
+
+    /// The keys whose effective values differ between two jobs, as "key: old → new".
+    func differences(from other: JobFile) -> [(key: String, change: String)] {
+        let mine = Dictionary(uniqueKeysWithValues: effectiveValues.map { ($0.key, $0.value) })
+        let theirs = Dictionary(uniqueKeysWithValues: other.effectiveValues.map { ($0.key, $0.value) })
+        return Set(mine.keys).union(theirs.keys).sorted().compactMap { key in
+            mine[key] == theirs[key] ? nil : (key, "\(key): \(theirs[key] ?? "unset") → \(mine[key] ?? "unset")")
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import Corpus
+import Foundation
+import GPT
+
+/// Where a run's model and tokenizer come from: `model.init` (a Hugging Face GPT-2 folder or a
+/// safetensors file) or a fresh initialisation, and `data.tokenizer` (bytes or GPT-2 BPE).
+/// It settles the model shape, refusing a `[model]` key that contradicts `config.json`.
+struct ModelSource {
+    enum Start {
+        case fresh
+        case huggingFace(HuggingFaceFolder)
+        case safetensors(String)
+    }
+
+    let start: Start
+    let tokenizer: any TextTokenizer
+    /// The BPE files, copied into the run folder so `sample` and `export` find them later.
+    let tokenizerFiles: (vocab: String, merges: String)?
+    let config: GPTConfig
+
+    /// Resolves the job's model source; on return `job`'s shape keys hold the model's real shape.
+    init(job: inout JobFile) throws {
+        start = try Self.start(job)
+        tokenizerFiles = try Self.tokenizerFiles(job, start)
+        do {
+            tokenizer = try tokenizerFiles.map { try BPETokenizer(vocabPath: $0.vocab, mergesPath: $0.merges) } ?? ByteTokenizer()
+        } catch {
+            throw JobFileError(job.path, "\(error)")
+        }
+        if case .huggingFace(let folder) = start {
+            try Self.adopt(folder, into: &job)
+        }
+        var config = GPTConfig(vocabSize: tokenizer.vocabularySize, contextLength: job.context ?? job.sequence,
+                               embedDim: job.width, layers: job.layers, heads: job.heads)
+        if case .huggingFace(let folder) = start { config = folder.config }
+        self.config = config
+        try checkVocabulary(job)
+    }
+
+    private static func start(_ job: JobFile) throws -> Start {
+        guard let path = job.initModel else { return .fresh }
+        let remedy = "set model.init to a Hugging Face GPT-2 folder (config.json + model.safetensors) or a .safetensors file"
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw JobFileError(job.path, "'model.init' \(path) does not exist; \(remedy)")
+        }
+        if isDirectory.boolValue {
+            guard HuggingFaceFolder.isModelFolder(path) else {
+                throw JobFileError(job.path, "'model.init' \(path) is a folder without config.json; \(remedy)")
+            }
+            do { return .huggingFace(try HuggingFaceFolder(path: path)) } catch {
+                throw JobFileError(job.path, "'model.init' \(path)/config.json: \(error); only GPT-2 models (model_type gpt2, gelu_new, tied lm_head) can be fine-tuned")
+            }
+        }
+        guard path.hasSuffix(".safetensors") else {
+            throw JobFileError(job.path, "'model.init' \(path) is neither a folder nor a .safetensors file; \(remedy)")
+        }
+        return .safetensors(path)
+    }
+
+    private static func tokenizerFiles(_ job: JobFile, _ start: Start) throws -> (vocab: String, merges: String)? {
+        guard job.tokenizer == "bpe" else { return nil }
+        if let vocab = job.vocab, let merges = job.merges { return (vocab, merges) }
+        if case .huggingFace(let folder) = start, folder.hasTokenizerFiles {
+            return ((folder.path as NSString).appendingPathComponent("vocab.json"),
+                    (folder.path as NSString).appendingPathComponent("merges.txt"))
+        }
+        throw JobFileError(job.path, "data.tokenizer = \"bpe\" needs vocab.json and merges.txt; set data.vocab and data.merges, "
+            + "or model.init to a model folder that holds them")
+    }
+
+    /// Takes the shape from `config.json`; a `[model]` key set to something else is an error.
+    private static func adopt(_ folder: HuggingFaceFolder, into job: inout JobFile) throws {
+        let c = folder.config
+        let pairs: [(key: String, mine: Int?, theirs: Int, hf: String)] = [
+            ("layers", job.layers, c.layers, "n_layer"), ("width", job.width, c.embedDim, "n_embd"),
+            ("heads", job.heads, c.heads, "n_head"), ("context", job.context, c.contextLength, "n_positions"),
+        ]
+        let conflicts = pairs.filter { job.modelKeysSet.contains($0.key) && $0.mine != $0.theirs }
+        if !conflicts.isEmpty {
+            let list = conflicts.map { "model.\($0.key) = \($0.mine.map(String.init) ?? "unset") but config.json has \($0.hf) = \($0.theirs)" }
+            throw JobFileError(job.path, "\(list.joined(separator: "; ")); the shape of a model.init folder comes from its config.json, so remove these keys")
+        }
+        job.layers = c.layers; job.width = c.embedDim; job.heads = c.heads; job.context = c.contextLength
+        guard job.sequence <= c.contextLength else {
+            throw JobFileError(job.path, "'train.sequence' \(job.sequence) is longer than the model's n_positions \(c.contextLength); lower train.sequence")
+        }
+    }
+
+    private func checkVocabulary(_ job: JobFile) throws {
+        if job.tokenizer == "byte" && config.vocabSize != ByteTokenizer.vocabSize {
+            throw JobFileError(job.path, "the model.init model has vocab_size \(config.vocabSize), but data.tokenizer = \"byte\" "
+                + "gives 256 ids; set data.tokenizer = \"bpe\" to use the model's own tokenizer")
+        }
+        if tokenizer.vocabularySize > config.vocabSize {
+            throw JobFileError(job.path, "the tokenizer has \(tokenizer.vocabularySize) ids but the model's vocab_size is \(config.vocabSize); "
+                + "use the tokenizer files that belong to the model")
+        }
+    }
+
+    /// The model to start from: the `model.init` weights, or GPT-2's initialisation from `seed`.
+    func initialParameters(layout: ParameterLayout, seed: UInt64, jobPath: String) throws -> ParameterBuffer {
+        switch start {
+        case .fresh:
+            return ParameterBuffer.initialized(layout: layout, seed: seed)
+        case .huggingFace(let folder):
+            do { return try folder.loadParameters() } catch {
+                throw JobFileError(jobPath, "'model.init' \(folder.path): \(error); the folder's weights must match its config.json")
+            }
+        case .safetensors(let path):
+            let buffer = ParameterBuffer(layout: layout)
+            do { try HuggingFaceGPT2.loadWeights(try SafeTensorsFile(path: path), into: buffer) } catch {
+                throw JobFileError(jobPath, "'model.init' \(path): \(error); the file must match the job's [model] shape "
+                    + "and vocabulary \(layout.config.vocabSize)")
+            }
+            return buffer
+        }
+    }
+}

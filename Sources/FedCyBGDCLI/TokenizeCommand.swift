@@ -1,0 +1,111 @@
+import ArgumentParser
+import Corpus
+import Foundation
+
+/// `fedcybgd tokenize`: the BPE tokenizer on its own, to compare it with a reference tokenizer
+/// and to measure its speed (docs/MODELS.md).
+struct TokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Encode or decode text with a GPT-2 byte-level BPE tokenizer, or measure its speed.",
+        discussion: """
+            Prints the ids of each file's text, space-separated, one line per file (or per input line \
+            with --lines). --decode reads lines of ids and prints each line's text as a JSON string. \
+            --bench encodes files or corpus folders and reports MB/s.
+            """)
+
+    @Argument(help: "Text files (with --bench, also corpus folders); with --decode, files of id lines.")
+    var files: [String]
+
+    @Option(help: "A folder with vocab.json and merges.txt (a Hugging Face model folder, or runs/<name>/tokenizer).")
+    var tokenizer: String?
+
+    @Option(help: "vocab.json (with --merges, instead of --tokenizer).") var vocab: String?
+    @Option(help: "merges.txt (with --vocab, instead of --tokenizer).") var merges: String?
+
+    @Flag(help: "Encode each line (without its newline) on its own; print one line of ids per line.")
+    var lines = false
+
+    @Flag(help: "Decode lines of space-separated ids instead of encoding.")
+    var decode = false
+
+    @Flag(help: "Encode the files three times with a cold cache and report the speed.")
+    var bench = false
+
+    func run() throws {
+        let bpe = try loadTokenizer()
+        if bench { return try benchmark(bpe) }
+        var out = ""
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CLIError("cannot read \(file); check the path")
+            }
+            let bytes = [UInt8](data)
+            if decode {
+                out += try decodeLines(bytes, bpe, file: file)
+            } else if lines {
+                var pieces = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Array.init)
+                if bytes.last == UInt8(ascii: "\n") { pieces.removeLast() }
+                for ids in bpe.encode(documents: pieces) { out += ids.map(String.init).joined(separator: " ") + "\n" }
+            } else {
+                out += bpe.encode(utf8: bytes).map(String.init).joined(separator: " ") + "\n"
+            }
+        }
+        FileHandle.standardOutput.write(Data(out.utf8))
+    }
+
+    private func loadTokenizer() throws -> BPETokenizer {
+        switch (tokenizer, vocab, merges) {
+        case let (folder?, nil, nil): return try BPETokenizer(folder: folder)
+        case let (nil, vocab?, merges?): return try BPETokenizer(vocabPath: vocab, mergesPath: merges)
+        default: throw CLIError("name the tokenizer with --tokenizer DIR, or with both --vocab FILE and --merges FILE")
+        }
+    }
+
+    private func decodeLines(_ bytes: [UInt8], _ bpe: BPETokenizer, file: String) throws -> String {
+        var out = ""
+        var rows = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        if rows.last?.isEmpty == true { rows.removeLast() }
+        for (number, line) in rows.enumerated() {
+            let fields = line.split(separator: " ")
+            let ids = try fields.map { field -> TokenID in
+                guard let id = TokenID(field) else { throw CLIError("\(file) line \(number + 1): '\(field)' is not a token id; give space-separated integers") }
+                return id
+            }
+            out += jsonString(bpe.decode(ids)) + "\n"
+        }
+        return out
+    }
+
+    private func benchmark(_ bpe: BPETokenizer) throws {
+        let documents = try files.flatMap { try CorpusLoader.loadBytes(path: $0).map(\.bytes) }
+        let bytes = documents.reduce(0) { $0 + $1.count }
+        var seconds: [Double] = []
+        var tokens = 0
+        for _ in 0..<3 {
+            let started = Date()
+            tokens = bpe.encode(documents: documents).reduce(0) { $0 + $1.count }
+            seconds.append(Date().timeIntervalSince(started))
+        }
+        let best = seconds.min()!, median = seconds.sorted()[1]
+        ProgressPrinter.say(String(format: "%d bytes in %d documents → %d tokens (%.2f bytes/token, vocab %d, %d merges)",
+                                   bytes, documents.count, tokens, Double(bytes) / Double(max(tokens, 1)), bpe.vocabularySize, bpe.mergeCount))
+        ProgressPrinter.say(String(format: "encode, cold cache, 1 thread: median %.1f MB/s, best %.1f MB/s (%.3f s)",
+                                   Double(bytes) / 1e6 / median, Double(bytes) / 1e6 / best, best))
+    }
+}
+
+/// `text` as a JSON string literal (quotes, backslashes and control characters escaped).
+func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        default:
+            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,47 @@
+import Determinism
+
+/// How each round picks its k clients: job key `train.client_selection`.
+public enum ClientSelection: String, CaseIterable, Sendable {
+    /// The next k clients after the previous round's, wrapping around: every client is used in
+    /// turn, and over ⌈N/k⌉ rounds every client trains. This is `CycleSchedule.clients(ofRound:)`.
+    case cyclic
+    /// k distinct clients drawn uniformly without replacement, afresh each round, from the seed
+    /// and the round alone (a client may train in consecutive rounds).
+    case random
+
+    /// Sub-stream 1 of the schedule purpose (block orders use 0), keyed by the round.
+    static let stream: UInt64 = 1
+
+    /// The clients 1-based `round` trains, out of `count`. Cyclic lists them in turn order;
+    /// random lists them ascending, which is the order the server aggregates in anyway.
+    public func clients(round: Int, count: Int, k: Int, seed: UInt64) -> [Int] {
+        precondition(count > 0 && (1...count).contains(k), "cannot pick \(k) of \(count) clients")
+        switch self {
+        case .cyclic:
+            let first = (round - 1) * k
+            return (0..<k).map { (first + $0) % count }
+        case .random:
+            var rng = CounterRNG(seed: seed, purpose: .schedule, round: UInt64(truncatingIfNeeded: round), client: Self.stream)
+            return Self.sample(k, of: count, using: &rng).sorted()
+        }
+    }
+
+    /// A partial Fisher–Yates: the first k positions of a shuffle of 0..<count. Sparse, so a
+    /// round costs O(k) even with a million clients.
+    static func sample(_ k: Int, of count: Int, using rng: inout CounterRNG) -> [Int] {
+        var swapped: [Int: Int] = [:]
+        var picked: [Int] = []
+        picked.reserveCapacity(k)
+        for i in 0..<k {
+            let j = i + rng.nextInt(below: count - i)
+            let atJ = swapped[j] ?? j
+            swapped[j] = swapped[i] ?? i
+            picked.append(atJ)
+        }
+        return picked
+    }
+
+    public init(parsing text: String, key: String = "train.client_selection") throws {
+        self = try Self.parse(text, key: key)
+    }
+}

@@ -1,0 +1,342 @@
+"""Reads a fedcybgd run folder (history.h5 and checkpoints) for the analysis scripts.
+
+Everything is opened read-only and without HDF5 file locking, so a run that is still writing
+history.h5 is never blocked. A reader can catch history.h5 in the middle of an append; the
+columns are then cut to the shortest one, and a failed open is retried a few times.
+docs/RUN-FILES.md describes the files; docs/ANALYSIS.md describes these scripts.
+"""
+from __future__ import annotations
+
+import os
+
+# Must be set before h5py (and so libhdf5) is imported; locking=False below as well.
+os.environ["HDF5_USE_FILE_LOCKING"] = "FALSE"
+
+import dataclasses
+import pathlib
+import time
+import tomllib
+
+import h5py
+import numpy as np
+
+HISTORY_COLUMNS = ("round", "cycle", "block", "clients", "train_loss", "eval_loss", "bytes_down",
+                   "bytes_up", "bytes_broadcast", "rejected_uploads", "seconds", "server_cpu_seconds")
+VISIT_COLUMNS = ("round", "clients", "loss_before", "loss_after", "update_norm", "bytes_up", "bytes_down")
+BLOCK_HEADER_BYTES = 12  # each block in a download carries a 12-byte header (docs/ALGORITHM.md)
+
+
+def open_h5(path: pathlib.Path, attempts: int = 5) -> h5py.File:
+    """Opens an HDF5 file read-only without locking, retrying while a writer is mid-append."""
+    for attempt in range(attempts):
+        try:
+            return h5py.File(path, "r", locking=False)
+        except OSError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _attr(obj, name, default=None):
+    value = obj.attrs.get(name, default)
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value
+
+
+@dataclasses.dataclass
+class Column:
+    data: np.ndarray
+    units: str
+    description: str
+
+
+@dataclasses.dataclass
+class BlockVisits:
+    name: str
+    index: int
+    columns: dict[str, Column]
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    path: pathlib.Path
+    round: int
+    block_params: dict[int, int]          # block index -> parameter count
+    state: dict[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class Run:
+    folder: pathlib.Path
+    attrs: dict
+    job: dict                              # the parsed job TOML ({} if it does not parse)
+    history: dict[str, Column]             # every column cut to the same length
+    blocks: list[BlockVisits]              # sorted by block index
+    summary: dict | None                   # /summary attributes, None while running or if stopped
+    checkpoint: Checkpoint | None          # the newest complete checkpoint, if any
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def finished(self) -> bool:
+        return self.summary is not None
+
+    @property
+    def rows(self) -> int:
+        return len(self.history["round"].data)
+
+    def col(self, name: str) -> np.ndarray:
+        return self.history[name].data
+
+    def units(self, name: str) -> str:
+        return self.history[name].units
+
+    @property
+    def clients_per_round(self) -> int | None:
+        k = self.attrs.get("clients_per_round")
+        if k is None:
+            k = self.job.get("train", {}).get("clients_per_round")
+        return None if k is None else int(k)
+
+    @property
+    def local_steps(self) -> int | None:
+        e = self.job.get("train", {}).get("local_steps")
+        return None if e is None else int(e)
+
+    @property
+    def planned_rounds(self) -> int | None:
+        train = self.job.get("train", {})
+        if "rounds" in train:
+            return int(train["rounds"])
+        if "cycles" in train and "layers" in self.job.get("model", {}):
+            return int(train["cycles"]) * (int(self.job["model"]["layers"]) + 2)
+        return None
+
+    def client_count(self) -> tuple[int, bool]:
+        """(number of clients, exact?): from /summary or a checkpoint, else the largest id seen + 1."""
+        if self.summary and "clients" in self.summary:
+            return int(self.summary["clients"]), True
+        if self.checkpoint is not None and "client_last_sync" in self.checkpoint.state:
+            return len(self.checkpoint.state["client_last_sync"]), True
+        clients = self.col("clients")
+        seen = clients[clients >= 0]
+        return (int(seen.max()) + 1 if seen.size else 0), False
+
+    def round_clients(self, row: int) -> list[int]:
+        return [int(c) for c in np.atleast_1d(self.col("clients")[row]) if c >= 0]
+
+    def initial_eval_loss(self) -> float | None:
+        if self.summary and "initial_eval_loss" in self.summary:
+            return float(self.summary["initial_eval_loss"])
+        if self.checkpoint is not None and "initial_eval_loss" in self.checkpoint.state:
+            return float(self.checkpoint.state["initial_eval_loss"])
+        return None
+
+
+def _read_columns(group: h5py.Group, names) -> dict[str, Column]:
+    present = [n for n in names if n in group]
+    columns = {}
+    for name in present:
+        ds = group[name]
+        columns[name] = Column(ds[()], str(_attr(ds, "units", "")), str(_attr(ds, "description", "")))
+    if columns:
+        # A reader may catch an append half done: keep only the rows every column has.
+        rows = min(len(c.data) for c in columns.values())
+        for c in columns.values():
+            c.data = c.data[:rows]
+    return columns
+
+
+def newest_checkpoint(folder: pathlib.Path) -> Checkpoint | None:
+    """The newest checkpoint marked complete; unreadable ones (or ones pruned meanwhile) are skipped."""
+    for path in sorted(folder.glob("checkpoint-*.h5"), reverse=True):
+        try:
+            with open_h5(path, attempts=1) as f:
+                if int(_attr(f, "complete", 0)) != 1:
+                    continue
+                params: dict[int, int] = {}
+                for ds in f["model"].values():
+                    block = int(_attr(ds, "block", -1))
+                    params[block] = params.get(block, 0) + int(np.prod(ds.shape))
+                state = {name: ds[()] for name, ds in f["state"].items()} if "state" in f else {}
+                return Checkpoint(path, int(_attr(f, "round", 0)), params, state)
+        except (OSError, KeyError):
+            continue
+    return None
+
+
+def load_run(folder: str | os.PathLike) -> Run:
+    folder = pathlib.Path(folder)
+    path = folder / "history.h5"
+    if not path.is_file():
+        raise SystemExit(f"{folder}: no history.h5 here; give a run folder such as runs/demo")
+    for attempt in range(5):
+        try:
+            with open_h5(path) as f:
+                attrs = {k: _attr(f, k) for k in f.attrs}
+                history = _read_columns(f["history"], HISTORY_COLUMNS)
+                blocks = []
+                if "blocks" in f:
+                    for name, group in f["blocks"].items():
+                        if "visits" in group:
+                            blocks.append(BlockVisits(name, int(_attr(group, "block", len(blocks))),
+                                                      _read_columns(group["visits"], VISIT_COLUMNS)))
+                summary = {k: _attr(f["summary"], k) for k in f["summary"].attrs} if "summary" in f else None
+            break
+        except (OSError, KeyError, RuntimeError):
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    try:
+        job = tomllib.loads(attrs.get("job", "") or "")
+    except tomllib.TOMLDecodeError:
+        job = {}
+    blocks.sort(key=lambda b: b.index)
+    return Run(folder, attrs, job, history, blocks, summary, newest_checkpoint(folder))
+
+
+# ---- derived quantities -------------------------------------------------------------------
+
+@dataclasses.dataclass
+class ClientBytes:
+    down: np.ndarray          # bytes charged to each client for downloads
+    up: np.ndarray            # bytes attributed to each client's uploads
+    visits: np.ndarray        # rounds each client was selected in
+    exact_down_rounds: int    # rounds whose bytes_down split was reconstructed exactly
+    rounds: int
+    clients_exact: bool       # the client count is known (else: largest id seen + 1)
+    ambiguous_up_rounds: int  # rounds with rejected uploads (who was rejected is not recorded)
+
+
+def bytes_per_client(run: Run) -> ClientBytes:
+    """Splits each round's bytes_down and bytes_up over that round's clients.
+
+    bytes_down: the server charges each selected client for every block whose last change is in
+    a round >= the round the client last synchronised (the whole model at its first visit), at
+    4 bytes per parameter plus a 12-byte block header, and a block changes in a round unless every
+    upload was rejected. That is replayed here from the history, with the block sizes of
+    encoded_block_sizes. Where the replay's sum equals the round's recorded bytes_down, each client
+    gets its own share; otherwise (block sizes unknown, or a history that does not start at round 1)
+    the round's bytes_down is split equally over its clients.
+
+    bytes_up: the round total of the accepted uploads (header + one block each, all the same size).
+    It is split equally over the round's accepted uploads, i.e. clients - rejected_uploads. The
+    history does not say which clients were rejected, so in such rounds the share goes to every
+    listed client scaled by accepted/clients; the sum always equals the recorded total.
+    """
+    n, exact = run.client_count()
+    down = np.zeros(n, dtype=np.float64)
+    up = np.zeros(n, dtype=np.float64)
+    visits = np.zeros(n, dtype=np.int64)
+    sizes = encoded_block_sizes(run)
+    last_sync = np.zeros(n, dtype=np.int64)
+    changed = np.zeros(len(sizes) if sizes is not None else 0, dtype=np.int64)
+    exact_rounds = ambiguous = 0
+    rounds, blocks = run.col("round"), run.col("block")
+    bytes_down, bytes_up = run.col("bytes_down"), run.col("bytes_up")
+    rejected = run.col("rejected_uploads") if "rejected_uploads" in run.history else np.zeros(run.rows, int)
+    for i in range(run.rows):
+        clients = run.round_clients(i)
+        if not clients:
+            continue
+        r = int(rounds[i])
+        shares = None
+        if sizes is not None:
+            shares = [int(sizes[changed >= last_sync[c]].sum()) for c in clients]
+            for c in clients:
+                last_sync[c] = r
+            if int(rejected[i]) < len(clients) and int(blocks[i]) < len(changed):
+                changed[int(blocks[i])] = r
+            if sum(shares) != int(bytes_down[i]):
+                shares = None
+        if shares is None:
+            shares = [int(bytes_down[i]) / len(clients)] * len(clients)
+        else:
+            exact_rounds += 1
+        accepted = len(clients) - int(rejected[i])
+        if int(rejected[i]):
+            ambiguous += 1
+        for c, share in zip(clients, shares):
+            down[c] += share
+            up[c] += int(bytes_up[i]) / len(clients) if accepted > 0 else 0.0
+            visits[c] += 1
+    return ClientBytes(down, up, visits, exact_rounds, sum(1 for i in range(run.rows) if run.round_clients(i)),
+                       exact, ambiguous)
+
+
+def encoded_block_sizes(run: Run) -> np.ndarray | None:
+    """Bytes of each block in a download (4 per parameter + the 12-byte block header).
+
+    From the newest checkpoint's tensors (their `block` attribute) when there is one. Otherwise
+    from the history alone: with u_b the bytes one client uploaded for block b (bytes_up / clients
+    of a round without rejections) and D1 what each client downloaded in round 1 (the whole model),
+    u_b = 4·P_b + H and D1 = Σ_b (4·P_b + 12), so the upload header H = (Σ_b u_b + 12·B − D1) / B.
+    The replay in bytes_per_client checks the result against every round's bytes_down anyway.
+    """
+    if run.checkpoint is not None and run.checkpoint.block_params:
+        count = max(run.checkpoint.block_params) + 1
+        return np.array([4 * run.checkpoint.block_params.get(b, 0) + BLOCK_HEADER_BYTES for b in range(count)])
+    if not run.rows or int(run.col("round")[0]) != 1:
+        return None
+    count = max(len(run.blocks), int(run.col("block").max()) + 1)
+    per_upload = {}
+    rejected = run.col("rejected_uploads")
+    for i in range(run.rows):
+        n = len(run.round_clients(i))
+        b = int(run.col("block")[i])
+        if n and int(rejected[i]) == 0 and b not in per_upload:
+            per_upload[b] = int(run.col("bytes_up")[i]) // n
+    first = len(run.round_clients(0))
+    if len(per_upload) != count or not first:
+        return None
+    whole = int(run.col("bytes_down")[0]) // first
+    header, rest = divmod(sum(per_upload.values()) + BLOCK_HEADER_BYTES * count - whole, count)
+    if rest or header < 0:
+        return None
+    return np.array([per_upload[b] - header + BLOCK_HEADER_BYTES for b in range(count)])
+
+
+def tokens_trained(run: Run) -> tuple[int | None, str]:
+    """(tokens, source): /summary, else a checkpoint of the last row's round, else from the job."""
+    if run.summary and "tokens_trained" in run.summary:
+        return int(run.summary["tokens_trained"]), "summary"
+    last = int(run.col("round")[-1]) if run.rows else 0
+    if run.checkpoint is not None and run.checkpoint.round == last and "tokens_trained" in run.checkpoint.state:
+        return int(run.checkpoint.state["tokens_trained"]), "checkpoint"
+    train = run.job.get("train", {})
+    if all(key in train for key in ("local_steps", "batch", "sequence")):
+        # Each accepted upload trained local_steps × batch × sequence tokens (FedCyBGD.swift).
+        clients = run.col("clients")
+        accepted = int((np.atleast_2d(clients.reshape(run.rows, -1)) >= 0).sum() - run.col("rejected_uploads").sum())
+        return accepted * int(train["local_steps"]) * int(train["batch"]) * int(train["sequence"]), "job"
+    return None, "unknown"
+
+
+def eval_points(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, losses) of the rounds that evaluated."""
+    loss = run.col("eval_loss").astype(np.float64)
+    ok = np.flatnonzero(np.isfinite(loss))
+    return ok, loss[ok]
+
+
+def scale_bytes(values) -> tuple[float, str]:
+    """A decimal unit (as the program prints: kB = 1000 bytes) that suits the largest value."""
+    peak = float(np.nanmax(np.abs(values))) if np.size(values) else 0.0
+    for factor, unit in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if peak >= factor:
+            return factor, unit
+    return 1.0, "bytes"
+
+
+def resume_rounds(run: Run) -> list[int]:
+    """The checkpoint rounds the run was resumed from, read from the resume_log attribute
+    (one line per resume: '<time> resumed from <checkpoint> at round <r>...')."""
+    import re
+    log = str(run.attrs.get("resume_log") or "")
+    return [int(m.group(1)) for m in re.finditer(r"at round (\d+)", log)]
