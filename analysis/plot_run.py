@@ -55,6 +55,8 @@ def add_initial(ax, run: runfiles.Run):
     if initial <= high + 0.25 * max(high - low, 1e-6):
         ax.axhline(initial, color=INITIAL_COLOUR, linestyle="--", linewidth=1,
                    label=f"eval loss before round 1 ({initial:.3f})")
+        bottom, top = ax.get_ylim()
+        ax.set_ylim(bottom, max(top, initial + 0.05 * (max(top, initial) - bottom)))
     else:
         ax.plot([], [], " ", label=f"eval loss before round 1: {initial:.3f} (above the plot)")
 
@@ -177,7 +179,12 @@ def plot_block_visits(run: runfiles.Run, out: pathlib.Path) -> pathlib.Path:
                     label="visit installed nothing (every upload rejected)")
         top.legend(loc="upper right", fontsize=9)
     units = run.blocks[0].columns["update_norm"].units
-    fig.colorbar(mesh, ax=top, label="update L2 norm" + (" (dimensionless)" if units in ("1", "") else f" ({units})"))
+    bar = fig.colorbar(mesh, ax=top, label="update L2 norm" + (" (dimensionless)" if units in ("1", "") else f" ({units})"))
+    if isinstance(scale, mcolors.LogNorm):
+        # Plain numbers at 1-2-5 steps instead of 10^x labels.
+        bar.ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        bar.ax.yaxis.set_minor_formatter(NullFormatter())
     top.set_title(f"Block visits: size of the installed update — {run_title(run)}")
 
     drop = visit_grid(run, "loss_before") - visit_grid(run, "loss_after")

@@ -113,3 +113,34 @@ def test_h5dump_and_h5ls_read_every_file_kind(single_rank_run):
         listing = subprocess.run(["h5ls", "-r", str(path)], capture_output=True, text=True)
         assert listing.returncode == 0, listing.stderr
     assert "/history/train_loss" in subprocess.run(["h5ls", "-r", str(run / "history.h5")], capture_output=True, text=True).stdout
+
+
+def test_history_can_be_read_while_the_job_runs(tmp_path):
+    """A reader opens history.h5 between rounds, and even holds it open, and the job goes on."""
+    import os
+    import subprocess as sp
+    import time
+
+    from conftest import BINARY, FORTUNES, TINY_JOB
+
+    job = tmp_path / "live.toml"
+    job.write_text(TINY_JOB.format(output=tmp_path / "runs", corpus=FORTUNES)
+                   .replace("rounds = 9", "rounds = 100").replace("local_steps = 2", "local_steps = 60"))
+    history = tmp_path / "runs" / "tiny" / "history.h5"
+    env = dict(os.environ, HDF5_USE_FILE_LOCKING="FALSE")
+    process = sp.Popen([BINARY, "train", str(job)], stdout=sp.PIPE, stderr=sp.PIPE, text=True)
+    rows_seen = []
+    deadline = time.time() + 120
+    while process.poll() is None and time.time() < deadline:
+        if history.exists():
+            reader = sp.run(["python3", "-c", "import h5py,sys; f=h5py.File(sys.argv[1],'r'); "
+                             "print(f['history/round'].shape[0]); import time; time.sleep(0.5)", str(history)],
+                            capture_output=True, text=True, env=env)
+            if reader.returncode == 0:
+                rows_seen.append(int(reader.stdout))
+        time.sleep(0.05)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert sum(rows < 100 for rows in rows_seen) >= 3 and rows_seen == sorted(rows_seen), rows_seen
+    with h5py.File(history, "r") as f:
+        np.testing.assert_array_equal(f["history/round"][()], np.arange(1, 101))
