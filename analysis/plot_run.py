@@ -94,7 +94,7 @@ def plot_loss_vs_round(run: runfiles.Run, out: pathlib.Path) -> pathlib.Path:
     if blocks_per_cycle and run.rows:
         # Top axis: cycles (a cycle visits every block once).
         top = ax.secondary_xaxis("top", functions=(lambda r: r / blocks_per_cycle, lambda c: c * blocks_per_cycle))
-        top.set_xlabel(f"cycle ({blocks_per_cycle} rounds each)")
+        top.set_xlabel(f"cycles completed ({blocks_per_cycle} rounds each)")
         top.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="best")
     path = out / "loss_vs_round.png"
@@ -175,9 +175,10 @@ def plot_block_visits(run: runfiles.Run, out: pathlib.Path) -> pathlib.Path:
     mesh = top.pcolormesh(edges_x, edges_y, np.ma.masked_invalid(shown), cmap=cmap, norm=scale)
     zero = np.argwhere(norm == 0)
     if zero.size:
-        top.scatter(zero[:, 1] + first, zero[:, 0], marker="x", color="red", s=40,
-                    label="visit installed nothing (every upload rejected)")
-        top.legend(loc="upper right", fontsize=9)
+        top.scatter(zero[:, 1] + first, zero[:, 0], marker="x", color="red", s=50, linewidths=2)
+        # Said under the panel rather than in a legend, which would cover cells.
+        top.set_xlabel(f"red ×: {len(zero)} visit(s) installed nothing (every upload rejected)", color="red",
+                       fontsize=10)
     units = run.blocks[0].columns["update_norm"].units
     bar = fig.colorbar(mesh, ax=top, label="update L2 norm" + (" (dimensionless)" if units in ("1", "") else f" ({units})"))
     if isinstance(scale, mcolors.LogNorm):
@@ -240,15 +241,18 @@ def plot_bytes_per_client(run: runfiles.Run, out: pathlib.Path) -> tuple[pathlib
     ax.set_ylim(0, peak * 1.15 if peak > 0 else 1.0)
     ax.legend(loc="upper center", ncols=3, framealpha=0.95)
     if split.exact_down_rounds == split.rounds:
-        down_note = f"down: each client's own delta, replayed exactly in all {split.rounds} rounds"
+        down_note = f"down: each client's own delta sync charge, replayed exactly in all {split.rounds} rounds"
     else:
-        down_note = (f"down: each client's own delta in {split.exact_down_rounds} of {split.rounds} rounds; "
-                     "in the rest the round's bytes_down is split equally over its clients")
-    up_note = "up: each round's bytes_up split equally over its clients"
+        down_note = (f"down: each client's own delta sync charge in {split.exact_down_rounds} of {split.rounds} "
+                     "rounds; in the others the round's bytes_down is split equally over its clients")
+    up_note = "up: each round's bytes_up (accepted uploads, all the same size) split equally over its clients"
     if split.ambiguous_up_rounds:
-        up_note += f" ({split.ambiguous_up_rounds} rounds had rejected uploads, whose clients are not recorded)"
-    fig.text(0.01, 0.005, down_note + ".  " + up_note + ".", fontsize=9, color="#444444", ha="left", va="bottom")
-    fig.get_layout_engine().set(h_pad=0.25)
+        up_note += (f"; {split.ambiguous_up_rounds} round{'s' if split.ambiguous_up_rounds > 1 else ''} "
+                    "had rejected uploads, whose clients are not recorded")
+    # Two footnote lines in a strip the layout keeps free at the bottom.
+    fig.get_layout_engine().set(rect=(0, 0.07, 1, 0.93))
+    fig.text(0.01, 0.01, down_note + ".\n" + up_note + ".", fontsize=9, color="#444444", ha="left", va="bottom",
+             wrap=True)
     png = out / "bytes_per_client.png"
     fig.savefig(png)
     plt.close(fig)

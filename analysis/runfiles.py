@@ -14,6 +14,7 @@ os.environ["HDF5_USE_FILE_LOCKING"] = "FALSE"
 
 import dataclasses
 import pathlib
+import re
 import time
 import tomllib
 
@@ -337,6 +338,5 @@ def scale_bytes(values) -> tuple[float, str]:
 def resume_rounds(run: Run) -> list[int]:
     """The checkpoint rounds the run was resumed from, read from the resume_log attribute
     (one line per resume: '<time> resumed from <checkpoint> at round <r>...')."""
-    import re
     log = str(run.attrs.get("resume_log") or "")
     return [int(m.group(1)) for m in re.finditer(r"at round (\d+)", log)]

@@ -33,3 +33,10 @@ if ((${#pymissing[@]})); then
   echo "setup: pip installing ${pymissing[*]}"
   python3 -m pip install -q "${pymissing[@]}"
 fi
+
+# PyTorch's CPU-only build (about 190 MB, no CUDA): the export test loads our models with
+# transformers' GPT2LMHeadModel, and docs/PERFORMANCE.md's speed comparison runs the PyTorch bench.
+if ! python3 -c "import torch" 2>/dev/null; then
+  echo "setup: pip installing torch (CPU-only build)"
+  python3 -m pip install -q "torch==2.13.0+cpu"
+fi

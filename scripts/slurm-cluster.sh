@@ -127,7 +127,8 @@ SlurmctldHost=localhost
 SlurmctldPort=$PORT
 SlurmdPort=$((PORT + 1))
 AuthType=auth/munge
-AuthInfo=socket=$MUNGE_SOCKET
+# cred_expire also sets how long a requeued job waits before it may start again (default 120 s).
+AuthInfo=socket=$MUNGE_SOCKET,cred_expire=10
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
@@ -151,6 +152,8 @@ JobRequeue=1
 KillWait=30
 # Completed jobs stay visible to 'scontrol show job' for 10 minutes (requeue counts in tests).
 MinJobAge=600
+# Look at pending jobs every 5 s, not 60: a requeued job starts again about cred_expire + 5 s later.
+SchedulerParameters=sched_interval=5
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF

@@ -54,6 +54,10 @@ public struct JobFile: Equatable, Sendable {
     public var merges: String? = nil
     /// Which of the `[model]` shape keys the file set, so a `model.init` folder can refuse conflicts.
     public var modelKeysSet: Set<String> = []
+    /// `train.keep_checkpoints`: how many complete checkpoints to keep.
+    public var keepCheckpoints: Int = 3
+    /// `train.snapshots`: store each block's weights after every visit in history.h5.
+    public var snapshots: Bool = false
 }
 
 /// A job file the program cannot use; the message names the file, the key and the fix.
@@ -68,7 +72,8 @@ extension JobFile {
         "model": ["layers", "width", "heads", "context", "init"],
         "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "vocab", "merges"],
         "train": ["rounds", "cycles", "clients_per_round", "local_steps", "batch", "sequence", "learning_rate",
-                  "weight_decay", "beta1", "beta2", "eval_batches", "checkpoint_every", "threads"],
+                  "weight_decay", "beta1", "beta2", "eval_batches", "checkpoint_every", "threads",
+                  "keep_checkpoints", "snapshots"],
     ]
 
     /// Reads and checks a job file.
@@ -115,6 +120,7 @@ extension JobFile {
         try require(learningRate > 0 && learningRate.isFinite, "train.learning_rate", "must be a positive number")
         try require(evalBatches >= 1, "train.eval_batches", "must be at least 1")
         try require(checkpointEvery >= 0 && threads >= 0, "train.checkpoint_every", "and train.threads must not be negative")
+        try require(keepCheckpoints >= 1, "train.keep_checkpoints", "must be at least 1")
         try validateModelSource()
     }
 
@@ -150,6 +156,12 @@ private struct TableReader {
         guard let raw = value(section, key) else { return nil }
         guard let number = raw.int else { throw JobFileError(path, "'\(name(section, key))' must be a whole number") }
         return number
+    }
+
+    func bool(_ section: String, _ key: String) throws -> Bool? {
+        guard let raw = value(section, key) else { return nil }
+        guard let flag = raw.bool else { throw JobFileError(path, "'\(name(section, key))' must be true or false") }
+        return flag
     }
 
     func double(_ section: String, _ key: String) throws -> Double? {
@@ -194,6 +206,8 @@ private struct TableReader {
         job.vocab = try string("data", "vocab")
         job.merges = try string("data", "merges")
         job.modelKeysSet = Set(["layers", "width", "heads", "context"].filter { value("model", $0) != nil })
+        job.keepCheckpoints = try int("train", "keep_checkpoints") ?? 3
+        job.snapshots = try bool("train", "snapshots") ?? false
         return job
     }
 }

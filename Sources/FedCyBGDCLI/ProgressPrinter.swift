@@ -15,7 +15,7 @@ final class ProgressPrinter: FederationObserver {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
-    func runStarted(settings: FederationSettings, corpus: FederatedCorpus, ranks: Int, initialEvalLoss: Float) {
+    func runStarted(settings: FederationSettings, corpus: FederatedCorpus, ranks: Int, evalLoss: Float, resumedAfterRound: Int?) {
         for notice in corpus.notices { Self.say("note: \(notice)") }
         let model = settings.model
         let parameters = ParameterLayout(config: model).parameterCount
@@ -23,7 +23,8 @@ final class ProgressPrinter: FederationObserver {
             + "model \(model.layers) layers × \(model.embedDim) wide (\(parameters) parameters, \(blockNames.count) blocks), "
             + "\(settings.rounds) rounds of k=\(settings.clientsPerRound) × E=\(settings.localSteps) steps, "
             + "batch \(settings.batch)×\(settings.sequence)")
-        Self.say("eval loss \(format(initialEvalLoss)) nats/byte on \(corpus.validation.count) held-out bytes before the first round")
+        let when = resumedAfterRound.map { "at the last evaluation before round \($0 + 1) (resumed)" } ?? "before the first round"
+        Self.say("eval loss \(format(evalLoss)) on \(corpus.validation.count) held-out tokens \(when)")
     }
 
     func roundFinished(_ record: RoundRecord, totalRounds: Int, etaSeconds: Double) {
@@ -40,7 +41,7 @@ final class ProgressPrinter: FederationObserver {
     func runFinished(_ summary: RunSummary, rejections: Int) {
         Self.say("done: \(summary.rounds) rounds in \(duration(summary.wallSeconds)); eval loss \(format(summary.initialEvalLoss)) → "
             + "\(format(summary.finalEvalLoss)) nats/byte; \(summary.tokensTrained) tokens trained")
-        Self.say("bytes: down \(bytes(summary.totalBytesDown)) charged to clients (\(bytes(summary.totalBytesDown / max(summary.clients, 1))) per client), "
+        Self.say("bytes: down \(bytes(summary.totalBytesDown)) charged to clients (\(bytes(summary.totalBytesDown / max(summary.clients, 1))) down per client), "
             + "up \(bytes(summary.totalBytesUp)), broadcast \(bytes(summary.totalBytesBroadcast)); rejected uploads \(rejections)")
         Self.say("server CPU \(String(format: "%.1f", summary.serverCPUSeconds))s of \(String(format: "%.1f", summary.wallSeconds))s wall "
             + "(\(String(format: "%.0f", 100 * summary.serverCPUSeconds / max(summary.wallSeconds, 1e-9)))%); "

@@ -21,10 +21,12 @@ struct RunPlan {
         let model = self.model.config
         let optimizer = AdamWSettings(learningRate: Float(job.learningRate), beta1: Float(job.beta1),
                                       beta2: Float(job.beta2), weightDecay: Float(job.weightDecay))
-        settings = FederationSettings(
+        var settings = FederationSettings(
             model: model, rounds: job.totalRounds, clientsPerRound: job.clientsPerRound, localSteps: job.localSteps,
             batch: job.batch, sequence: job.sequence, optimizer: optimizer, seed: job.seed,
             evalBatches: job.evalBatches, checkpointEvery: job.checkpointEvery)
+        settings.snapshots = job.snapshots
+        self.settings = settings
         partition = job.partition == "iid" ? .iid(clients: job.clients ?? 1) : .byFile
         runFolder = (job.output as NSString).appendingPathComponent(job.name)
         corpusTokens = CorpusTokens(runFolder: runFolder)

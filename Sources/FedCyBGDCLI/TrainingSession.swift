@@ -64,7 +64,7 @@ struct TrainingSession {
         }
         if resume { ProgressPrinter.say("no checkpoint in \(plan.runFolder): starting a new run") }
         return PreparedRun(plan: plan, corpus: corpus, initial: try plan.initialParameters(layout: layout),
-                           store: try plan.savingRunFiles(freshRunFolder(plan.runFolder, replacing: replace || resume)), resuming: nil)
+                           store: try plan.savingRunFiles(freshRunFolder(plan.runFolder, replacing: replace || resume, keep: plan.job.keepCheckpoints)), resuming: nil)
     }
 
     private func prepareResume(plan: RunPlan, corpus: FederatedCorpus, layout: ParameterLayout,
@@ -82,7 +82,8 @@ struct TrainingSession {
         } catch let error as HDF5Error where error.kind == .mismatch {
             throw CLIError("\(error); this checkpoint is of another model: resume with its own job (fedcybgd resume \(plan.runFolder)) or start a new run with --output")
         }
-        let store = try HDF5RunStore(folder: plan.runFolder, programVersion: FedCyBGDCommand.version)
+        let store = try HDF5RunStore(folder: plan.runFolder, keepCheckpoints: plan.job.keepCheckpoints,
+                                     programVersion: FedCyBGDCommand.version)
         var prepared = PreparedRun(plan: plan, corpus: corpus, initial: loaded.parameters, store: store, resuming: loaded.state)
         if loaded.state.round >= plan.settings.rounds {
             prepared.alreadyFinished = "\(plan.runFolder) already completed \(loaded.state.round) of \(plan.settings.rounds) rounds; pass --rounds N to go further"
@@ -96,7 +97,7 @@ struct TrainingSession {
     }
 
     /// Creates the run folder, refusing to write over an earlier run unless asked to.
-    private func freshRunFolder(_ folder: String, replacing: Bool) throws -> RunStore {
+    private func freshRunFolder(_ folder: String, replacing: Bool, keep: Int) throws -> RunStore {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         if files.contains(where: { $0.hasSuffix(".h5") }) {
             guard replacing else {
@@ -104,7 +105,7 @@ struct TrainingSession {
             }
             try FileManager.default.removeItem(atPath: folder)
         }
-        return try HDF5RunStore(folder: folder, programVersion: FedCyBGDCommand.version)
+        return try HDF5RunStore(folder: folder, keepCheckpoints: keep, programVersion: FedCyBGDCommand.version)
     }
 }
 

@@ -3,7 +3,8 @@ import GPT
 
 /// Hears what a run does, on rank 0, so the command line can report progress.
 public protocol FederationObserver: AnyObject {
-    func runStarted(settings: FederationSettings, corpus: FederatedCorpus, ranks: Int, initialEvalLoss: Float)
+    /// `resumedAfterRound` is the checkpoint's round when the run continues one; `evalLoss` is then the last evaluation before it.
+    func runStarted(settings: FederationSettings, corpus: FederatedCorpus, ranks: Int, evalLoss: Float, resumedAfterRound: Int?)
     func roundFinished(_ record: RoundRecord, totalRounds: Int, etaSeconds: Double)
     func runFinished(_ summary: RunSummary, rejections: Int)
 }
@@ -82,7 +83,7 @@ struct ServerLoop {
             try store?.begin(jobText: jobText, layout: server.global.layout, clientsPerRound: settings.clientsPerRound)
         }
         observer?.runStarted(settings: settings, corpus: corpus, ranks: transport.size,
-                             initialEvalLoss: resuming == nil ? totals.initialEvalLoss : totals.lastEvalLoss)
+                             evalLoss: totals.lastEvalLoss, resumedAfterRound: resuming?.round)
 
         var completed = firstRound - 1
         var interrupted = false
@@ -91,6 +92,9 @@ struct ServerLoop {
             let record = try play(round: round)
             completed = round
             try store?.append(record)
+            if settings.snapshots {
+                try store?.appendSnapshot(block: record.block, round: round, values: UnsafeBufferPointer(server.global.block(record.block)))
+            }
             let elapsed = ProcessMetrics.now() - started
             observer?.roundFinished(record, totalRounds: settings.rounds,
                                     etaSeconds: elapsed / Double(round - firstRound + 1) * Double(settings.rounds - round))

@@ -137,6 +137,8 @@ public protocol RunStore: AnyObject {
     func resume(jobText: String, layout: ParameterLayout, round: Int) throws
     /// Appends one history row.
     func append(_ record: RoundRecord) throws
+    /// Stores a block's weights after the round that trained it (only when snapshots are on).
+    func appendSnapshot(block: Int, round: Int, values: UnsafeBufferPointer<Float>) throws
     /// Writes a complete checkpoint atomically; an existing checkpoint is never damaged.
     func saveCheckpoint(parameters: ParameterBuffer, state: RunState) throws
     /// Records the final summary.
@@ -162,6 +164,12 @@ public final class MemoryRunStore: RunStore {
     }
 
     public func append(_ record: RoundRecord) throws { records.append(record) }
+
+    public private(set) var snapshots: [(block: Int, round: Int, values: [Float])] = []
+
+    public func appendSnapshot(block: Int, round: Int, values: UnsafeBufferPointer<Float>) throws {
+        snapshots.append((block, round, Array(values)))
+    }
 
     public func saveCheckpoint(parameters: ParameterBuffer, state: RunState) throws {
         checkpoints.append((state, Array(parameters.storage)))

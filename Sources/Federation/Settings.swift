@@ -18,6 +18,8 @@ public struct FederationSettings: Sendable, Equatable {
     public var evalBatches: Int
     /// Write a checkpoint every this many rounds (0: only at the end).
     public var checkpointEvery: Int
+    /// Store each block's weights after every visit (history.h5 `/blocks/<b>/snapshots`).
+    public var snapshots = false
 
     public init(model: GPTConfig, rounds: Int, clientsPerRound: Int = 1, localSteps: Int, batch: Int, sequence: Int,
                 optimizer: AdamWSettings, seed: UInt64, evalBatches: Int = 16, checkpointEvery: Int = 0) {

@@ -115,6 +115,7 @@ public final class HDF5RunStore: RunStore {
             }
         }
         try BlockVisits.truncate(in: file, afterRound: round)
+        try BlockSnapshots.truncate(in: file, afterRound: round)
         try file.close()
     }
 
@@ -139,6 +140,12 @@ public final class HDF5RunStore: RunStore {
         try history.openDataset("seconds").append([record.seconds])
         try history.openDataset("server_cpu_seconds").append([record.serverCPUSeconds])
         try BlockVisits.append(record, to: file, config: config, width: width)
+        try file.close()
+    }
+
+    public func appendSnapshot(block: Int, round: Int, values: UnsafeBufferPointer<Float>) throws {
+        let file = try openHistory()
+        try BlockSnapshots.append(block: block, round: round, values: values, to: file, config: config)
         try file.close()
     }
 
@@ -191,6 +198,7 @@ public final class HDF5RunStore: RunStore {
             "total_bytes_broadcast": summary.totalBytesBroadcast, "tokens_trained": summary.tokensTrained,
             "initial_eval_loss": summary.initialEvalLoss, "final_eval_loss": summary.finalEvalLoss,
             "wall_seconds": summary.wallSeconds, "server_cpu_seconds": summary.serverCPUSeconds,
+            "rejected_uploads": summary.rejectedUploads,
         ]
         for column in RunSchema.summary {
             guard let value = values[column.name] else { continue }
@@ -270,6 +278,7 @@ public final class HDF5RunStore: RunStore {
             try dataset.setAttribute("description", RunSchema.tensorDescription(tensor))
             try dataset.setAttribute("units", "1")
             if tensor.block >= 0 { try dataset.setAttribute("block", tensor.block) }
+            try dataset.setAttribute("offset", tensor.offset)
         }
 
         let stateGroup = try file.createGroup("state")

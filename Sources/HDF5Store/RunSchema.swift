@@ -52,7 +52,7 @@ enum RunSchema {
         Column(name: "train_loss", description: "sample-weighted mean of the clients' mean training cross-entropy over their local steps", units: "nats/byte"),
         Column(name: "eval_loss", description: "held-out cross-entropy after the round; NaN when the round did not evaluate", units: "nats/byte"),
         Column(name: "bytes_down", description: "bytes the selected clients had to download: for each, the encoded blocks changed since it last synchronised", units: "bytes"),
-        Column(name: "bytes_up", description: "encoded bytes the selected clients uploaded", units: "bytes"),
+        Column(name: "bytes_up", description: "encoded bytes of the uploads the server accepted (header plus block)", units: "bytes"),
         Column(name: "bytes_broadcast", description: "bytes rank 0 actually broadcast this round (header plus changed blocks)", units: "bytes"),
         Column(name: "rejected_uploads", description: "uploads the server left out of the aggregate this round (bad header, size or values)", units: "1"),
         Column(name: "seconds", description: "wall time of the round, including evaluation", units: "s"),
@@ -86,8 +86,9 @@ enum RunSchema {
         Column(name: "tokens_trained", description: "training tokens processed", units: "tokens"),
         Column(name: "initial_eval_loss", description: "held-out loss before training", units: "nats/byte"),
         Column(name: "final_eval_loss", description: "held-out loss after training", units: "nats/byte"),
-        Column(name: "wall_seconds", description: "wall time of the run", units: "s"),
-        Column(name: "server_cpu_seconds", description: "CPU time of the server rank", units: "s"),
+        Column(name: "wall_seconds", description: "wall time of the run since its last start or resume, including start-up, evaluation and checkpoints", units: "s"),
+        Column(name: "server_cpu_seconds", description: "CPU time of the server rank (since the last start or resume)", units: "s"),
+        Column(name: "rejected_uploads", description: "uploads rejected over the whole run", units: "1"),
     ]
 
     static func checkpointName(round: Int) -> String {

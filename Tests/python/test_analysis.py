@@ -1,6 +1,5 @@
 """analysis/plot_run.py and analysis/compare_runs.py on real runs, checked against what h5py reads."""
 import os
-import pathlib
 import shutil
 import subprocess
 import sys
@@ -87,7 +86,7 @@ def assert_nontrivial_png(path):
     colours = np.unique(pixels, axis=0)
     assert len(colours) > 100, f"{path}: only {len(colours)} distinct colours"
     # Not a blank canvas: plenty of pixels differ from the most common (background) colour.
-    values, counts = np.unique(pixels.view([("", np.uint8)] * 3), return_counts=True)
+    _, counts = np.unique(pixels.view([("", np.uint8)] * 3), return_counts=True)
     background = counts.max() / counts.sum()
     assert background < 0.97, f"{path}: {background:.1%} of the pixels are one colour"
 

@@ -144,3 +144,33 @@ def test_history_can_be_read_while_the_job_runs(tmp_path):
     assert sum(rows < 100 for rows in rows_seen) >= 3 and rows_seen == sorted(rows_seen), rows_seen
     with h5py.File(history, "r") as f:
         np.testing.assert_array_equal(f["history/round"][()], np.arange(1, 101))
+
+
+def test_snapshots_and_keep_checkpoints(tmp_path):
+    """train.snapshots stores each block after every visit; train.keep_checkpoints keeps the newest K."""
+    import subprocess as sp
+
+    from conftest import BINARY, FORTUNES, TINY_JOB
+
+    job = tmp_path / "snap.toml"
+    job.write_text(TINY_JOB.format(output=tmp_path / "runs", corpus=FORTUNES)
+                   + "checkpoint_every = 1\nkeep_checkpoints = 2\nsnapshots = true\n")
+    done = sp.run([BINARY, "train", str(job)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / "runs" / "tiny"
+    checkpoints = sorted(run.glob("checkpoint-*.h5"))
+    assert [c.name for c in checkpoints] == ["checkpoint-000008.h5", "checkpoint-000009.h5"]
+    with h5py.File(run / "history.h5", "r") as f, h5py.File(checkpoints[-1], "r") as final:
+        blocks = f["blocks"]
+        for name in blocks:
+            visits = blocks[name]["visits"]["round"][()]
+            np.testing.assert_array_equal(blocks[name]["snapshot_rounds"][()], visits)
+            last = blocks[name]["snapshots"][-1]
+            index = int(blocks[name].attrs["block"])
+            tensors = [t for t in final["model"] if int(final["model"][t].attrs["block"]) == index]
+            total = sum(final["model"][t].size for t in tensors)
+            assert last.shape == (total,), name
+            ordered = sorted(tensors, key=lambda t: int(final["model"][t].attrs["offset"]))
+            flat = np.concatenate([final["model"][t][()].ravel() for t in ordered])
+            assert last.tobytes() == flat.tobytes(), name
+
