@@ -18,8 +18,21 @@ extension JobFile {
             ("train.learning_rate", "\(learningRate)"), ("train.weight_decay", "\(weightDecay)"),
             ("train.beta1", "\(beta1)"), ("train.beta2", "\(beta2)"), ("train.eval_batches", "\(evalBatches)"),
             ("train.checkpoint_every", "\(checkpointEvery)"), ("train.threads", "\(threads)"),
+            ("train.keep_checkpoints", "\(keepCheckpoints)"), ("train.snapshots", "\(snapshots)"),
+            ("train.blocks", quoted(blocks)), ("train.block_order", quoted(blockOrder)),
+            ("train.client_selection", quoted(clientSelection)), ("train.lr_schedule", quoted(lrSchedule)),
+            ("train.warmup_rounds", "\(warmupRounds)"), ("train.lr_floor", "\(lrFloor)"),
+            ("server.update_norm_warmup", "\(updateNormWarmup)"),
+            ("server.update_norm_window", "\(updateNormWindow)"),
         ]
         if let clients { values.append(("data.clients", "\(clients)")) }
+        if partition == "dirichlet" { values.append(("data.dirichlet_alpha", "\(dirichletAlpha)")) }
+        if let localEpochs {
+            values.removeAll { $0.0 == "train.local_steps" }
+            values.append(("train.local_epochs", "\(localEpochs)"))
+        }
+        if let updateNormMax { values.append(("server.update_norm_max", "\(updateNormMax)")) }
+        if let updateNormMultiple { values.append(("server.update_norm_multiple", "\(updateNormMultiple)")) }
         // Model-source keys only when set, so jobs stored before they existed compare equal.
         if let initModel { values.append(("model.init", quoted(initModel))) }
         if tokenizer != "byte" { values.append(("data.tokenizer", quoted(tokenizer))) }
@@ -38,7 +51,7 @@ extension JobFile {
         }
         var text = "# fedcybgd job as run (the job file with command-line overrides applied)\n"
         text += (sections[""] ?? []).joined(separator: "\n") + "\n"
-        for section in ["model", "data", "train"] {
+        for section in ["model", "data", "train", "server"] {
             text += "\n[\(section)]\n" + (sections[section] ?? []).joined(separator: "\n") + "\n"
         }
         return text
@@ -46,7 +59,8 @@ extension JobFile {
 
     /// Keys a resumed run may change without `--force`: they alter how long and where the run
     /// goes, not what it computes.
-    static let safeToChangeOnResume: Set<String> = ["train.rounds", "output", "train.checkpoint_every", "train.threads"]
+    static let safeToChangeOnResume: Set<String> = ["train.rounds", "output", "train.checkpoint_every", "train.threads",
+                                                    "train.keep_checkpoints"]
 
     /// The keys whose effective values differ between two jobs, as "key: old → new".
     func differences(from other: JobFile) -> [(key: String, change: String)] {

@@ -58,6 +58,22 @@ public struct JobFile: Equatable, Sendable {
     public var keepCheckpoints: Int = 3
     /// `train.snapshots`: store each block's weights after every visit in history.h5.
     public var snapshots: Bool = false
+    /// Round options (docs/OPTIONS.md): `train.blocks`, `train.block_order`, `train.client_selection`,
+    /// `train.local_epochs`, `train.lr_schedule`, `train.warmup_rounds`, `train.lr_floor`.
+    public var blocks = "all"
+    public var blockOrder = "ascending"
+    public var clientSelection = "cyclic"
+    public var localEpochs: Double? = nil
+    public var lrSchedule = "constant"
+    public var warmupRounds = 0
+    public var lrFloor = 0.1
+    /// `[server]`: the update-norm guard (`update_norm_multiple`, `update_norm_max`, `update_norm_warmup`, `update_norm_window`).
+    public var updateNormMultiple: Double? = nil
+    public var updateNormMax: Double? = nil
+    public var updateNormWarmup = 3
+    public var updateNormWindow = 32
+    /// `data.dirichlet_alpha`: concentration of the Dirichlet label mix per client.
+    public var dirichletAlpha = 0.5
 }
 
 /// A job file the program cannot use; the message names the file, the key and the fix.
@@ -68,12 +84,14 @@ public struct JobFileError: Error, CustomStringConvertible, Equatable {
 
 extension JobFile {
     static let knownKeys: [String: Set<String>] = [
-        "": ["name", "output", "seed", "model", "data", "train"],
+        "": ["name", "output", "seed", "model", "data", "train", "server"],
+        "server": ["update_norm_multiple", "update_norm_max", "update_norm_warmup", "update_norm_window"],
         "model": ["layers", "width", "heads", "context", "init"],
-        "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "vocab", "merges"],
+        "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "vocab", "merges", "dirichlet_alpha"],
         "train": ["rounds", "cycles", "clients_per_round", "local_steps", "batch", "sequence", "learning_rate",
                   "weight_decay", "beta1", "beta2", "eval_batches", "checkpoint_every", "threads",
-                  "keep_checkpoints", "snapshots"],
+                  "keep_checkpoints", "snapshots", "blocks", "block_order", "client_selection", "local_epochs",
+                  "lr_schedule", "warmup_rounds", "lr_floor"],
     ]
 
     /// Reads and checks a job file.
@@ -107,8 +125,9 @@ extension JobFile {
         try require(!name.isEmpty && !name.contains("/"), "name", "must be a non-empty name without '/'")
         try require(layers >= 1, "model.layers", "must be at least 1")
         try require(width >= 1 && heads >= 1 && width % heads == 0, "model.width", "must be a positive multiple of model.heads")
-        try require(["by-file", "iid"].contains(partition), "data.partition", "must be \"by-file\" or \"iid\", not \"\(partition)\"")
-        try require(partition != "iid" || (clients ?? 0) >= 1, "data.clients", "must be set (at least 1) when data.partition = \"iid\"")
+        try require(["by-file", "iid", "dirichlet"].contains(partition), "data.partition", "must be \"by-file\", \"iid\" or \"dirichlet\", not \"\(partition)\"")
+        try require(partition == "by-file" || (clients ?? 0) >= 1, "data.clients", "must be set (at least 1) when data.partition = \"\(partition)\"")
+        try require(dirichletAlpha > 0 && dirichletAlpha.isFinite, "data.dirichlet_alpha", "must be a positive number (small: few categories per client; large: near-IID)")
         try require(validationFraction > 0 && validationFraction < 1, "data.validation_fraction", "must be between 0 and 1")
         try require(!(rounds != nil && cycles != nil), "train.rounds", "and train.cycles are both set; set one of them")
         try require(rounds != nil || cycles != nil, "train.rounds", "or train.cycles must be set")
@@ -125,7 +144,7 @@ extension JobFile {
     }
 
     /// Total rounds: `rounds` if given, else `cycles` times the blocks per cycle.
-    public var totalRounds: Int { rounds ?? (cycles ?? 1) * (layers + 2) }
+    public var totalRounds: Int { rounds ?? (cycles ?? 1) * (blocks == "layers" ? layers : layers + 2) }
 }
 
 /// Walks the TOML tables, taking each known key with its type and refusing unknown ones.
@@ -144,7 +163,7 @@ private struct TableReader {
                 throw JobFileError(path, "unknown key '\(full)'; \(hint) are: \(known.sorted().joined(separator: ", "))")
             }
         }
-        for section in ["model", "data", "train"] where root[section] != nil && root[section]?.table == nil {
+        for section in ["model", "data", "train", "server"] where root[section] != nil && root[section]?.table == nil {
             throw JobFileError(path, "'\(section)' must be a table ([\(section)])")
         }
     }
@@ -156,6 +175,25 @@ private struct TableReader {
         guard let raw = value(section, key) else { return nil }
         guard let number = raw.int else { throw JobFileError(path, "'\(name(section, key))' must be a whole number") }
         return number
+    }
+
+    /// The round options and the server's update-norm guard (docs/OPTIONS.md).
+    func readRoundOptions(into job: inout JobFile) throws {
+        job.blocks = try string("train", "blocks") ?? "all"
+        job.blockOrder = try string("train", "block_order") ?? "ascending"
+        job.clientSelection = try string("train", "client_selection") ?? "cyclic"
+        job.localEpochs = try double("train", "local_epochs")
+        if job.localEpochs != nil, value("train", "local_steps") != nil {
+            throw JobFileError(path, "'train.local_steps' and 'train.local_epochs' are both set; set one of them")
+        }
+        job.dirichletAlpha = try double("data", "dirichlet_alpha") ?? 0.5
+        job.lrSchedule = try string("train", "lr_schedule") ?? "constant"
+        job.warmupRounds = try int("train", "warmup_rounds") ?? 0
+        job.lrFloor = try double("train", "lr_floor") ?? 0.1
+        job.updateNormMultiple = try double("server", "update_norm_multiple")
+        job.updateNormMax = try double("server", "update_norm_max")
+        job.updateNormWarmup = try int("server", "update_norm_warmup") ?? 3
+        job.updateNormWindow = try int("server", "update_norm_window") ?? 32
     }
 
     func bool(_ section: String, _ key: String) throws -> Bool? {
@@ -208,6 +246,7 @@ private struct TableReader {
         job.modelKeysSet = Set(["layers", "width", "heads", "context"].filter { value("model", $0) != nil })
         job.keepCheckpoints = try int("train", "keep_checkpoints") ?? 3
         job.snapshots = try bool("train", "snapshots") ?? false
+        try readRoundOptions(into: &job)
         return job
     }
 }

@@ -26,21 +26,62 @@ struct RunPlan {
             batch: job.batch, sequence: job.sequence, optimizer: optimizer, seed: job.seed,
             evalBatches: job.evalBatches, checkpointEvery: job.checkpointEvery)
         settings.snapshots = job.snapshots
+        do {
+            try RunPlan.applyRoundOptions(job, to: &settings)
+        } catch let error as OptionError {
+            throw JobFileError(job.path, "\(error)")
+        }
         self.settings = settings
         partition = job.partition == "iid" ? .iid(clients: job.clients ?? 1) : .byFile
         runFolder = (job.output as NSString).appendingPathComponent(job.name)
         corpusTokens = CorpusTokens(runFolder: runFolder)
     }
 
+    /// The round options and the update-norm guard, each parsed by the type that uses it.
+    static func applyRoundOptions(_ job: JobFile, to settings: inout FederationSettings) throws {
+        settings.blockSet = try BlockSet(parsing: job.blocks)
+        settings.blockOrder = try BlockOrder(parsing: job.blockOrder)
+        settings.clientSelection = try ClientSelection(parsing: job.clientSelection)
+        settings.localEpochs = job.localEpochs
+        if job.localEpochs != nil { _ = try LocalWork(steps: nil, epochs: job.localEpochs) }
+        settings.learningRateSchedule = try LearningRateSchedule(
+            decay: job.lrSchedule, warmupRounds: job.warmupRounds, floor: job.lrFloor, totalRounds: job.totalRounds)
+        settings.updateNormGuard = try UpdateNormGuard.Configuration(
+            multiple: job.updateNormMultiple, absolute: job.updateNormMax, warmup: job.updateNormWarmup,
+            window: job.updateNormWindow)
+    }
+
     /// Loads and partitions the corpus; every rank does the same, so no data travels.
-    func loadCorpus() throws -> FederatedCorpus {
+    func loadCorpus() throws -> PartitionedCorpus {
         let documents = try corpusTokens.load(corpus: job.corpus, tokenizer: model.tokenizer)
+        if job.partition == "dirichlet" {
+            let split = try DirichletPartition(documents: documents, clients: job.clients ?? 1, alpha: job.dirichletAlpha,
+                                               seed: job.seed, validationFraction: job.validationFraction, sequence: job.sequence)
+            return PartitionedCorpus(corpus: try checked(split.corpus), labels: split.labels, labelTokens: split.labelTokens)
+        }
         let corpus = try CorpusLoader.federate(
             documents: documents, scheme: partition, clients: job.partition == "by-file" ? job.clients : nil,
             validationFraction: job.validationFraction, sequence: job.sequence, source: job.corpus)
+        let checkedCorpus = try checked(corpus)
+        let names = documents.map(\.name)
+        // By file, each client is one label (its file); an IID split mixes them, which is not traced.
+        let mix: [[Int]]? = job.partition == "by-file" ? checkedCorpus.clients.map { shard in
+            names.map { $0 == shard.name ? shard.sampleCount : 0 }
+        } : nil
+        return PartitionedCorpus(corpus: checkedCorpus, labels: names, labelTokens: mix)
+    }
+
+    private func checked(_ corpus: FederatedCorpus) throws -> FederatedCorpus {
         guard corpus.clients.count >= settings.clientsPerRound else {
             throw JobFileError(job.path, "'train.clients_per_round' is \(settings.clientsPerRound) but the corpus gives only \(corpus.clients.count) clients; lower it")
         }
         return corpus
     }
+}
+
+/// A federated corpus with what is known of each client's label (corpus file) mix.
+struct PartitionedCorpus {
+    let corpus: FederatedCorpus
+    let labels: [String]
+    let labelTokens: [[Int]]?
 }

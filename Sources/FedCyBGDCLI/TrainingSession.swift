@@ -54,7 +54,8 @@ struct TrainingSession {
     private func prepare(rank: Int, size: Int) throws -> PreparedRun {
         let plan = try RunPlan(job: loadJob())
         BLAS.setThreads(ThreadPlan.threads(requested: plan.job.threads, clientsPerRound: plan.settings.clientsPerRound, ranks: size))
-        let corpus = try plan.loadCorpus()
+        let partitioned = try plan.loadCorpus()
+        let corpus = partitioned.corpus
         let layout = ParameterLayout(config: plan.settings.model)
         guard rank == 0 else {
             return PreparedRun(plan: plan, corpus: corpus, initial: ParameterBuffer(layout: layout), store: nil, resuming: nil)
@@ -63,8 +64,12 @@ struct TrainingSession {
             return try prepareResume(plan: plan, corpus: corpus, layout: layout, checkpoint: checkpoint)
         }
         if resume { ProgressPrinter.say("no checkpoint in \(plan.runFolder): starting a new run") }
+        let store = try plan.savingRunFiles(freshRunFolder(plan.runFolder, replacing: replace || resume, keep: plan.job.keepCheckpoints))
+        try PartitionRecord.write(folder: plan.runFolder, scheme: plan.job.partition, clientNames: corpus.clients.map(\.name),
+                                  clientTokens: corpus.clients.map(\.sampleCount), labels: partitioned.labels,
+                                  labelTokens: partitioned.labelTokens)
         return PreparedRun(plan: plan, corpus: corpus, initial: try plan.initialParameters(layout: layout),
-                           store: try plan.savingRunFiles(freshRunFolder(plan.runFolder, replacing: replace || resume, keep: plan.job.keepCheckpoints)), resuming: nil)
+                           store: store, resuming: nil)
     }
 
     private func prepareResume(plan: RunPlan, corpus: FederatedCorpus, layout: ParameterLayout,

@@ -67,7 +67,7 @@ public enum LocalTraining {
         var optimizer = settings.optimizer
         optimizer.learningRate = learningRate
         var losses: [Float] = []
-        for step in 0..<settings.localSteps {
+        for step in 0..<settings.localSteps(forClientTokens: tokens.count) {
             let batch = BatchSampler.trainingBatch(
                 tokens: tokens, batch: settings.batch, sequence: settings.sequence,
                 seed: settings.seed, round: round, client: client, step: step)

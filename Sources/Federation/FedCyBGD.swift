@@ -141,7 +141,7 @@ struct ServerLoop {
         totals.bytesDown += chargedDown
         totals.bytesUp += outcome.bytesUp
         totals.bytesBroadcast += bytes.count
-        totals.tokensTrained += outcome.accepted * settings.localSteps * settings.batch * settings.sequence
+        totals.tokensTrained += outcome.tokensTrained
         return RoundRecord(
             round: round, cycle: server.schedule.cycle(ofRound: round), block: header.block,
             clients: header.clients, trainLoss: outcome.loss, evalLoss: evalLoss, bytesDown: chargedDown,

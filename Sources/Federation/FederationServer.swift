@@ -18,18 +18,23 @@ public final class FederationServer {
     public private(set) var rejections: [(round: Int, client: Int, reason: UploadRejection)] = []
     /// Uploads left out of the aggregate over the whole run, including before a resume.
     public private(set) var rejectedCount = 0
+    /// The bound on update sizes, learned from the accepted updates so far.
+    public private(set) var normGuard: UpdateNormGuard
 
     /// Starts from `initial`; with `resuming`, from a checkpoint's model and state instead.
     public init(settings: FederationSettings, corpus: FederatedCorpus, initial: ParameterBuffer, resuming state: RunState? = nil) {
         self.settings = settings
-        self.schedule = CycleSchedule(blockCount: settings.blockCount, clientCount: corpus.clients.count,
-                                      clientsPerRound: settings.clientsPerRound)
+        self.schedule = CycleSchedule(settings: settings, clientCount: corpus.clients.count)
         self.global = initial
         self.sampleCounts = corpus.clients.map(\.sampleCount)
         self.evaluator = Evaluation(settings: settings, validation: corpus.validation)
         self.blockChangedRound = Array(repeating: 0, count: settings.blockCount)
         self.clientLastSync = Array(repeating: 0, count: corpus.clients.count)
+        self.normGuard = UpdateNormGuard(configuration: settings.updateNormGuard)
         if let state {
+            if let restored = try? UpdateNormGuard(configuration: settings.updateNormGuard, state: state.updateNorms) {
+                normGuard = restored
+            }
             // Clients hold nothing after a restart, so the first broadcast carries the whole
             // model (lastBroadcastRound stays 0); what each *virtual* client is charged for
             // follows the saved synchronisation rounds, exactly as in the uninterrupted run.
@@ -51,7 +56,7 @@ public final class FederationServer {
     public func prepare(round: Int) -> (header: RoundHeader, bytes: [UInt8], chargedDown: Int) {
         let header = RoundHeader(round: round, block: schedule.block(ofRound: round),
                                  clients: schedule.clients(ofRound: round),
-                                 learningRate: settings.optimizer.learningRate, finished: false)
+                                 learningRate: settings.learningRate(round: round), finished: false)
         let bytes = Download.encode(header: header, blocks: blocksChanged(since: lastBroadcastRound), parameters: global)
         lastBroadcastRound = round
         var charged = 0
@@ -73,6 +78,8 @@ public final class FederationServer {
         public var bytesUp = 0
         public var accepted = 0
         public var rejected = 0
+        /// Training tokens the accepted clients processed.
+        public var tokensTrained = 0
     }
 
     /// Receives, checks and aggregates the round's uploads, then installs the block.
@@ -92,8 +99,12 @@ public final class FederationServer {
                 outcome.rejected += 1
             }
         }
+        accepted = screenUpdateNorms(accepted, header: header, outcome: &outcome)
         rejectedCount += outcome.rejected
         outcome.accepted = accepted.count
+        outcome.tokensTrained = accepted.reduce(0) {
+            $0 + settings.localSteps(forClientTokens: $1.header.sampleCount) * settings.batch * settings.sequence
+        }
         guard !accepted.isEmpty else { return outcome }
         let block = global.block(header.block)
         let before = Array(block)
@@ -108,6 +119,31 @@ public final class FederationServer {
         outcome.lossBefore = weighted(\.firstLoss)
         outcome.lossAfter = weighted(\.lastLoss)
         return outcome
+    }
+
+    /// Leaves out uploads whose update (RMS of the change to the block) the norm guard refuses.
+    private func screenUpdateNorms(_ uploads: [ReceivedUpload], header: RoundHeader,
+                                   outcome: inout RoundOutcome) -> [ReceivedUpload] {
+        let current = UnsafeBufferPointer(global.block(header.block))
+        let norms = uploads.map { upload in
+            upload.values.withUnsafeBufferPointer { values in
+                var sum = 0.0
+                for i in 0..<values.count {
+                    let d = Double(values[i]) - Double(current[i])
+                    sum += d * d
+                }
+                return values.isEmpty ? 0 : (sum / Double(values.count)).squareRoot()
+            }
+        }
+        let limit = normGuard.currentLimit
+        let verdicts = normGuard.screen(norms: norms)
+        var kept: [ReceivedUpload] = []
+        for (upload, (norm, accepted)) in zip(uploads, zip(norms, verdicts)) {
+            if accepted { kept.append(upload); continue }
+            rejections.append((header.round, upload.header.client, .updateTooLarge(norm: norm, limit: limit ?? .nan)))
+            outcome.rejected += 1
+        }
+        return kept
     }
 
     private func receive(client: Int, from source: Int, header: RoundHeader, expectedBytes: Int,
@@ -134,10 +170,11 @@ public final class FederationServer {
     /// What a checkpoint must hold besides the parameters.
     public func state(round: Int, totals: RunTotals) -> RunState {
         RunState(round: round, cycle: round == 0 ? 0 : schedule.cycle(ofRound: round),
-                 blockOrder: Array(0..<settings.blockCount), clientLastSync: clientLastSync,
+                 blockOrder: schedule.order(ofCycle: max(schedule.cycle(ofRound: max(round, 1)), 1)), clientLastSync: clientLastSync,
                  blockChangedRound: blockChangedRound, totalBytesDown: totals.bytesDown, totalBytesUp: totals.bytesUp,
                  totalBytesBroadcast: totals.bytesBroadcast, tokensTrained: totals.tokensTrained,
-                 rejectedUploads: rejectedCount, initialEvalLoss: totals.initialEvalLoss, lastEvalLoss: totals.lastEvalLoss)
+                 rejectedUploads: rejectedCount, initialEvalLoss: totals.initialEvalLoss, lastEvalLoss: totals.lastEvalLoss,
+                 updateNorms: normGuard.state)
     }
 }
 

@@ -74,15 +74,19 @@ public struct RunState: Sendable, Equatable {
     /// Held-out loss of the initial model, and of the model at the last evaluation.
     public var initialEvalLoss: Float
     public var lastEvalLoss: Float
+    /// The update-norm guard's memory: recent accepted update sizes and how many were accepted.
+    public var updateNorms: UpdateNormGuard.State
 
     public init(round: Int, cycle: Int, blockOrder: [Int], clientLastSync: [Int], blockChangedRound: [Int] = [],
                 totalBytesDown: Int, totalBytesUp: Int, totalBytesBroadcast: Int, tokensTrained: Int,
-                rejectedUploads: Int = 0, initialEvalLoss: Float = .nan, lastEvalLoss: Float = .nan) {
+                rejectedUploads: Int = 0, initialEvalLoss: Float = .nan, lastEvalLoss: Float = .nan,
+                updateNorms: UpdateNormGuard.State = .init()) {
         self.round = round; self.cycle = cycle; self.blockOrder = blockOrder; self.clientLastSync = clientLastSync
         self.blockChangedRound = blockChangedRound
         self.totalBytesDown = totalBytesDown; self.totalBytesUp = totalBytesUp
         self.totalBytesBroadcast = totalBytesBroadcast; self.tokensTrained = tokensTrained
         self.rejectedUploads = rejectedUploads; self.initialEvalLoss = initialEvalLoss; self.lastEvalLoss = lastEvalLoss
+        self.updateNorms = updateNorms
     }
 
     /// Bit-for-bit equality, where NaN losses count as equal to NaN.
@@ -92,7 +96,7 @@ public struct RunState: Sendable, Equatable {
             && a.totalBytesUp == b.totalBytesUp && a.totalBytesBroadcast == b.totalBytesBroadcast
             && a.tokensTrained == b.tokensTrained && a.rejectedUploads == b.rejectedUploads
             && a.initialEvalLoss.bitPattern == b.initialEvalLoss.bitPattern
-            && a.lastEvalLoss.bitPattern == b.lastEvalLoss.bitPattern
+            && a.lastEvalLoss.bitPattern == b.lastEvalLoss.bitPattern && a.updateNorms == b.updateNorms
     }
 }
 

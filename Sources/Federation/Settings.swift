@@ -20,6 +20,28 @@ public struct FederationSettings: Sendable, Equatable {
     public var checkpointEvery: Int
     /// Store each block's weights after every visit (history.h5 `/blocks/<b>/snapshots`).
     public var snapshots = false
+    /// Which blocks a cycle visits, and in which order.
+    public var blockSet = BlockSet.all
+    public var blockOrder = BlockOrder.ascending
+    /// How each round picks its clients.
+    public var clientSelection = ClientSelection.cyclic
+    /// The learning rate across rounds; `optimizer.learningRate` is its base.
+    public var learningRateSchedule = LearningRateSchedule()
+    /// Local steps per visit, or local epochs; nil means `localSteps`.
+    public var localEpochs: Double?
+    /// The server's bound on each upload's update size.
+    public var updateNormGuard = UpdateNormGuard.Configuration.default
+
+    /// The steps a client holding `tokens` training tokens runs per visit.
+    public func localSteps(forClientTokens tokens: Int) -> Int {
+        let work: LocalWork = localEpochs.map { .epochs($0) } ?? .steps(localSteps)
+        return work.steps(forClientTokens: tokens, batch: batch, sequence: sequence)
+    }
+
+    /// The learning rate of 1-based `round`.
+    public func learningRate(round: Int) -> Float {
+        learningRateSchedule.rate(round: round, totalRounds: rounds, base: optimizer.learningRate)
+    }
 
     public init(model: GPTConfig, rounds: Int, clientsPerRound: Int = 1, localSteps: Int, batch: Int, sequence: Int,
                 optimizer: AdamWSettings, seed: UInt64, evalBatches: Int = 16, checkpointEvery: Int = 0) {

@@ -4,6 +4,7 @@ public enum UploadRejection: Error, Equatable, CustomStringConvertible {
     case wrongSize(expected: Int, received: Int)
     case notFinite(index: Int)
     case transport(String)
+    case updateTooLarge(norm: Double, limit: Double)
 
     public var description: String {
         switch self {
@@ -11,6 +12,7 @@ public enum UploadRejection: Error, Equatable, CustomStringConvertible {
         case let .wrongSize(expected, received): return "upload is \(received) bytes, expected \(expected)"
         case let .notFinite(index): return "upload value \(index) is not finite"
         case let .transport(what): return "upload could not be received: \(what)"
+        case let .updateTooLarge(norm, limit): return "update RMS \(norm) is over the bound \(limit)"
         }
     }
 }

@@ -188,7 +188,9 @@ public enum HDF5RunReader {
                         totalBytesDown: try scalar("total_bytes_down"), totalBytesUp: try scalar("total_bytes_up"),
                         totalBytesBroadcast: try scalar("total_bytes_broadcast"), tokensTrained: try scalar("tokens_trained"),
                         rejectedUploads: try scalar("rejected_uploads"), initialEvalLoss: try loss("initial_eval_loss"),
-                        lastEvalLoss: try loss("last_eval_loss"))
+                        lastEvalLoss: try loss("last_eval_loss"),
+                        updateNorms: .init(recentNorms: try state.openDataset("update_norms").read(as: Double.self),
+                                           acceptedCount: try scalar("update_norm_accepted")))
     }
 
     private static func readJob(_ file: HDF5File) throws -> String {

@@ -288,7 +288,7 @@ public final class HDF5RunStore: RunStore {
             "client_last_sync": state.clientLastSync, "total_bytes_down": [state.totalBytesDown],
             "total_bytes_up": [state.totalBytesUp], "total_bytes_broadcast": [state.totalBytesBroadcast],
             "tokens_trained": [state.tokensTrained], "block_changed_round": state.blockChangedRound,
-            "rejected_uploads": [state.rejectedUploads],
+            "rejected_uploads": [state.rejectedUploads], "update_norm_accepted": [state.updateNorms.acceptedCount],
         ]
         let losses: [String: Float] = ["initial_eval_loss": state.initialEvalLoss, "last_eval_loss": state.lastEvalLoss]
         let arrays: Set<String> = ["block_order", "client_last_sync", "block_changed_round"]
@@ -298,6 +298,9 @@ public final class HDF5RunStore: RunStore {
                 dataset = try stateGroup.createDataset(column.name, shape: arrays.contains(column.name) ? [value.count] : [], values: value)
             } else if let loss = losses[column.name] {
                 dataset = try stateGroup.createScalarDataset(column.name, loss)
+            } else if column.name == "update_norms" {
+                dataset = try stateGroup.createDataset(column.name, shape: [state.updateNorms.recentNorms.count],
+                                                       values: state.updateNorms.recentNorms)
             } else {
                 continue
             }

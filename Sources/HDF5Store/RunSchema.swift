@@ -73,6 +73,8 @@ enum RunSchema {
         Column(name: "rejected_uploads", description: "uploads rejected so far", units: "1"),
         Column(name: "initial_eval_loss", description: "held-out loss of the initial model", units: "nats/byte"),
         Column(name: "last_eval_loss", description: "held-out loss at the last evaluation", units: "nats/byte"),
+        Column(name: "update_norms", description: "the update-norm guard's window: RMS of the most recent accepted updates", units: "1"),
+        Column(name: "update_norm_accepted", description: "how many updates the update-norm guard has accepted", units: "1"),
     ]
 
     /// The attributes of `/summary` in history.h5; each also has `<name>_units`.
