@@ -10,6 +10,7 @@ debian_packages=(
   libopenblas-dev
   pkg-config
   fortunes
+  slurm-wlm munge
 )
 # tokenizers, safetensors, transformers: the model import/export tests (transformers runs without torch).
 python_packages=(h5py numpy pytest matplotlib tokenizers safetensors transformers)

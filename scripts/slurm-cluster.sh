@@ -18,8 +18,8 @@
 #
 # Leftovers of a crashed earlier run are handled: 'start' first stops whatever an earlier start
 # in the same folder left running. Every daemon is started with FEDCYBGD_SLURM_CLUSTER=<folder>
-# in its environment, which slurmstepd inherits, so 'stop' also finds daemons whose PID files
-# are gone; it signals only those PIDs (and the job processes of this cluster), never by name.
+# in its environment, so 'stop' also finds daemons whose PID files are gone, and it finds the
+# cluster's slurmstepd and job processes too (see cluster_pids); it signals only those PIDs.
 set -euo pipefail
 
 DIR=${FEDCYBGD_SLURM_DIR:-/tmp/fedcybgd-slurm}
@@ -42,19 +42,24 @@ need_tools() {
   id munge >/dev/null 2>&1 || die "no 'munge' user: reinstall Debian's munge package"
 }
 
-# PIDs of processes that carry this cluster's marker (daemons, slurmstepd) or run one of its jobs
-# (SLURM_CONF pointing here and a SLURM_JOB_ID), leaving out this script and its ancestors.
+# PIDs of this cluster's processes, leaving out this script and its ancestors: those that carry
+# its marker (the daemons), its slurmstepd processes (they hold its slurmd log open; slurmd gives
+# them a clean environment) and the processes of its jobs (SLURM_CONF pointing here and a
+# SLURM_JOB_ID in their environment).
 cluster_pids() {
-  local keep=" " p=$$ env_file pid
+  local keep=" " p=$$ proc pid env
   while [ -n "$p" ] && [ "$p" -gt 1 ]; do
     keep+="$p "
     p=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null || true)
   done
-  for env_file in /proc/[0-9]*/environ; do
-    pid=${env_file#/proc/}; pid=${pid%/environ}
+  for proc in /proc/[0-9]*; do
+    pid=${proc#/proc/}
     [[ "$keep" == *" $pid "* ]] && continue
-    local env
-    env=$({ tr '\0' '\n' <"$env_file"; } 2>/dev/null) || continue
+    if [ "$(cat "$proc/comm" 2>/dev/null)" = slurmstepd ]; then
+      if find "$proc/fd" -maxdepth 1 -lname "$DIR/*" 2>/dev/null | grep -q .; then echo "$pid"; fi
+      continue
+    fi
+    env=$({ tr '\0' '\n' <"$proc/environ"; } 2>/dev/null) || continue
     if grep -qxF "$MARKER" <<<"$env" \
       || { grep -qxF "SLURM_CONF=$CONF" <<<"$env" && grep -q '^SLURM_JOB_ID=' <<<"$env"; }; then
       echo "$pid"
@@ -74,10 +79,10 @@ recorded_pid() {
 }
 
 stop_pids() {  # TERM, then KILL after a few seconds
-  local pids=("$@") p i
+  local pids=("$@") p
   ((${#pids[@]})) || return 0
   kill -TERM "${pids[@]}" 2>/dev/null || true
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     local left=()
     for p in "${pids[@]}"; do pid_alive "$p" && left+=("$p"); done
     ((${#left[@]})) || return 0

@@ -4,11 +4,7 @@ import GPT
 /// `/blocks/<block>/visits` in history.h5: one row each time a round trains that block, so a
 /// reader can follow one block through the run without filtering the round history.
 enum BlockVisits {
-    struct Column {
-        let name: String
-        let description: String
-        let units: String
-    }
+    typealias Column = RunSchema.Column
 
     static let columns: [Column] = [
         Column(name: "round", description: "the round that trained this block", units: "1"),
