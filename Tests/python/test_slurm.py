@@ -251,8 +251,10 @@ def test_time_limit_warning_checkpoints_requeues_and_finishes_like_an_uninterrup
     assert restarts >= 1, f"the job was never requeued:\n{text}"
     assert text.count("SIGUSR1: asking fedcybgd to checkpoint") >= restarts
     assert text.count("stopped on signal after round") == restarts
-    assert text.count("resumed from") == restarts
-    assert "run written to runs/long/" in text
+    # (A warning in the very last round stops the run at round 48; its requeue then finds the run
+    # complete and says so instead of resuming.)
+    assert text.count("resumed from") + text.count("already completed 48 of 48") == restarts
+    assert "run written to runs/long/" in text or "already completed 48 of 48" in text
     folder = tmp_path / "runs" / "long"
     assert history(folder, "round").tolist() == list(range(1, 49))
     assert_same_run(reference.result(), folder)
