@@ -174,3 +174,18 @@ def test_snapshots_and_keep_checkpoints(tmp_path):
             flat = np.concatenate([final["model"][t][()].ravel() for t in ordered])
             assert last.tobytes() == flat.tobytes(), name
 
+
+
+def test_every_group_and_dataset_is_described(single_rank_run):
+    run, _ = single_rank_run
+    for path in [run / "history.h5", newest_checkpoint(run), run / "partition.h5"]:
+        undescribed = []
+
+        def visit(name, item):
+            if "description" not in item.attrs or "units" not in item.attrs:
+                undescribed.append(name)
+
+        with h5py.File(path, "r") as f:
+            f.visititems(visit)
+        assert not undescribed, f"{path.name}: {undescribed}"
+        assert subprocess.run(["h5dump", "-H", str(path)], capture_output=True).returncode == 0
