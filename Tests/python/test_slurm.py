@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import BINARY, FORTUNES, ROOT
+from conftest import BINARY, FORTUNES, ROOT, TINY_JOB
 
 CLUSTER = ROOT / "scripts/slurm-cluster.sh"
 TRAIN = ROOT / "slurm/train.sbatch"
@@ -32,27 +32,9 @@ SLURM_TOOLS = ["munged", "slurmctld", "slurmd", "sbatch", "scontrol", "squeue", 
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
          "DEADLINE", "PREEMPTED"}
 
-TINY = """\
-name = "tiny"
-seed = 42
-
-[model]
-layers = 2
-width = 32
-heads = 2
-
-[data]
-corpus = "{corpus}"
-
-[train]
-rounds = 9
-clients_per_round = 2
-local_steps = 2
-batch = 4
-sequence = 32
-learning_rate = 3e-3
-eval_batches = 2
-"""
+# The shared tiny job, with no output (runs go under the submit folder) and no thread count
+# (the batch script passes --threads from SLURM_CPUS_PER_TASK).
+TINY = TINY_JOB.replace('output = "{output}"\n', "").replace("threads = 1\n", "")
 
 # About 1 s a round on one core: 48 rounds outlast the first USR1 warning of a 1-minute job
 # (it comes 20-40 s after the start) and usually two more, so the run is requeued about twice.
