@@ -28,6 +28,11 @@ struct RunPlan {
         settings.snapshots = job.snapshots
         do {
             try RunPlan.applyRoundOptions(job, to: &settings)
+            // Fault injection is an experiment on the server's checks, not part of a job's
+            // meaning, so it comes from the environment and never enters the stored job.
+            if let faults = ProcessInfo.processInfo.environment["FEDCYBGD_FAULTS"], !faults.isEmpty {
+                settings.faultyClients = try UploadFault.parse(faults)
+            }
         } catch let error as OptionError {
             throw JobFileError(job.path, "\(error)")
         }

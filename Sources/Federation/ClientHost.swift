@@ -51,6 +51,12 @@ public final class ClientHost {
         try upload.encoded().withUnsafeBytes {
             try transport.send($0, to: 0, tag: UploadTag.header(client: shard.client))
         }
+        if let fault = settings.faultyClients[shard.client] {
+            try fault.corrupt(block).withUnsafeBytes {
+                try transport.send($0, to: 0, tag: UploadTag.body(client: shard.client))
+            }
+            return
+        }
         try transport.send(UnsafeRawBufferPointer(block), to: 0, tag: UploadTag.body(client: shard.client))
     }
 }

@@ -31,6 +31,8 @@ public struct FederationSettings: Sendable, Equatable {
     public var localEpochs: Double?
     /// The server's bound on each upload's update size.
     public var updateNormGuard = UpdateNormGuard.Configuration.default
+    /// Clients that deliberately send corrupted uploads (robustness experiments and tests).
+    public var faultyClients: [Int: UploadFault] = [:]
 
     /// The steps a client holding `tokens` training tokens runs per visit.
     public func localSteps(forClientTokens tokens: Int) -> Int {

@@ -83,3 +83,33 @@ def test_dirichlet_partition_is_recorded_with_its_label_mix(tmp_path):
         shares = mix / mix.sum(axis=1, keepdims=True)
         # alpha = 0.2 concentrates each client on few categories: the largest share is far above uniform (1/43).
         assert shares.max(axis=1).mean() > 0.2
+
+
+def test_faulty_clients_under_mpirun_are_rejected_and_recorded(tmp_path):
+    """FEDCYBGD_FAULTS makes listed clients send NaN, short, huge or 1000x uploads, over real MPI."""
+    import os
+
+    from conftest import TINY_JOB
+
+    results = {}
+    for ranks in (None, 3):
+        folder = tmp_path / f"ranks{ranks}"
+        folder.mkdir()
+        job = folder / "faulty.toml"
+        job.write_text(TINY_JOB.format(output=folder / "runs", corpus=FORTUNES))
+        command = [BINARY, "train", str(job)]
+        if ranks:
+            command = ["bash", str(ROOT / "scripts/mpirun.sh"), "-n", str(ranks)] + command
+        env = dict(os.environ, FEDCYBGD_FAULTS="1:nan,4:short,7:huge,10:scale1000")
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert "rejected uploads 4" in done.stdout
+        run = folder / "runs" / "tiny"
+        with h5py.File(run / "history.h5", "r") as f:
+            # Clients go two a round in turn: 1 trains in round 1, 4 in round 3, 7 in round 4, 10 in round 6.
+            np.testing.assert_array_equal(f["history/rejected_uploads"][()], [1, 0, 1, 1, 0, 1, 0, 0, 0])
+            assert f["summary"].attrs["rejected_uploads"] == 4
+        with h5py.File(sorted(run.glob("checkpoint-*.h5"))[-1], "r") as f:
+            results[ranks] = {name: f["model"][name][()].tobytes() for name in f["model"]}
+            assert all(np.isfinite(f["model"][name][()]).all() for name in f["model"])
+    assert results[None] == results[3]
