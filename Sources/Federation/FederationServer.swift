@@ -7,6 +7,7 @@ public final class FederationServer {
     public let settings: FederationSettings
     public let schedule: CycleSchedule
     public let global: ParameterBuffer
+    /// Each client's training tokens: its aggregation weight, checked against what it reports.
     private let sampleCounts: [Int]
     private let evaluator: Evaluation
     /// The round in which each block last changed (0: the initial model).
@@ -159,7 +160,7 @@ public final class FederationServer {
             throw UploadRejection.transport("\(error)")
         }
         try UploadValidation.check(header: uploadHeader, round: header.round, block: header.block,
-                                   client: client, expectedBytes: expectedBytes)
+                                   client: client, samples: sampleCounts[client], expectedBytes: expectedBytes)
         let values = try UploadValidation.decodeBody(body, expectedBytes: expectedBytes)
         return ReceivedUpload(header: uploadHeader, values: values, bytes: headerBytes.count + body.count)
     }

@@ -46,3 +46,21 @@ final class UploadValidationTests: XCTestCase {
         assertRoundTwoRejected(try runWithFaultyClient { $0 + [UInt8](repeating: 0, count: 1 << 20) })
     }
 }
+
+/// A client that claims more training data than it holds would outweigh the others.
+final class SampleCountClaimTests: XCTestCase {
+    func testInflatedSampleCountIsRejected() throws {
+        let settings = TinyRun.settings(rounds: 4, checkpointEvery: 1)
+        let corpus = try TinyRun.corpus()
+        let headerTag = 2 * 1
+        let (store, _) = try TinyRun.runThreaded(ranks: 3, settings: settings, corpus: corpus) { rank, transport in
+            guard rank == 2 else { return }
+            transport.tamper = { _, tag, bytes in
+                guard tag == headerTag, var header = try? UploadHeader.decode(bytes) else { return bytes }
+                header.sampleCount *= 100
+                return header.encoded()
+            }
+        }
+        XCTAssertEqual(store.records.map(\.rejectedUploads), [0, 1, 0, 0])
+    }
+}
