@@ -120,12 +120,12 @@ enum HuggingFaceExport {
     /// A byte-level model's vocabulary as GPT-2 BPE with no merges: each byte's character maps
     /// to the byte's value, so GPT2Tokenizer gives the ids this program trained on.
     static func byteVocabularyJSON() -> String {
-        let entries = (0..<256).map { "  \(jsonString(String(ByteLevelAlphabet.scalars[$0]))): \($0)" }
+        let entries = (0..<256).map { "  \(jsonQuoted(String(ByteLevelAlphabet.scalars[$0]))): \($0)" }
         return "{\n" + entries.joined(separator: ",\n") + "\n}\n"
     }
 
     static func tokenizerConfigJSON(contextLength: Int, endOfText: Bool) -> String {
-        let special = endOfText ? jsonString(BPETokenizer.endOfTextText) : "null"
+        let special = endOfText ? jsonQuoted(BPETokenizer.endOfTextText) : "null"
         return """
             {
               "tokenizer_class": "GPT2Tokenizer",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Corpus
 import Foundation
+import GPT
 
 /// `fedcybgd tokenize`: the BPE tokenizer on its own, to compare it with a reference tokenizer
 /// and to measure its speed (docs/MODELS.md).
@@ -72,7 +73,7 @@ struct TokenizeCommand: ParsableCommand {
                 guard let id = TokenID(field) else { throw CLIError("\(file) line \(number + 1): '\(field)' is not a token id; give space-separated integers") }
                 return id
             }
-            out += jsonString(bpe.decode(ids)) + "\n"
+            out += jsonQuoted(bpe.decode(ids)) + "\n"
         }
         return out
     }
@@ -93,19 +94,4 @@ struct TokenizeCommand: ParsableCommand {
         ProgressPrinter.say(String(format: "encode, cold cache, 1 thread: median %.1f MB/s, best %.1f MB/s (%.3f s)",
                                    Double(bytes) / 1e6 / median, Double(bytes) / 1e6 / best, best))
     }
-}
-
-/// `text` as a JSON string literal (quotes, backslashes and control characters escaped).
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        default:
-            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-        }
-    }
-    return out + "\""
 }

@@ -47,7 +47,7 @@ enum JSONValue: Decodable, Equatable {
 }
 
 /// `s` as a JSON string literal, quotes included.
-func jsonQuoted(_ s: String) -> String {
+public func jsonQuoted(_ s: String) -> String {
     var out = "\""
     for u in s.unicodeScalars {
         switch u {
