@@ -138,16 +138,19 @@ struct ServerLoop {
         let evalLoss = due ? server.evaluate() : .nan
         if due { totals.lastEvalLoss = evalLoss }
 
-        totals.bytesDown += chargedDown
+        totals.bytesDown += chargedDown.reduce(0, +)
         totals.bytesUp += outcome.bytesUp
         totals.bytesBroadcast += bytes.count
         totals.tokensTrained += outcome.tokensTrained
-        return RoundRecord(
+        var record = RoundRecord(
             round: round, cycle: server.schedule.cycle(ofRound: round), block: header.block,
-            clients: header.clients, trainLoss: outcome.loss, evalLoss: evalLoss, bytesDown: chargedDown,
+            clients: header.clients, trainLoss: outcome.loss, evalLoss: evalLoss, bytesDown: chargedDown.reduce(0, +),
             bytesUp: outcome.bytesUp, bytesBroadcast: bytes.count, rejectedUploads: outcome.rejected,
             lossBefore: outcome.lossBefore, lossAfter: outcome.lossAfter, updateNorm: outcome.updateNorm,
             seconds: ProcessMetrics.now() - started, serverCPUSeconds: ProcessMetrics.cpuSeconds() - cpuStarted)
+        record.clientBytesDown = chargedDown
+        record.clientBytesUp = outcome.clientBytesUp
+        return record
     }
 
     private func stopClients() throws {

@@ -54,15 +54,15 @@ public final class FederationServer {
 
     /// Builds the round's broadcast: header plus every block changed since the previous broadcast
     /// (the whole model the first time), and charges each selected client for what it lacks.
-    public func prepare(round: Int) -> (header: RoundHeader, bytes: [UInt8], chargedDown: Int) {
+    public func prepare(round: Int) -> (header: RoundHeader, bytes: [UInt8], chargedDown: [Int]) {
         let header = RoundHeader(round: round, block: schedule.block(ofRound: round),
                                  clients: schedule.clients(ofRound: round),
                                  learningRate: settings.learningRate(round: round), finished: false)
         let bytes = Download.encode(header: header, blocks: blocksChanged(since: lastBroadcastRound), parameters: global)
         lastBroadcastRound = round
-        var charged = 0
+        var charged: [Int] = []
         for client in header.clients {
-            charged += blocksChanged(since: clientLastSync[client]).reduce(0) { $0 + encodedBytes(block: $1) }
+            charged.append(blocksChanged(since: clientLastSync[client]).reduce(0) { $0 + encodedBytes(block: $1) })
             clientLastSync[client] = round
         }
         return (header, bytes, charged)
@@ -77,6 +77,8 @@ public final class FederationServer {
         /// L2 norm of the change installed in the block.
         public var updateNorm: Float = 0
         public var bytesUp = 0
+        /// Bytes received from each selected client, in header order, whether accepted or not.
+        public var clientBytesUp: [Int] = []
         public var accepted = 0
         public var rejected = 0
         /// Training tokens the accepted clients processed.
@@ -93,8 +95,10 @@ public final class FederationServer {
                 let upload = try receive(client: client, from: placement.host(of: client), header: header,
                                          expectedBytes: expected, transport: transport)
                 outcome.bytesUp += upload.bytes
+                outcome.clientBytesUp.append(upload.bytes)
                 accepted.append(upload)
             } catch {
+                outcome.clientBytesUp.append((error as? UploadRejection)?.bytesReceived ?? 0)
                 let reason = error as? UploadRejection ?? .transport("\(error)")
                 rejections.append((header.round, client, reason))
                 outcome.rejected += 1

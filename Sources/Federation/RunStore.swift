@@ -31,6 +31,10 @@ public struct RoundRecord: Sendable, Equatable {
     public var seconds: Double
     /// CPU time the server rank used during the round.
     public var serverCPUSeconds: Double
+    /// Per selected client, in `clients` order: bytes it was charged to download, and encoded
+    /// bytes the server received from it (a rejected upload still counts what arrived).
+    public var clientBytesDown: [Int] = []
+    public var clientBytesUp: [Int] = []
 
     public init(round: Int, cycle: Int, block: Int, clients: [Int], trainLoss: Float, evalLoss: Float,
                 bytesDown: Int, bytesUp: Int, bytesBroadcast: Int, rejectedUploads: Int = 0,
@@ -49,6 +53,7 @@ public struct RoundRecord: Sendable, Equatable {
             && a.rejectedUploads == b.rejectedUploads && a.lossBefore.bitPattern == b.lossBefore.bitPattern
             && a.lossAfter.bitPattern == b.lossAfter.bitPattern && a.updateNorm.bitPattern == b.updateNorm.bitPattern
             && a.seconds == b.seconds && a.serverCPUSeconds == b.serverCPUSeconds
+            && a.clientBytesDown == b.clientBytesDown && a.clientBytesUp == b.clientBytesUp
     }
 }
 

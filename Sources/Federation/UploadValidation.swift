@@ -6,6 +6,12 @@ public enum UploadRejection: Error, Equatable, CustomStringConvertible {
     case transport(String)
     case updateTooLarge(norm: Double, limit: Double)
 
+    /// Body bytes that arrived, where the rejection knows them.
+    public var bytesReceived: Int? {
+        if case let .wrongSize(_, received) = self { return received }
+        return nil
+    }
+
     public var description: String {
         switch self {
         case let .wrongHeader(what): return "unexpected upload header: \(what)"
