@@ -29,14 +29,15 @@ enum ForwardPass {
     }
 
     /// Layers `range` through one reused set of activations, ping-ponging the residual stream between
-    /// `a.out` and `spare`. Returns the buffer that holds the result (one of the two).
+    /// `a.out` and `spare`; layers in `skipping` are the identity and are not read. Returns the buffer
+    /// that holds the result (`input` itself when every layer is skipped).
     static func layersWithoutStoring(
-        _ p: ParameterBuffer, _ range: Range<Int>, input: UnsafeMutablePointer<Float>,
+        _ p: ParameterBuffer, _ range: Range<Int>, skipping: Set<Int> = [], input: UnsafeMutablePointer<Float>,
         spare: UnsafeMutablePointer<Float>, _ a: LayerActivations, _ d: Dims
     ) -> UnsafeMutablePointer<Float> {
         var current = input, other = spare
         var acts = a
-        for l in range {
+        for l in range where !skipping.contains(l) {
             acts.out = other
             layer(p, l, input: current, acts, d)
             swap(&current, &other)

@@ -8,13 +8,18 @@ public final class GPTEvaluator {
     public let config: GPTConfig
     public let batch: Int
     public let sequence: Int
+    /// Transformer layers (0-based) treated as the identity, as in `GPTTrainer`.
+    public let skippedLayers: Set<Int>
     let dims: Dims
     private let storage = FloatStorage()
     let acts: LayerActivations
     let residualA, residualB, lnf, lnfMean, lnfRstd, logitsChunk: UnsafeMutablePointer<Float>
 
-    public init(config: GPTConfig, batch: Int, sequence: Int) {
-        self.config = config; self.batch = batch; self.sequence = sequence
+    public init(config: GPTConfig, batch: Int, sequence: Int, skippedLayers: Set<Int> = []) {
+        for l in skippedLayers {
+            precondition(l >= 0 && l < config.layers, "skipped layer \(l) is outside 0..<\(config.layers)")
+        }
+        self.config = config; self.batch = batch; self.sequence = sequence; self.skippedLayers = skippedLayers
         let d = Dims(config: config, batch: batch, sequence: sequence)
         dims = d
         let n = d.rows * d.channels
@@ -71,7 +76,7 @@ public final class GPTEvaluator {
         precondition(p.layout.matches(config), "parameters do not match the evaluator's config")
         ForwardPass.checkTokens(inputs, dims, allowIgnored: false, what: "inputs")
         inputs.withUnsafeBufferPointer { ForwardPass.embed(p, tokens: $0.baseAddress!, out: residualA, dims) }
-        let result = ForwardPass.layersWithoutStoring(p, 0..<dims.layers, input: residualA, spare: residualB, acts, dims)
+        let result = ForwardPass.layersWithoutStoring(p, 0..<dims.layers, skipping: skippedLayers, input: residualA, spare: residualB, acts, dims)
         ForwardPass.finalNorm(p, input: result, out: lnf, mean: lnfMean, rstd: lnfRstd, dims)
     }
 

@@ -18,7 +18,8 @@ extension GPTTrainer {
             dinp: lowest < lnBlock ? dres : nil, dweight: grad(lnBlock, ln - p.base),
             dbias: grad(lnBlock, ln - p.base + d.channels), dout: dln, inp: residuals[residuals.count - 1],
             weight: ln, mean: lnfMean, rstd: lnfRstd, rows: d.rows, dim: d.channels)
-        for l in (storedFrom..<d.layers).reversed() {
+        // A skipped layer is the identity, so dres passes through it unchanged.
+        for l in (storedFrom..<d.layers).reversed() where !skippedLayers.contains(l) {
             layerBackward(p, l, needInputGradient: lowest < l + 1)
         }
         if lowest == 0 {
@@ -35,13 +36,15 @@ extension GPTTrainer {
         if let scratch = frozenScratch, let spare = spareResidual {
             let start = residuals[0]
             ForwardPass.embed(p, tokens: tokens, out: start, d)
-            let result = ForwardPass.layersWithoutStoring(p, 0..<storedFrom, input: start, spare: spare, scratch, d)
+            let result = ForwardPass.layersWithoutStoring(p, 0..<storedFrom, skipping: skippedLayers, input: start,
+                                                          spare: spare, scratch, d)
             if result != start { start.update(from: result, count: d.rows * d.channels) }
         } else {
             ForwardPass.embed(p, tokens: tokens, out: residuals[0], d)
         }
         for l in storedFrom..<d.layers {
-            ForwardPass.layer(p, l, input: residuals[l - storedFrom], stored[l - storedFrom], d)
+            guard let a = stored[l - storedFrom] else { continue }  // skipped: its output buffer is its input
+            ForwardPass.layer(p, l, input: residuals[l - storedFrom], a, d)
         }
         ForwardPass.finalNorm(p, input: residuals[residuals.count - 1], out: lnf, mean: lnfMean, rstd: lnfRstd, d)
     }
@@ -75,7 +78,7 @@ extension GPTTrainer {
     /// on exit (the latter only when `needInputGradient`). Weight gradients only when the layer trains.
     func layerBackward(_ p: ParameterBuffer, _ l: Int, needInputGradient: Bool) {
         let d = dims, rows = d.rows, c = d.channels
-        let a = stored[l - storedFrom], input = residuals[l - storedFrom]
+        let a = stored[l - storedFrom]!, input = residuals[l - storedFrom]
         let w = LayerWeights(base: p.base, layout: layout, layer: l)
         let block = l + 1
         func g(_ t: LayerTensor) -> UnsafeMutablePointer<Float>? { grad(block, w[t] - p.base) }

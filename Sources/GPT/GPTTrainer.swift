@@ -15,6 +15,10 @@ public final class GPTTrainer {
     public let batch: Int
     public let sequence: Int
     public let trainableBlocks: Set<Int>
+    /// Transformer layers (0-based) treated as the identity; never read, never trained.
+    public let skippedLayers: Set<Int>
+    /// Whether AdamW moments were allocated (see `init`).
+    public let hasOptimizerState: Bool
     /// The lowest trainable block, or nil when nothing trains (forwardBackward then only computes the loss).
     public let lowestTrainableBlock: Int?
 
@@ -28,8 +32,8 @@ public final class GPTTrainer {
     let storedFrom: Int
     /// Residual stream at the input of layers storedFrom...L (the last one feeds ln_f).
     let residuals: [UnsafeMutablePointer<Float>]
-    /// Activations of layers storedFrom..<L.
-    let stored: [LayerActivations]
+    /// Activations of layers storedFrom..<L (nil for skipped layers).
+    let stored: [LayerActivations?]
     /// Scratch activations for the frozen layers below `storedFrom` (nil when there are none).
     let frozenScratch: LayerActivations?
     let spareResidual: UnsafeMutablePointer<Float>?
@@ -41,14 +45,26 @@ public final class GPTTrainer {
     /// AdamW steps taken since the last reset.
     public private(set) var optimizerStep = 0
 
-    public init(config: GPTConfig, batch: Int, sequence: Int, trainableBlocks: Set<Int>) {
+    /// `skippedLayers` (0-based) act as the identity on the residual stream: their weights are never
+    /// read, cost no matmuls and store no activations (FedCyBGD's layer dropping). They must be frozen,
+    /// and only transformer layers can be skipped. `optimizerState: false` allocates no AdamW moments,
+    /// for callers that only want gradients (`applyAdamW` then traps).
+    public init(config: GPTConfig, batch: Int, sequence: Int, trainableBlocks: Set<Int>,
+                skippedLayers: Set<Int> = [], optimizerState: Bool = true) {
         let layout = ParameterLayout(config: config)
         let d = Dims(config: config, batch: batch, sequence: sequence)
         for b in trainableBlocks {
             precondition(b >= 0 && b < layout.blockCount, "trainable block \(b) is outside 0..<\(layout.blockCount)")
         }
+        for l in skippedLayers {
+            precondition(l >= 0 && l < config.layers, "skipped layer \(l) is outside 0..<\(config.layers)")
+            precondition(!trainableBlocks.contains(layout.block(ofLayer: l)),
+                         "layer \(l) (block \(layout.block(ofLayer: l))) is skipped, so it cannot be trainable")
+        }
         self.config = config; self.batch = batch; self.sequence = sequence; self.layout = layout; dims = d
         self.trainableBlocks = trainableBlocks
+        self.skippedLayers = skippedLayers
+        self.hasOptimizerState = optimizerState
         lowestTrainableBlock = trainableBlocks.min()
         // Layer l is block l+1; keep layers from the lowest trainable one up (all of them if embeddings train).
         let lowest = lowestTrainableBlock ?? (config.layers + 1)
@@ -56,25 +72,13 @@ public final class GPTTrainer {
         self.storedFrom = storedFrom
         let storage = FloatStorage(), gradientStorage = FloatStorage(), optimizerStorage = FloatStorage()
         self.storage = storage; self.gradientStorage = gradientStorage; self.optimizerStorage = optimizerStorage
+        let acts = Self.activations(storage: storage, dims: d, storedFrom: storedFrom, skipped: skippedLayers)
+        residuals = acts.residuals; stored = acts.stored; frozenScratch = acts.frozenScratch; spareResidual = acts.spare
         let n = d.rows * d.channels
-        let residuals = (storedFrom...config.layers).map { _ in storage.make(n) }
-        self.residuals = residuals
-        let geluScratch = storedFrom < config.layers ? storage.make(4 * n) : nil
-        stored = (storedFrom..<config.layers).map { l in
-            LayerActivations(storage: storage, dims: d, out: residuals[l + 1 - storedFrom], keepForBackward: true,
-                             geluScratch: geluScratch)
-        }
-        if storedFrom > 0 {
-            let spare = storage.make(n)
-            spareResidual = spare
-            frozenScratch = LayerActivations(storage: storage, dims: d, out: spare, keepForBackward: false)
-        } else {
-            spareResidual = nil; frozenScratch = nil
-        }
         lnf = storage.make(n); lnfMean = storage.make(d.rows); lnfRstd = storage.make(d.rows)
         logits = storage.make(d.headChunkRows * d.vocab)
         let training = !trainableBlocks.isEmpty
-        let hasLayerBackward = training && storedFrom < config.layers
+        let hasLayerBackward = training && acts.stored.contains { $0 != nil }
         dres = storage.make(training ? n : 0); dln = storage.make(training ? n : 0)
         dqkv = storage.make(hasLayerBackward ? 3 * n : 0); datty = storage.make(hasLayerBackward ? n : 0)
         dfch = storage.make(hasLayerBackward ? 4 * n : 0); dAttention = storage.make(hasLayerBackward ? d.workerSlots * d.seq * d.seq : 0)
@@ -82,8 +86,32 @@ public final class GPTTrainer {
             trainableBlocks.contains(b.index) ? gradientStorage.make(b.range.count) : nil
         }
         moments = layout.blocks.map { b in
-            trainableBlocks.contains(b.index) ? (optimizerStorage.make(b.range.count), optimizerStorage.make(b.range.count)) : nil
+            trainableBlocks.contains(b.index) && optimizerState
+                ? (optimizerStorage.make(b.range.count), optimizerStorage.make(b.range.count)) : nil
         }
+    }
+
+    /// Residual and activation buffers. A skipped layer's output residual is the same buffer as its
+    /// input (the identity needs no copy) and it gets no activations; frozen layers below `storedFrom`
+    /// share one scratch set, allocated only if at least one of them runs.
+    private static func activations(storage: FloatStorage, dims d: Dims, storedFrom: Int, skipped: Set<Int>) -> (
+        residuals: [UnsafeMutablePointer<Float>], stored: [LayerActivations?],
+        frozenScratch: LayerActivations?, spare: UnsafeMutablePointer<Float>?
+    ) {
+        let n = d.rows * d.channels
+        var residuals = [storage.make(n)]
+        for l in storedFrom..<d.layers {
+            residuals.append(skipped.contains(l) ? residuals[residuals.count - 1] : storage.make(n))
+        }
+        let runsStored = (storedFrom..<d.layers).contains { !skipped.contains($0) }
+        let geluScratch = runsStored ? storage.make(4 * n) : nil
+        let stored: [LayerActivations?] = (storedFrom..<d.layers).map { l in
+            skipped.contains(l) ? nil : LayerActivations(storage: storage, dims: d, out: residuals[l + 1 - storedFrom],
+                                                         keepForBackward: true, geluScratch: geluScratch)
+        }
+        guard (0..<storedFrom).contains(where: { !skipped.contains($0) }) else { return (residuals, stored, nil, nil) }
+        let spare = storage.make(n)
+        return (residuals, stored, LayerActivations(storage: storage, dims: d, out: spare, keepForBackward: false), spare)
     }
 
     /// Floats of gradient memory: the sizes of the trainable blocks, nothing for frozen ones.
@@ -124,6 +152,7 @@ public final class GPTTrainer {
 
     /// One AdamW step on the trainable blocks, from the gradients of the last forwardBackward.
     public func applyAdamW(parameters: ParameterBuffer, settings: AdamWSettings) {
+        precondition(hasOptimizerState, "this trainer was created with optimizerState: false")
         optimizerStep += 1
         for block in layout.blocks {
             guard let g = gradients[block.index], let mv = moments[block.index] else { continue }

@@ -78,6 +78,18 @@ final class BlockTrainingTests: XCTestCase {
         }
     }
 
+    func testGradientOnlyTrainerAllocatesNoMomentsAndGivesTheSameGradients() {
+        let p = TestSupport.randomParameters(config, seed: 10)
+        let (inputs, targets) = TestSupport.batch(config, batch: batch, sequence: sequence, seed: 10)
+        let (full, fullLoss) = fullGradients(p, inputs, targets)
+        let all = Set(0..<p.layout.blockCount)
+        let lean = GPTTrainer(config: config, batch: batch, sequence: sequence, trainableBlocks: all, optimizerState: false)
+        XCTAssertEqual(lean.optimizerStateParameterCount, 0)
+        XCTAssertEqual(lean.gradientParameterCount, p.layout.parameterCount)
+        XCTAssertEqual(lean.forwardBackward(parameters: p, inputs: inputs, targets: targets), fullLoss)
+        XCTAssertTrue(TestSupport.bitEqual(lean.gradient(ofBlock: 1)!, full.gradient(ofBlock: 1)!))
+    }
+
     func testActivationsAreKeptOnlyFromTheLowestTrainableBlockUp() {
         let L = config.layers
         func trainer(_ blocks: Set<Int>) -> GPTTrainer {

@@ -57,11 +57,13 @@ struct FiniteDifferences {
     /// Per tensor: the probed indices and their finite-difference gradients.
     let probes: [(slot: TensorSlot, indices: [Int], values: [Double])]
 
+    /// Probes the tensors `include` accepts (all by default), with the evaluator skipping `skippedLayers`.
     init(config: GPTConfig, batch: Int, sequence: Int, parameters p: ParameterBuffer,
-         inputs: [Int32], targets: [Int32], eps: Float, perTensor: Int) {
-        let evaluator = GPTEvaluator(config: config, batch: batch, sequence: sequence)
+         inputs: [Int32], targets: [Int32], eps: Float, perTensor: Int,
+         skippedLayers: Set<Int> = [], include: (TensorSlot) -> Bool = { _ in true }) {
+        let evaluator = GPTEvaluator(config: config, batch: batch, sequence: sequence, skippedLayers: skippedLayers)
         var probes: [(TensorSlot, [Int], [Double])] = []
-        for slot in p.layout.tensors {
+        for slot in p.layout.tensors where include(slot) {
             let t = p.tensor(slot)
             let indices = Set((0..<perTensor).map { ($0 * 7919 + slot.count / 3) % slot.count } + [0, slot.count - 1]).sorted()
             var values: [Double] = []
