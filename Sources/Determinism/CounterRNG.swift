@@ -12,6 +12,8 @@ public struct CounterRNG: RandomNumberGenerator, Sendable {
         case schedule = 4
         case validation = 5
         case sampling = 6
+        /// LoRA adapters' A matrices; separate from `.initialization` so adding adapters never shifts the model's draws.
+        case loraInitialization = 7
     }
 
     private let key: UInt64
