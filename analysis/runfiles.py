@@ -24,7 +24,7 @@ import numpy as np
 HISTORY_COLUMNS = ("round", "cycle", "block", "clients", "train_loss", "eval_loss", "bytes_down",
                    "bytes_up", "bytes_broadcast", "rejected_uploads", "seconds", "server_cpu_seconds")
 VISIT_COLUMNS = ("round", "clients", "loss_before", "loss_after", "update_norm", "bytes_up", "bytes_down")
-BLOCK_HEADER_BYTES = 12  # each block in a download carries a 12-byte header (docs/ALGORITHM.md)
+BLOCK_HEADER_BYTES = 13  # each block in a download carries a 13-byte header (docs/METHODS.md)
 
 
 def open_h5(path: pathlib.Path, attempts: int = 5) -> h5py.File:
@@ -220,7 +220,7 @@ def bytes_per_client(run: Run) -> ClientBytes:
 
     bytes_down: the server charges each selected client for every block whose last change is in
     a round >= the round the client last synchronised (the whole model at its first visit), at
-    4 bytes per parameter plus a 12-byte block header, and a block changes in a round unless every
+    4 bytes per parameter plus a 13-byte block header, and a block changes in a round unless every
     upload was rejected. That is replayed here from the history, with the block sizes of
     encoded_block_sizes. Where the replay's sum equals the round's recorded bytes_down, each client
     gets its own share; otherwise (block sizes unknown, or a history that does not start at round 1)
@@ -272,12 +272,12 @@ def bytes_per_client(run: Run) -> ClientBytes:
 
 
 def encoded_block_sizes(run: Run) -> np.ndarray | None:
-    """Bytes of each block in a download (4 per parameter + the 12-byte block header).
+    """Bytes of each block in a download (4 per parameter + the 13-byte block header).
 
     From the newest checkpoint's tensors (their `block` attribute) when there is one. Otherwise
     from the history alone: with u_b the bytes one client uploaded for block b (bytes_up / clients
     of a round without rejections) and D1 what each client downloaded in round 1 (the whole model),
-    u_b = 4·P_b + H and D1 = Σ_b (4·P_b + 12), so the upload header H = (Σ_b u_b + 12·B − D1) / B.
+    u_b = 4·P_b + H and D1 = Σ_b (4·P_b + 13), so the upload header H = (Σ_b u_b + 13·B − D1) / B.
     The replay in bytes_per_client checks the result against every round's bytes_down anyway.
     """
     if run.checkpoint is not None and run.checkpoint.block_params:

@@ -71,7 +71,7 @@ struct InspectCommand: ParsableCommand {
         var visits: [Int: Int] = [:]
         for record in records { visits[record.block, default: 0] += 1 }
         let line = visits.keys.sorted().map { block in
-            "\(names.flatMap { block < $0.count ? $0[block] : nil } ?? "block \(block)"): \(visits[block]!)"
+            "\(block < 0 ? "every block" : names.flatMap { block < $0.count ? $0[block] : nil } ?? "block \(block)"): \(visits[block]!)"
         }
         say("visits per block: " + line.joined(separator: ", "))
     }

@@ -38,6 +38,7 @@ extension JobFile {
         if tokenizer != "byte" { values.append(("data.tokenizer", quoted(tokenizer))) }
         if let vocab { values.append(("data.vocab", quoted(vocab))) }
         if let merges { values.append(("data.merges", quoted(merges))) }
+        values += methods.effectiveValues
         return values.sorted { $0.0 < $1.0 }
     }
 
@@ -51,7 +52,9 @@ extension JobFile {
         }
         var text = "# fedcybgd job as run (the job file with command-line overrides applied)\n"
         text += (sections[""] ?? []).joined(separator: "\n") + "\n"
-        for section in ["model", "data", "train", "server"] {
+        let optional: Set<String> = ["download", "upload", "lora"]
+        for section in ["model", "data", "train", "server", "download", "upload", "lora"]
+        where sections[section] != nil || !optional.contains(section) {
             text += "\n[\(section)]\n" + (sections[section] ?? []).joined(separator: "\n") + "\n"
         }
         return text

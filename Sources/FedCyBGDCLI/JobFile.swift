@@ -74,6 +74,8 @@ public struct JobFile: Equatable, Sendable {
     public var updateNormWindow = 32
     /// `data.dirichlet_alpha`: concentration of the Dirichlet label mix per client.
     public var dirichletAlpha = 0.5
+    /// The algorithm and what travels: `train.algorithm`, `[download]`, `[upload]`, `[lora]` (docs/METHODS.md).
+    public var methods = MethodKeys()
 }
 
 /// A job file the program cannot use; the message names the file, the key and the fix.
@@ -84,14 +86,17 @@ public struct JobFileError: Error, CustomStringConvertible, Equatable {
 
 extension JobFile {
     static let knownKeys: [String: Set<String>] = [
-        "": ["name", "output", "seed", "model", "data", "train", "server"],
+        "": ["name", "output", "seed", "model", "data", "train", "server", "download", "upload", "lora"],
+        "download": ["codec", "drop_fraction", "drop_rule"],
+        "upload": ["codec"],
+        "lora": ["rank", "alpha"],
         "server": ["update_norm_multiple", "update_norm_max", "update_norm_warmup", "update_norm_window"],
         "model": ["layers", "width", "heads", "context", "init"],
         "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "vocab", "merges", "dirichlet_alpha"],
         "train": ["rounds", "cycles", "clients_per_round", "local_steps", "batch", "sequence", "learning_rate",
                   "weight_decay", "beta1", "beta2", "eval_batches", "checkpoint_every", "threads",
                   "keep_checkpoints", "snapshots", "blocks", "block_order", "client_selection", "local_epochs",
-                  "lr_schedule", "warmup_rounds", "lr_floor"],
+                  "lr_schedule", "warmup_rounds", "lr_floor", "algorithm", "clients_per_block"],
     ]
 
     /// Reads and checks a job file.
@@ -141,6 +146,7 @@ extension JobFile {
         try require(checkpointEvery >= 0 && threads >= 0, "train.checkpoint_every", "and train.threads must not be negative")
         try require(keepCheckpoints >= 1, "train.keep_checkpoints", "must be at least 1")
         try validateModelSource()
+        try methods.validate(path: path)
     }
 
     /// Total rounds: `rounds` if given, else `cycles` times the blocks per cycle.
@@ -148,7 +154,7 @@ extension JobFile {
 }
 
 /// Walks the TOML tables, taking each known key with its type and refusing unknown ones.
-private struct TableReader {
+struct TableReader {
     let path: String
     let root: TOMLTable
 
@@ -163,12 +169,12 @@ private struct TableReader {
                 throw JobFileError(path, "unknown key '\(full)'; \(hint) are: \(known.sorted().joined(separator: ", "))")
             }
         }
-        for section in ["model", "data", "train", "server"] where root[section] != nil && root[section]?.table == nil {
+        for section in ["model", "data", "train", "server", "download", "upload", "lora"] where root[section] != nil && root[section]?.table == nil {
             throw JobFileError(path, "'\(section)' must be a table ([\(section)])")
         }
     }
 
-    private func value(_ section: String, _ key: String) -> TOMLValueConvertible? { table(section)?[key] }
+    func value(_ section: String, _ key: String) -> TOMLValueConvertible? { table(section)?[key] }
     private func name(_ section: String, _ key: String) -> String { section.isEmpty ? key : "\(section).\(key)" }
 
     func int(_ section: String, _ key: String) throws -> Int? {
@@ -247,6 +253,7 @@ private struct TableReader {
         job.keepCheckpoints = try int("train", "keep_checkpoints") ?? 3
         job.snapshots = try bool("train", "snapshots") ?? false
         try readRoundOptions(into: &job)
+        try readMethods(into: &job)
         return job
     }
 }

@@ -54,6 +54,18 @@ struct RunPlan {
         settings.updateNormGuard = try UpdateNormGuard.Configuration(
             multiple: job.updateNormMultiple, absolute: job.updateNormMax, warmup: job.updateNormWarmup,
             window: job.updateNormWindow)
+        try applyMethods(job.methods, to: &settings)
+    }
+
+    /// The algorithm, the codecs, layer dropping and LoRA, each parsed by the type that uses it.
+    static func applyMethods(_ keys: MethodKeys, to settings: inout FederationSettings) throws {
+        settings.algorithm = try Algorithm(parsing: keys.algorithm)
+        settings.downloadEncoding = try BlockEncoding(parsing: keys.downloadCodec, key: "download.codec")
+        settings.uploadEncoding = try BlockEncoding(parsing: keys.uploadCodec, key: "upload.codec",
+                                                    allowed: BlockEncoding.uploadKinds)
+        settings.layerDrop = try LayerDrop(fraction: keys.dropFraction,
+                                           rule: LayerDrop.Rule(parsing: keys.dropRule)).validated()
+        settings.lora = LoRAConfig(rank: keys.loraRank, alpha: Float(keys.loraAlpha))
     }
 
     /// Loads and partitions the corpus; every rank does the same, so no data travels.
@@ -77,7 +89,7 @@ struct RunPlan {
     }
 
     private func checked(_ corpus: FederatedCorpus) throws -> FederatedCorpus {
-        guard corpus.clients.count >= settings.clientsPerRound else {
+        guard settings.algorithm.poolsClients || corpus.clients.count >= settings.clientsPerRound else {
             throw JobFileError(job.path, "'train.clients_per_round' is \(settings.clientsPerRound) but the corpus gives only \(corpus.clients.count) clients; lower it")
         }
         return corpus

@@ -53,7 +53,7 @@ struct TrainingSession {
 
     private func prepare(rank: Int, size: Int) throws -> PreparedRun {
         let plan = try RunPlan(job: loadJob())
-        BLAS.setThreads(ThreadPlan.threads(requested: plan.job.threads, clientsPerRound: plan.settings.clientsPerRound, ranks: size))
+        BLAS.setThreads(ThreadPlan.threads(requested: plan.job.threads, clientsPerRound: plan.settings.algorithm.poolsClients ? 1 : plan.settings.clientsPerRound, ranks: size))
         let partitioned = try plan.loadCorpus()
         let corpus = partitioned.corpus
         let layout = ParameterLayout(config: plan.settings.model)
@@ -89,7 +89,10 @@ struct TrainingSession {
         }
         let store = try HDF5RunStore(folder: plan.runFolder, keepCheckpoints: plan.job.keepCheckpoints,
                                      programVersion: FedCyBGDCommand.version)
-        var prepared = PreparedRun(plan: plan, corpus: corpus, initial: loaded.parameters, store: store, resuming: loaded.state)
+        // A fedlora checkpoint's /model is the merged model; training continues from the
+        // frozen base (model.init, unchanged by the run) plus the checkpoint's adapters.
+        let initial = plan.settings.algorithm == .fedlora ? try plan.initialParameters(layout: layout) : loaded.parameters
+        var prepared = PreparedRun(plan: plan, corpus: corpus, initial: initial, store: store, resuming: loaded.state)
         if loaded.state.round >= plan.settings.rounds {
             prepared.alreadyFinished = "\(plan.runFolder) already completed \(loaded.state.round) of \(plan.settings.rounds) rounds; pass --rounds N to go further"
             return prepared

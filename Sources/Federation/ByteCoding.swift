@@ -11,6 +11,8 @@ struct ByteWriter {
     mutating func write(_ value: Float) { write(value.bitPattern) }
     mutating func write(_ value: Double) { write(value.bitPattern) }
 
+    mutating func write(bytes more: [UInt8]) { bytes.append(contentsOf: more) }
+
     mutating func write(floats: UnsafeBufferPointer<Float>) {
         // Floats are stored in the host's order; every supported host is little-endian.
         bytes.append(contentsOf: UnsafeRawBufferPointer(floats))
@@ -41,6 +43,14 @@ struct ByteReader {
 
     mutating func readFloat() throws -> Float { Float(bitPattern: try read(UInt32.self)) }
     mutating func readDouble() throws -> Double { Double(bitPattern: try read(UInt64.self)) }
+
+    /// Hands the next `count` bytes to `body` without copying them, then moves past them.
+    mutating func withBytes<R>(_ count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard count >= 0, remaining >= count else { throw WireError.truncated(needed: count, remaining: remaining) }
+        let result = try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
+        offset += count
+        return result
+    }
 
     /// Copies `count` floats into `target`.
     mutating func readFloats(into target: UnsafeMutableBufferPointer<Float>) throws {

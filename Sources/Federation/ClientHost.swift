@@ -8,19 +8,19 @@ public final class ClientHost {
     private let rank: Int
     private let placement: ClientPlacement
     private let shards: [Int: ClientShard]
-    /// This rank's copy of the global model, updated from every broadcast.
-    public let view: ParameterBuffer
-    /// Where the active block is saved while a client trains it, so the next client starts from the same point.
-    private var savedBlock: [Float] = []
+    /// This rank's copy of the global model, updated from every broadcast. Frozen units may be
+    /// lossy copies (the download codec); the units a round trains always arrive exact.
+    public let view: FederatedModel
 
-    public init(settings: FederationSettings, corpus: FederatedCorpus, rank: Int, placement: ClientPlacement) {
+    public init(settings: FederationSettings, corpus: FederatedCorpus, rank: Int, placement: ClientPlacement,
+                view: FederatedModel) {
         self.settings = settings
         self.rank = rank
         self.placement = placement
         var mine: [Int: ClientShard] = [:]
         for shard in corpus.clients where placement.host(of: shard.client) == rank { mine[shard.client] = shard }
         self.shards = mine
-        self.view = ParameterBuffer(layout: ParameterLayout(config: settings.model))
+        self.view = view
     }
 
     /// Applies a broadcast to the view, then trains and uploads every selected client hosted here.
@@ -36,49 +36,72 @@ public final class ClientHost {
         return download
     }
 
-    /// One client visit: E local AdamW steps on the round's block with fresh optimizer state, then the upload.
+    /// One client visit: E local AdamW steps on the round's units with fresh optimizer state,
+    /// then the upload. The units are put back afterwards, so the next client starts from the same point.
     private func visit(shard: ClientShard, header: RoundHeader, transport: Transport) throws {
-        let block = view.block(header.block)
-        savedBlock = Array(block)
-        defer { savedBlock.withUnsafeBufferPointer { _ = block.update(fromContentsOf: $0) } }
+        let units = settings.trainedUnits(block: header.block, model: view)
+        let region = UploadCoding.region(units, of: view)
+        let start = Array(region)
+        defer { start.withUnsafeBufferPointer { _ = region.update(fromContentsOf: $0) } }
 
         let losses = LocalTraining.run(
-            parameters: view, block: header.block, tokens: shard.tokens, client: shard.client,
+            model: view, block: header.block, tokens: shard.tokens, client: shard.client,
             round: header.round, learningRate: header.learningRate, settings: settings)
+        let rows = UploadCoding.rows(units, of: view)
+        let fault = settings.faultyClients[shard.client]
         let upload = UploadHeader(round: header.round, client: shard.client, block: header.block,
                                   sampleCount: shard.sampleCount, loss: losses.mean, firstLoss: losses.first,
-                                  lastLoss: losses.last, bodyBytes: block.count * 4)
+                                  lastLoss: losses.last, bodyBytes: settings.uploadEncoding.codec.encodedSize(rows))
         try upload.encoded().withUnsafeBytes {
             try transport.send($0, to: 0, tag: UploadTag.header(client: shard.client))
         }
-        if let fault = settings.faultyClients[shard.client] {
-            try fault.corrupt(block).withUnsafeBytes {
-                try transport.send($0, to: 0, tag: UploadTag.body(client: shard.client))
-            }
+        if fault == nil, settings.uploadEncoding == .fp32 {
+            // The common case goes straight from the trained buffer, with no copy.
+            try transport.send(UnsafeRawBufferPointer(region), to: 0, tag: UploadTag.body(client: shard.client))
             return
         }
-        try transport.send(UnsafeRawBufferPointer(block), to: 0, tag: UploadTag.body(client: shard.client))
+        let trained = fault.map { $0.corrupt(values: Array(region)) } ?? Array(region)
+        var body = trained.withUnsafeBufferPointer {
+            UploadCoding.encode(trained: $0, start: start, rows: rows, encoding: settings.uploadEncoding)
+        }
+        if let fault { body = fault.corrupt(body: body) }
+        try body.withUnsafeBytes { try transport.send($0, to: 0, tag: UploadTag.body(client: shard.client)) }
     }
 }
 
 /// A client's local work, apart from any transport, so tests and baselines can call it directly.
 public enum LocalTraining {
-    /// Trains `block` of `parameters` in place for `settings.localSteps` AdamW steps with fresh
-    /// optimizer state, on batches drawn from (seed, round, client, step); returns the mean loss
-    /// over the steps and the losses of the first and last step.
-    public static func run(parameters: ParameterBuffer, block: Int, tokens: [TokenID], client: Int, round: Int,
+    /// Trains what round `round` trains (`block`, every block, or the LoRA adapters) in `model`
+    /// in place, for `settings.localSteps` AdamW steps with fresh optimizer state, on batches
+    /// drawn from (seed, round, client, step); returns the mean loss over the steps and the
+    /// losses of the first and last step.
+    public static func run(model: FederatedModel, block: Int, tokens: [TokenID], client: Int, round: Int,
                            learningRate: Float, settings: FederationSettings) -> (mean: Float, first: Float, last: Float) {
-        let trainer = GPTTrainer(config: settings.model, batch: settings.batch, sequence: settings.sequence,
-                                 trainableBlocks: [block])
         var optimizer = settings.optimizer
         optimizer.learningRate = learningRate
+        let steps = settings.localSteps(forClientTokens: tokens.count)
+        func batch(_ step: Int) -> (inputs: [Int32], targets: [Int32]) {
+            BatchSampler.trainingBatch(tokens: tokens, batch: settings.batch, sequence: settings.sequence,
+                                       seed: settings.seed, round: round, client: client, step: step)
+        }
         var losses: [Float] = []
-        for step in 0..<settings.localSteps(forClientTokens: tokens.count) {
-            let batch = BatchSampler.trainingBatch(
-                tokens: tokens, batch: settings.batch, sequence: settings.sequence,
-                seed: settings.seed, round: round, client: client, step: step)
-            losses.append(trainer.step(parameters: parameters, inputs: batch.inputs, targets: batch.targets,
-                                       settings: optimizer))
+        if let adapters = model.adapters {
+            let trainer = LoRATrainer(model: settings.model, lora: settings.lora, batch: settings.batch,
+                                      sequence: settings.sequence)
+            for step in 0..<steps {
+                let b = batch(step)
+                losses.append(trainer.step(base: model.parameters, adapters: adapters, inputs: b.inputs,
+                                           targets: b.targets, settings: optimizer))
+            }
+        } else {
+            let trainable = Set(settings.trainedUnits(block: block, model: model))
+            let trainer = GPTTrainer(config: settings.model, batch: settings.batch, sequence: settings.sequence,
+                                     trainableBlocks: trainable, skippedLayers: settings.droppedLayers(block: block))
+            for step in 0..<steps {
+                let b = batch(step)
+                losses.append(trainer.step(parameters: model.parameters, inputs: b.inputs, targets: b.targets,
+                                           settings: optimizer))
+            }
         }
         let mean = losses.reduce(0.0) { $0 + Double($1) } / Double(max(losses.count, 1))
         return (Float(mean), losses.first ?? .nan, losses.last ?? .nan)

@@ -25,14 +25,20 @@ public enum UploadFault: String, Sendable, CaseIterable {
     }
 
     /// The corrupted body this fault sends instead of `body`.
-    func corrupt(_ body: UnsafeMutableBufferPointer<Float>) -> [UInt8] {
-        var values = Array(body)
+    /// The trained values this client pretends to have, before encoding.
+    func corrupt(values: [Float]) -> [Float] {
+        var values = values
         switch self {
         case .nan: if !values.isEmpty { values[values.count / 2] = .nan }
         case .scale1000: for i in values.indices { values[i] *= 1000 }
         case .short, .huge: break
         }
-        var bytes = values.withUnsafeBytes { Array($0) }
+        return values
+    }
+
+    /// The encoded body this client sends.
+    func corrupt(body: [UInt8]) -> [UInt8] {
+        var bytes = body
         if self == .short { bytes.removeLast(min(8, bytes.count)) }
         if self == .huge { bytes += [UInt8](repeating: 0, count: 1 << 20) }
         return bytes

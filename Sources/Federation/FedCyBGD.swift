@@ -26,18 +26,21 @@ public enum FedCyBGD {
     ///   - stopRequested: asked by rank 0 after every round; when true, rank 0 writes a
     ///     checkpoint, stops the clients and returns a summary marked `interrupted`.
     @discardableResult
-    public static func run(settings: FederationSettings, corpus: FederatedCorpus, initial: ParameterBuffer,
+    public static func run(settings requested: FederationSettings, corpus full: FederatedCorpus, initial: ParameterBuffer,
                            transport: Transport, store: RunStore?, jobText: String,
                            observer: FederationObserver?, resuming: RunState? = nil,
                            stopRequested: @escaping () -> Bool = { false }) throws -> RunSummary? {
+        let (settings, corpus) = requested.effective(corpus: full)
+        let global = FederatedModel.forRun(settings, parameters: initial)
         let placement = ClientPlacement(ranks: transport.size)
         let host = placement.hostsClients(rank: transport.rank)
-            ? ClientHost(settings: settings, corpus: corpus, rank: transport.rank, placement: placement) : nil
+            ? ClientHost(settings: settings, corpus: corpus, rank: transport.rank, placement: placement,
+                         view: global.emptyCopy()) : nil
         guard transport.rank == 0 else {
             try serveClients(host: host, transport: transport)
             return nil
         }
-        let server = FederationServer(settings: settings, corpus: corpus, initial: initial, resuming: resuming)
+        let server = FederationServer(settings: settings, corpus: corpus, initial: global, resuming: resuming)
         var loop = ServerLoop(server: server, host: host, transport: transport, placement: placement,
                               store: store, observer: observer, stopRequested: stopRequested)
         return try loop.run(jobText: jobText, corpus: corpus, resuming: resuming)
@@ -76,11 +79,11 @@ struct ServerLoop {
         let firstRound = (resuming?.round ?? 0) + 1
         if let resuming {
             totals = RunTotals(resuming)
-            try store?.resume(jobText: jobText, layout: server.global.layout, round: resuming.round)
+            try store?.resume(jobText: jobText, layout: server.global.parameters.layout, round: resuming.round)
         } else {
             totals.initialEvalLoss = server.evaluate()
             totals.lastEvalLoss = totals.initialEvalLoss
-            try store?.begin(jobText: jobText, layout: server.global.layout, clientsPerRound: settings.clientsPerRound)
+            try store?.begin(jobText: jobText, layout: server.global.parameters.layout, clientsPerRound: settings.clientsPerRound)
         }
         observer?.runStarted(settings: settings, corpus: corpus, ranks: transport.size,
                              evalLoss: totals.lastEvalLoss, resumedAfterRound: resuming?.round)
@@ -92,8 +95,8 @@ struct ServerLoop {
             let record = try play(round: round)
             completed = round
             try store?.append(record)
-            if settings.snapshots {
-                try store?.appendSnapshot(block: record.block, round: round, values: UnsafeBufferPointer(server.global.block(record.block)))
+            if settings.snapshots, record.block >= 0 {
+                try store?.appendSnapshot(block: record.block, round: round, values: UnsafeBufferPointer(server.global.unit(record.block)))
             }
             let elapsed = ProcessMetrics.now() - started
             observer?.roundFinished(record, totalRounds: settings.rounds,
@@ -110,7 +113,7 @@ struct ServerLoop {
         try saveCheckpoint(round: completed)
         let summary = RunSummary(
             rounds: completed, clients: server.schedule.clientCount,
-            parameterCount: server.global.layout.parameterCount, totalBytesDown: totals.bytesDown,
+            parameterCount: server.global.parameters.layout.parameterCount, totalBytesDown: totals.bytesDown,
             totalBytesUp: totals.bytesUp, totalBytesBroadcast: totals.bytesBroadcast,
             tokensTrained: totals.tokensTrained, initialEvalLoss: totals.initialEvalLoss,
             finalEvalLoss: totals.lastEvalLoss, wallSeconds: ProcessMetrics.now() - started,
@@ -122,7 +125,7 @@ struct ServerLoop {
     }
 
     private func saveCheckpoint(round: Int) throws {
-        try store?.saveCheckpoint(parameters: server.global, state: server.state(round: round, totals: totals))
+        try store?.saveCheckpoint(parameters: server.currentModel(), state: server.state(round: round, totals: totals))
     }
 
     /// One round: broadcast, local training where rank 0 hosts clients, collection, evaluation when due.
@@ -154,7 +157,7 @@ struct ServerLoop {
     }
 
     private func stopClients() throws {
-        var stop = Download.encode(header: .stop(), blocks: [], parameters: server.global)
+        var stop = Download.encode(header: .stop(), units: [], model: server.global)
         try transport.broadcast(&stop, root: 0)
     }
 }

@@ -1,20 +1,19 @@
 import Corpus
 import GPT
 
-/// Rank 0's side of FedCyBGD: it owns the global model, the schedule, the byte accounting,
-/// the evaluation and the run store.
+/// Rank 0's side of a run: it owns the global model, the schedule, the byte accounting, the
+/// upload checks and the evaluation. What a round trains follows from `settings.algorithm`.
 public final class FederationServer {
     public let settings: FederationSettings
     public let schedule: CycleSchedule
-    public let global: ParameterBuffer
+    public let global: FederatedModel
     /// Each client's training tokens: its aggregation weight, checked against what it reports.
     private let sampleCounts: [Int]
     private let evaluator: Evaluation
-    /// The round in which each block last changed (0: the initial model).
-    private var blockChangedRound: [Int]
-    /// For each client, the round of the broadcast it last synchronised from (0: never).
+    /// Delta sync and the codecs: what to broadcast and what each client is charged.
+    private var downloads: DownloadPlanner
+    /// For each client, the round in which it was last selected (0: never).
     public private(set) var clientLastSync: [Int]
-    private var lastBroadcastRound = 0
     /// Uploads left out of the aggregate in this process, with their reasons.
     public private(set) var rejections: [(round: Int, client: Int, reason: UploadRejection)] = []
     /// Uploads left out of the aggregate over the whole run, including before a resume.
@@ -23,49 +22,52 @@ public final class FederationServer {
     public private(set) var normGuard: UpdateNormGuard
 
     /// Starts from `initial`; with `resuming`, from a checkpoint's model and state instead.
-    public init(settings: FederationSettings, corpus: FederatedCorpus, initial: ParameterBuffer, resuming state: RunState? = nil) {
+    public init(settings: FederationSettings, corpus: FederatedCorpus, initial: FederatedModel, resuming state: RunState? = nil) {
         self.settings = settings
         self.schedule = CycleSchedule(settings: settings, clientCount: corpus.clients.count)
         self.global = initial
         self.sampleCounts = corpus.clients.map(\.sampleCount)
         self.evaluator = Evaluation(settings: settings, validation: corpus.validation)
-        self.blockChangedRound = Array(repeating: 0, count: settings.blockCount)
-        self.clientLastSync = Array(repeating: 0, count: corpus.clients.count)
+        let clients = corpus.clients.count, units = initial.unitCount
+        self.downloads = DownloadPlanner(units: units, clients: clients, frozenEncoding: settings.downloadEncoding)
+        self.clientLastSync = Array(repeating: 0, count: clients)
         self.normGuard = UpdateNormGuard(configuration: settings.updateNormGuard)
-        if let state {
-            if let restored = try? UpdateNormGuard(configuration: settings.updateNormGuard, state: state.updateNorms) {
-                normGuard = restored
-            }
-            // Clients hold nothing after a restart, so the first broadcast carries the whole
-            // model (lastBroadcastRound stays 0); what each *virtual* client is charged for
-            // follows the saved synchronisation rounds, exactly as in the uninterrupted run.
-            if state.blockChangedRound.count == settings.blockCount { blockChangedRound = state.blockChangedRound }
-            if state.clientLastSync.count == corpus.clients.count { clientLastSync = state.clientLastSync }
-            rejectedCount = state.rejectedUploads
+        guard let state else { return }
+        if let restored = try? UpdateNormGuard(configuration: settings.updateNormGuard, state: state.updateNorms) {
+            normGuard = restored
+        }
+        if state.clientLastSync.count == clients { clientLastSync = state.clientLastSync }
+        rejectedCount = state.rejectedUploads
+        let saved = state.downloads ?? Self.savedDownloads(fromSyncRounds: clientLastSync, changed: state.blockChangedRound)
+        downloads = DownloadPlanner(units: units, clients: clients, frozenEncoding: settings.downloadEncoding, saved: saved)
+        if let adapters = initial.adapters, state.adapters.count == adapters.count {
+            _ = adapters.update(fromContentsOf: state.adapters)
         }
     }
 
-    /// Encoded size of one block in the download and upload: fp32, plus its 12-byte block header.
-    private func encodedBytes(block: Int) -> Int { global.layout.blocks[block].range.count * 4 + 12 }
-
-    private func blocksChanged(since round: Int) -> [Int] {
-        (0..<settings.blockCount).filter { blockChangedRound[$0] >= round }
+    /// Delta-sync state for a checkpoint from before codecs: every copy was exact fp32, and a
+    /// client synchronised in round s holds each unit last changed before s.
+    private static func savedDownloads(fromSyncRounds sync: [Int], changed: [Int]) -> DownloadPlanner.SavedState {
+        DownloadPlanner.SavedState(
+            changedRound: changed,
+            clientVersions: sync.map { s in changed.map { s > 0 && $0 < s ? $0 : -1 } },
+            clientExact: sync.map { _ in changed.map { _ in true } }, viewsExact: changed.map { _ in false })
     }
 
-    /// Builds the round's broadcast: header plus every block changed since the previous broadcast
-    /// (the whole model the first time), and charges each selected client for what it lacks.
+    /// Builds the round's broadcast (header plus the units the views need refreshed) and charges
+    /// each selected client for what it lacks.
     public func prepare(round: Int) -> (header: RoundHeader, bytes: [UInt8], chargedDown: [Int]) {
-        let header = RoundHeader(round: round, block: schedule.block(ofRound: round),
-                                 clients: schedule.clients(ofRound: round),
+        let block = settings.headerBlock(round: round, schedule: schedule)
+        let header = RoundHeader(round: round, block: block, clients: schedule.clients(ofRound: round),
                                  learningRate: settings.learningRate(round: round), finished: false)
-        let bytes = Download.encode(header: header, blocks: blocksChanged(since: lastBroadcastRound), parameters: global)
-        lastBroadcastRound = round
-        var charged: [Int] = []
-        for client in header.clients {
-            charged.append(blocksChanged(since: clientLastSync[client]).reduce(0) { $0 + encodedBytes(block: $1) })
-            clientLastSync[client] = round
+        let model = global
+        let plan = downloads.plan(needed: settings.neededUnits(block: block, model: model),
+                                  trained: Set(settings.trainedUnits(block: block, model: model)),
+                                  selected: header.clients) {
+            Download.encodedSize(unit: $0, of: model, as: $1)
         }
-        return (header, bytes, charged)
+        for client in header.clients { clientLastSync[client] = round }
+        return (header, Download.encode(header: header, units: plan.broadcast, model: model), plan.charges)
     }
 
     /// What the server made of one round's uploads.
@@ -74,7 +76,7 @@ public final class FederationServer {
         public var loss: Float = .nan
         public var lossBefore: Float = .nan
         public var lossAfter: Float = .nan
-        /// L2 norm of the change installed in the block.
+        /// L2 norm of the change installed in the trained units.
         public var updateNorm: Float = 0
         public var bytesUp = 0
         /// Bytes received from each selected client, in header order, whether accepted or not.
@@ -85,37 +87,41 @@ public final class FederationServer {
         public var tokensTrained = 0
     }
 
-    /// Receives, checks and aggregates the round's uploads, then installs the block.
+    /// Receives, checks and aggregates the round's uploads, then installs the trained units.
     public func collect(header: RoundHeader, transport: Transport, placement: ClientPlacement) -> RoundOutcome {
-        let expected = global.layout.blocks[header.block].range.count * 4
+        let units = settings.trainedUnits(block: header.block, model: global)
+        let region = UploadCoding.region(units, of: global)
+        let rows = UploadCoding.rows(units, of: global)
+        let expected = settings.uploadEncoding.codec.encodedSize(rows)
         var accepted: [ReceivedUpload] = []
         var outcome = RoundOutcome()
         for client in header.clients {
             do {
                 let upload = try receive(client: client, from: placement.host(of: client), header: header,
-                                         expectedBytes: expected, transport: transport)
+                                         expectedBytes: expected, transport: transport) { body in
+                    try UploadCoding.decode(body, current: UnsafeBufferPointer(region), rows: rows,
+                                            encoding: self.settings.uploadEncoding)
+                }
                 outcome.bytesUp += upload.bytes
                 outcome.clientBytesUp.append(upload.bytes)
                 accepted.append(upload)
             } catch {
                 outcome.clientBytesUp.append((error as? UploadRejection)?.bytesReceived ?? 0)
-                let reason = error as? UploadRejection ?? .transport("\(error)")
-                rejections.append((header.round, client, reason))
+                rejections.append((header.round, client, error as? UploadRejection ?? .transport("\(error)")))
                 outcome.rejected += 1
             }
         }
-        accepted = screenUpdateNorms(accepted, header: header, outcome: &outcome)
+        accepted = screenUpdateNorms(accepted, current: UnsafeBufferPointer(region), round: header.round, outcome: &outcome)
         rejectedCount += outcome.rejected
         outcome.accepted = accepted.count
         outcome.tokensTrained = accepted.reduce(0) {
             $0 + settings.localSteps(forClientTokens: $1.header.sampleCount) * settings.batch * settings.sequence
         }
         guard !accepted.isEmpty else { return outcome }
-        let block = global.block(header.block)
-        let before = Array(block)
-        Aggregation.weightedMean(accepted, into: block)
-        blockChangedRound[header.block] = header.round
-        outcome.updateNorm = Aggregation.distance(before, block)
+        let before = Array(region)
+        Aggregation.weightedMean(accepted, into: region)
+        for unit in units { downloads.changed(unit: unit, round: header.round) }
+        outcome.updateNorm = Aggregation.distance(before, region)
         func weighted(_ value: (UploadHeader) -> Float) -> Float {
             let total = accepted.reduce(0.0) { $0 + Double($1.header.sampleCount) }
             return Float(accepted.reduce(0.0) { $0 + Double(value($1.header)) * Double($1.header.sampleCount) } / total)
@@ -126,10 +132,9 @@ public final class FederationServer {
         return outcome
     }
 
-    /// Leaves out uploads whose update (RMS of the change to the block) the norm guard refuses.
-    private func screenUpdateNorms(_ uploads: [ReceivedUpload], header: RoundHeader,
+    /// Leaves out uploads whose update (RMS of the change to the trained units) the norm guard refuses.
+    private func screenUpdateNorms(_ uploads: [ReceivedUpload], current: UnsafeBufferPointer<Float>, round: Int,
                                    outcome: inout RoundOutcome) -> [ReceivedUpload] {
-        let current = UnsafeBufferPointer(global.block(header.block))
         let norms = uploads.map { upload in
             upload.values.withUnsafeBufferPointer { values in
                 var sum = 0.0
@@ -145,14 +150,14 @@ public final class FederationServer {
         var kept: [ReceivedUpload] = []
         for (upload, (norm, accepted)) in zip(uploads, zip(norms, verdicts)) {
             if accepted { kept.append(upload); continue }
-            rejections.append((header.round, upload.header.client, .updateTooLarge(norm: norm, limit: limit ?? .nan)))
+            rejections.append((round, upload.header.client, .updateTooLarge(norm: norm, limit: limit ?? .nan)))
             outcome.rejected += 1
         }
         return kept
     }
 
-    private func receive(client: Int, from source: Int, header: RoundHeader, expectedBytes: Int,
-                         transport: Transport) throws -> ReceivedUpload {
+    private func receive(client: Int, from source: Int, header: RoundHeader, expectedBytes: Int, transport: Transport,
+                         decode: ([UInt8]) throws -> [Float]) throws -> ReceivedUpload {
         let headerBytes = try transport.receive(from: source, tag: UploadTag.header(client: client),
                                                 maxBytes: UploadHeader.encodedSize)
         let uploadHeader = try UploadHeader.decode(headerBytes)
@@ -165,21 +170,32 @@ public final class FederationServer {
         }
         try UploadValidation.check(header: uploadHeader, round: header.round, block: header.block,
                                    client: client, samples: sampleCounts[client], expectedBytes: expectedBytes)
-        let values = try UploadValidation.decodeBody(body, expectedBytes: expectedBytes)
-        return ReceivedUpload(header: uploadHeader, values: values, bytes: headerBytes.count + body.count)
+        return ReceivedUpload(header: uploadHeader, values: try decode(body), bytes: headerBytes.count + body.count)
     }
 
+    /// Where fedlora's adapters are merged for evaluation and checkpoints.
+    private lazy var mergeScratch = ParameterBuffer(layout: global.parameters.layout)
+
+    /// The model as users see it: the parameters, with fedlora's adapters merged in.
+    public func currentModel() -> ParameterBuffer { global.merged(settings: settings, scratch: mergeScratch) }
+
     /// Mean held-out loss of the global model.
-    public func evaluate() -> Float { evaluator.loss(of: global) }
+    public func evaluate() -> Float { evaluator.loss(of: currentModel()) }
 
     /// What a checkpoint must hold besides the parameters.
     public func state(round: Int, totals: RunTotals) -> RunState {
-        RunState(round: round, cycle: round == 0 ? 0 : schedule.cycle(ofRound: round),
-                 blockOrder: schedule.order(ofCycle: max(schedule.cycle(ofRound: max(round, 1)), 1)), clientLastSync: clientLastSync,
-                 blockChangedRound: blockChangedRound, totalBytesDown: totals.bytesDown, totalBytesUp: totals.bytesUp,
-                 totalBytesBroadcast: totals.bytesBroadcast, tokensTrained: totals.tokensTrained,
-                 rejectedUploads: rejectedCount, initialEvalLoss: totals.initialEvalLoss, lastEvalLoss: totals.lastEvalLoss,
-                 updateNorms: normGuard.state)
+        let saved = downloads.saved
+        var state = RunState(
+            round: round, cycle: round == 0 ? 0 : schedule.cycle(ofRound: round),
+            blockOrder: schedule.order(ofCycle: max(schedule.cycle(ofRound: max(round, 1)), 1)),
+            clientLastSync: clientLastSync, blockChangedRound: Array(saved.changedRound.prefix(global.blockCount)),
+            totalBytesDown: totals.bytesDown, totalBytesUp: totals.bytesUp,
+            totalBytesBroadcast: totals.bytesBroadcast, tokensTrained: totals.tokensTrained,
+            rejectedUploads: rejectedCount, initialEvalLoss: totals.initialEvalLoss, lastEvalLoss: totals.lastEvalLoss,
+            updateNorms: normGuard.state)
+        state.downloads = saved
+        state.adapters = global.adapters.map { Array($0) } ?? []
+        return state
     }
 }
 
@@ -197,56 +213,5 @@ public struct RunTotals: Sendable, Equatable {
     public init(_ state: RunState) {
         bytesDown = state.totalBytesDown; bytesUp = state.totalBytesUp; bytesBroadcast = state.totalBytesBroadcast
         tokensTrained = state.tokensTrained; initialEvalLoss = state.initialEvalLoss; lastEvalLoss = state.lastEvalLoss
-    }
-}
-
-/// Held-out evaluation on fixed batches of the validation text.
-struct Evaluation {
-    private let batches: [(inputs: [Int32], targets: [Int32])]
-    private let evaluator: GPTEvaluator
-
-    init(settings: FederationSettings, validation: [TokenID]) {
-        batches = BatchSampler.validationBatches(tokens: validation, batch: settings.batch,
-                                                 sequence: settings.sequence, maxBatches: settings.evalBatches)
-        evaluator = GPTEvaluator(config: settings.model, batch: settings.batch, sequence: settings.sequence)
-    }
-
-    func loss(of parameters: ParameterBuffer) -> Float {
-        guard !batches.isEmpty else { return .nan }
-        let total = batches.reduce(0.0) {
-            $0 + Double(evaluator.loss(parameters: parameters, inputs: $1.inputs, targets: $1.targets))
-        }
-        return Float(total / Double(batches.count))
-    }
-}
-
-/// Sample-weighted averaging of client uploads, summed in client order so the result does not
-/// depend on how many ranks the job runs on.
-public enum Aggregation {
-    public static func weightedMean(_ uploads: [ReceivedUpload], into target: UnsafeMutableBufferPointer<Float>) {
-        if uploads.count == 1 {
-            // One client: install its values exactly, with no rounding through a weight.
-            uploads[0].values.withUnsafeBufferPointer { _ = target.update(fromContentsOf: $0) }
-            return
-        }
-        let total = uploads.reduce(0.0) { $0 + Double($1.header.sampleCount) }
-        var sum = [Double](repeating: 0, count: target.count)
-        for upload in uploads {
-            let weight = Double(upload.header.sampleCount) / total
-            upload.values.withUnsafeBufferPointer { values in
-                for i in 0..<sum.count { sum[i] += weight * Double(values[i]) }
-            }
-        }
-        for i in 0..<target.count { target[i] = Float(sum[i]) }
-    }
-
-    /// Euclidean distance between a block before and after an update.
-    public static func distance(_ before: [Float], _ after: UnsafeMutableBufferPointer<Float>) -> Float {
-        var sum = 0.0
-        for i in 0..<before.count {
-            let d = Double(after[i]) - Double(before[i])
-            sum += d * d
-        }
-        return Float(sum.squareRoot())
     }
 }

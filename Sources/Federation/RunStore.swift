@@ -81,6 +81,11 @@ public struct RunState: Sendable, Equatable {
     public var lastEvalLoss: Float
     /// The update-norm guard's memory: recent accepted update sizes and how many were accepted.
     public var updateNorms: UpdateNormGuard.State
+    /// Delta sync's memory: what each client and the client ranks' views hold of each unit
+    /// (nil in checkpoints written before codecs existed; then rebuilt from `clientLastSync`).
+    public var downloads: DownloadPlanner.SavedState? = nil
+    /// The LoRA adapters of a fedlora run (empty otherwise).
+    public var adapters: [Float] = []
 
     public init(round: Int, cycle: Int, blockOrder: [Int], clientLastSync: [Int], blockChangedRound: [Int] = [],
                 totalBytesDown: Int, totalBytesUp: Int, totalBytesBroadcast: Int, tokensTrained: Int,
@@ -102,6 +107,7 @@ public struct RunState: Sendable, Equatable {
             && a.tokensTrained == b.tokensTrained && a.rejectedUploads == b.rejectedUploads
             && a.initialEvalLoss.bitPattern == b.initialEvalLoss.bitPattern
             && a.lastEvalLoss.bitPattern == b.lastEvalLoss.bitPattern && a.updateNorms == b.updateNorms
+            && a.downloads == b.downloads && a.adapters == b.adapters
     }
 }
 

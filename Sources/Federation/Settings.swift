@@ -33,6 +33,16 @@ public struct FederationSettings: Sendable, Equatable {
     public var updateNormGuard = UpdateNormGuard.Configuration.default
     /// Clients that deliberately send corrupted uploads (robustness experiments and tests).
     public var faultyClients: [Int: UploadFault] = [:]
+    /// FedCyBGD or one of the baselines run by the same engine.
+    public var algorithm = Algorithm.fedcybgd
+    /// How blocks a client only runs forward travel in the download; trained units are always exact fp32.
+    public var downloadEncoding = BlockEncoding.fp32
+    /// How a client's trained units travel back: fp32 sends the values, fp16 and int8 their change.
+    public var uploadEncoding = BlockEncoding.fp32
+    /// Frozen layers a FedCyBGD client skips, and so does not download.
+    public var layerDrop = LayerDrop()
+    /// The adapters fedlora trains (rank and alpha); unused by the other algorithms.
+    public var lora = LoRAConfig(rank: 8, alpha: 16)
 
     /// The steps a client holding `tokens` training tokens runs per visit.
     public func localSteps(forClientTokens tokens: Int) -> Int {

@@ -5,6 +5,7 @@ public enum UploadRejection: Error, Equatable, CustomStringConvertible {
     case notFinite(index: Int)
     case transport(String)
     case updateTooLarge(norm: Double, limit: Double)
+    case undecodable(String)
 
     /// Body bytes that arrived, where the rejection knows them.
     public var bytesReceived: Int? {
@@ -19,6 +20,7 @@ public enum UploadRejection: Error, Equatable, CustomStringConvertible {
         case let .notFinite(index): return "upload value \(index) is not finite"
         case let .transport(what): return "upload could not be received: \(what)"
         case let .updateTooLarge(norm, limit): return "update RMS \(norm) is over the bound \(limit)"
+        case let .undecodable(what): return "upload body does not decode: \(what)"
         }
     }
 }
@@ -45,12 +47,5 @@ enum UploadValidation {
             throw UploadRejection.wrongHeader("client \(client) claims \(header.sampleCount) samples, holds \(samples)")
         }
         guard header.loss.isFinite else { throw UploadRejection.wrongHeader("loss \(header.loss)") }
-    }
-
-    static func decodeBody(_ body: [UInt8], expectedBytes: Int) throws -> [Float] {
-        guard body.count == expectedBytes else { throw UploadRejection.wrongSize(expected: expectedBytes, received: body.count) }
-        let values = body.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        if let bad = values.firstIndex(where: { !$0.isFinite }) { throw UploadRejection.notFinite(index: bad) }
-        return values
     }
 }

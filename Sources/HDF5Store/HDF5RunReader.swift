@@ -183,7 +183,7 @@ public enum HDF5RunReader {
         func scalar(_ name: String) throws -> Int { try state.openDataset(name).readScalar(as: Int.self) }
         func array(_ name: String) throws -> [Int] { try state.openDataset(name).read(as: Int.self) }
         func loss(_ name: String) throws -> Float { try state.openDataset(name).readScalar(as: Float.self) }
-        return RunState(round: try scalar("round"), cycle: try scalar("cycle"), blockOrder: try array("block_order"),
+        var loaded = RunState(round: try scalar("round"), cycle: try scalar("cycle"), blockOrder: try array("block_order"),
                         clientLastSync: try array("client_last_sync"), blockChangedRound: try array("block_changed_round"),
                         totalBytesDown: try scalar("total_bytes_down"), totalBytesUp: try scalar("total_bytes_up"),
                         totalBytesBroadcast: try scalar("total_bytes_broadcast"), tokensTrained: try scalar("tokens_trained"),
@@ -191,6 +191,8 @@ public enum HDF5RunReader {
                         lastEvalLoss: try loss("last_eval_loss"),
                         updateNorms: .init(recentNorms: try state.openDataset("update_norms").read(as: Double.self),
                                            acceptedCount: try scalar("update_norm_accepted")))
+        try CheckpointExtras.read(from: state, into: &loaded)
+        return loaded
     }
 
     private static func readJob(_ file: HDF5File) throws -> String {

@@ -139,7 +139,8 @@ public final class HDF5RunStore: RunStore {
         try history.openDataset("rejected_uploads").append([Int32(record.rejectedUploads)])
         try history.openDataset("seconds").append([record.seconds])
         try history.openDataset("server_cpu_seconds").append([record.serverCPUSeconds])
-        try BlockVisits.append(record, to: file, config: config, width: width)
+        // Rounds that train every block (fedavg, centralized, fedlora) are no block's visit.
+        if record.block >= 0 { try BlockVisits.append(record, to: file, config: config, width: width) }
         try file.close()
     }
 
@@ -307,6 +308,8 @@ public final class HDF5RunStore: RunStore {
             try dataset.setAttribute("description", column.description)
             try dataset.setAttribute("units", column.units)
         }
+
+        try CheckpointExtras.write(state, to: stateGroup)
 
         // Written last: a checkpoint without it was never finished.
         try file.setAttribute("complete", 1)

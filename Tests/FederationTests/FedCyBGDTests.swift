@@ -54,7 +54,7 @@ final class FedCyBGDTests: XCTestCase {
         try FedCyBGD.run(settings: settings, corpus: corpus, initial: start, transport: LocalTransport(),
                          store: store, jobText: "", observer: nil)
         let layout = start.layout
-        let blockBytes = layout.blocks.map { $0.range.count * 4 + 12 }
+        let blockBytes = layout.blocks.map { $0.range.count * 4 + Download.unitOverhead }
         let full = blockBytes.reduce(0, +)
         let records = store.records
         // Round 1 broadcasts the whole model; round r > 1 only the block trained in round r-1.

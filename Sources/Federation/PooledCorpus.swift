@@ -1,0 +1,22 @@
+import Corpus
+
+extension FederatedCorpus {
+    /// One client holding every client's training tokens, in client order: the data of the
+    /// centralized baselines, so they train on exactly what the federated methods train on.
+    public func pooled() -> FederatedCorpus {
+        let tokens = clients.flatMap(\.tokens)
+        return FederatedCorpus(clients: [ClientShard(client: 0, name: "all", tokens: tokens)],
+                               validation: validation, notices: notices)
+    }
+}
+
+extension FederationSettings {
+    /// The settings and corpus a run really uses: the centralized baselines pool every client
+    /// into one and select it each round.
+    public func effective(corpus: FederatedCorpus) -> (settings: FederationSettings, corpus: FederatedCorpus) {
+        guard algorithm.poolsClients else { return (self, corpus) }
+        var settings = self
+        settings.clientsPerRound = 1
+        return (settings, corpus.pooled())
+    }
+}
