@@ -38,6 +38,7 @@ extension JobFile {
         if tokenizer != "byte" { values.append(("data.tokenizer", quoted(tokenizer))) }
         if let vocab { values.append(("data.vocab", quoted(vocab))) }
         if let merges { values.append(("data.merges", quoted(merges))) }
+        values += categoryValues
         return values.sorted { $0.0 < $1.0 }
     }
 

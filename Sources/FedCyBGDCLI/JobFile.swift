@@ -74,6 +74,9 @@ public struct JobFile: Equatable, Sendable {
     public var updateNormWindow = 32
     /// `data.dirichlet_alpha`: concentration of the Dirichlet label mix per client.
     public var dirichletAlpha = 0.5
+    /// `data.categories` / `data.exclude_categories`: which files of a folder corpus to use (JobFile+Categories).
+    public var categories: [String]? = nil
+    public var excludeCategories: [String]? = nil
 }
 
 /// A job file the program cannot use; the message names the file, the key and the fix.
@@ -87,7 +90,8 @@ extension JobFile {
         "": ["name", "output", "seed", "model", "data", "train", "server"],
         "server": ["update_norm_multiple", "update_norm_max", "update_norm_warmup", "update_norm_window"],
         "model": ["layers", "width", "heads", "context", "init"],
-        "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "vocab", "merges", "dirichlet_alpha"],
+        "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "vocab", "merges", "dirichlet_alpha",
+                 "categories", "exclude_categories"],
         "train": ["rounds", "cycles", "clients_per_round", "local_steps", "batch", "sequence", "learning_rate",
                   "weight_decay", "beta1", "beta2", "eval_batches", "checkpoint_every", "threads",
                   "keep_checkpoints", "snapshots", "blocks", "block_order", "client_selection", "local_epochs",
@@ -141,6 +145,7 @@ extension JobFile {
         try require(checkpointEvery >= 0 && threads >= 0, "train.checkpoint_every", "and train.threads must not be negative")
         try require(keepCheckpoints >= 1, "train.keep_checkpoints", "must be at least 1")
         try validateModelSource()
+        try validateCategories()
     }
 
     /// Total rounds: `rounds` if given, else `cycles` times the blocks per cycle.
@@ -209,6 +214,14 @@ private struct TableReader {
         throw JobFileError(path, "'\(name(section, key))' must be a number")
     }
 
+    func strings(_ section: String, _ key: String) throws -> [String]? {
+        guard let raw = value(section, key) else { return nil }
+        guard let array = raw.array, let texts = Optional(array.compactMap { $0.string }), texts.count == array.count else {
+            throw JobFileError(path, "'\(name(section, key))' must be a list of strings, e.g. [\"art\", \"computers\"]")
+        }
+        return texts
+    }
+
     func string(_ section: String, _ key: String) throws -> String? {
         guard let raw = value(section, key) else { return nil }
         guard let text = raw.string else { throw JobFileError(path, "'\(name(section, key))' must be a string") }
@@ -246,6 +259,8 @@ private struct TableReader {
         job.modelKeysSet = Set(["layers", "width", "heads", "context"].filter { value("model", $0) != nil })
         job.keepCheckpoints = try int("train", "keep_checkpoints") ?? 3
         job.snapshots = try bool("train", "snapshots") ?? false
+        job.categories = try strings("data", "categories")
+        job.excludeCategories = try strings("data", "exclude_categories")
         try readRoundOptions(into: &job)
         return job
     }
