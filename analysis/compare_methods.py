@@ -48,6 +48,7 @@ class Method:
     peak_client_rss: float | None
     peak_server_rss: float | None
     wall_seconds: float
+    settings: str                    # learning rate and transfer options from the stored job
 
 
 def _label(folder: pathlib.Path) -> str:
@@ -61,6 +62,21 @@ def _algorithm(run: runfiles.Run) -> str:
     if stored:
         return str(stored)
     return str(run.job.get("train", {}).get("algorithm", "fedcybgd"))
+
+
+def _settings(job: dict) -> str:
+    """The job keys that tell the methods apart; keys the job lacks are left out."""
+    train, down, up, lora = (job.get(k, {}) for k in ("train", "download", "upload", "lora"))
+    parts = [f"lr {train['learning_rate']:g}"] if "learning_rate" in train else []
+    if "codec" in down:
+        parts.append(f"down {down['codec']}")
+    if down.get("drop_fraction"):
+        parts.append(f"drop {down['drop_fraction']:g} {down.get('drop_rule', '')}".rstrip())
+    if "codec" in up:
+        parts.append(f"up {up['codec']}")
+    if "rank" in lora:
+        parts.append(f"LoRA rank {lora['rank']}" + (f" α {lora['alpha']:g}" if "alpha" in lora else ""))
+    return ", ".join(parts) or NA
 
 
 def _extra(folder: pathlib.Path) -> dict[str, np.ndarray]:
@@ -136,7 +152,7 @@ def load_method(folder) -> Method:
                   run.col("round")[rows].astype(int), losses, spent, run.col("round").astype(int),
                   run.initial_eval_loss(), None if final is None else float(final), total, clients,
                   None if mean is None else float(mean), None if largest is None else float(largest),
-                  upload, check, client_rss, server_rss, float(run.col("seconds").sum()))
+                  upload, check, client_rss, server_rss, float(run.col("seconds").sum()), _settings(run.job))
 
 
 def eval_at_round(m: Method, limit: int) -> float | None:
@@ -172,16 +188,16 @@ def fmt(value, kind: str = "loss") -> str:
 
 
 def method_table(methods, equal_rounds: int, budget: float | None) -> list[str]:
-    lines = ["| method | algorithm | rounds | eval loss at round " + str(equal_rounds)
+    lines = ["| method | algorithm | settings | rounds | eval loss at round " + str(equal_rounds)
              + " | eval loss at " + (fmt(budget, "bytes") if budget is not None else NA)
              + " | total bytes | bytes per client (mean / max) | upload per client per round | peak client RSS "
              + "| peak server RSS | wall time |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in methods:
         at_bytes = eval_at_bytes(m, budget) if budget is not None and m.total_bytes > 0 else None
         per_client = NA if m.bytes_per_client_mean is None else \
             f"{fmt(m.bytes_per_client_mean, 'bytes')} / {fmt(m.bytes_per_client_max, 'bytes')}"
-        lines.append(f"| {m.label} | {m.algorithm} | {m.rounds} | {fmt(eval_at_round(m, equal_rounds))} | {fmt(at_bytes)} "
+        lines.append(f"| {m.label} | {m.algorithm} | {m.settings} | {m.rounds} | {fmt(eval_at_round(m, equal_rounds))} | {fmt(at_bytes)} "
                      f"| {fmt(m.total_bytes, 'bytes')} | {per_client} | {fmt(m.upload_per_round, 'bytes')} "
                      f"| {fmt(m.peak_client_rss, 'bytes')} | {fmt(m.peak_server_rss, 'bytes')} | {fmt(m.wall_seconds, 'seconds')} |")
     return lines

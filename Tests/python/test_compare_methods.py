@@ -68,18 +68,19 @@ def test_table_equals_the_files(runs):
     for name, row in rows.items():
         history, summary = h5_numbers(runs / f"compare-{name}")
         assert row[1] == name
-        assert row[2] == str(int(history["round"][-1]))
+        assert row[2] == ("lr 0.003" if name == "fedcybgd" else "lr 0.01")
+        assert row[3] == str(int(history["round"][-1]))
         finite = history["eval_loss"][np.isfinite(history["eval_loss"])]
-        assert row[3] == f"{finite[-1]:.4f}" == f"{summary['final_eval_loss']:.4f}"
+        assert row[4] == f"{finite[-1]:.4f}" == f"{summary['final_eval_loss']:.4f}"
         spent = np.cumsum(history["bytes_down"] + history["bytes_up"])
         at_budget = [loss for loss, used in zip(history["eval_loss"], spent) if np.isfinite(loss) and used <= budget]
-        assert row[4] == f"{at_budget[-1]:.4f}"
+        assert row[5] == f"{at_budget[-1]:.4f}"
         total = int(summary["total_bytes_down"]) + int(summary["total_bytes_up"])
-        assert row[5] == f"{total / 1e6:.2f} MB"
+        assert row[6] == f"{total / 1e6:.2f} MB"
         clients = int(summary["clients"])
-        assert row[6].startswith(f"{total / clients / 1e6:.2f} MB / ") or row[6].startswith(f"{total / clients / 1e3:.2f} kB / ")
-        assert row[8] == "n/a" and row[9] == "n/a"  # today's files record no RSS
-        assert row[10] == f"{history['seconds'].sum():.1f} s"
+        assert row[7].startswith(f"{total / clients / 1e6:.2f} MB / ") or row[7].startswith(f"{total / clients / 1e3:.2f} kB / ")
+        assert row[9] == "n/a" and row[10] == "n/a"  # today's files record no RSS
+        assert row[11] == f"{history['seconds'].sum():.1f} s"
     assert (out / "comparison/eval_vs_round.png").stat().st_size > 10_000
     assert (out / "comparison/eval_vs_bytes.png").stat().st_size > 10_000
 
@@ -116,9 +117,9 @@ def test_new_fields_are_used_when_present(runs, tmp_path):
             f["history"].create_dataset("client_bytes_up", data=up)
     _, text = compare(tmp_path, "compare-fedcybgd", "compare-fedavg")
     rows = {row[0]: row for row in table_rows(text, "| method |")}
-    assert rows["fedcybgd"][6] == "1.23 kB / 5.68 kB"
-    assert rows["fedcybgd"][7] == "1.00 kB"  # the -1 padding is not an upload
-    assert rows["fedcybgd"][8] == "40.00 MB" and rows["fedavg"][8] == "100.00 MB"
+    assert rows["fedcybgd"][7] == "1.23 kB / 5.68 kB"
+    assert rows["fedcybgd"][8] == "1.00 kB"  # the -1 padding is not an upload
+    assert rows["fedcybgd"][9] == "40.00 MB" and rows["fedavg"][9] == "100.00 MB"
     rss = next(row for row in table_rows(text, "| target |") if row[0].startswith("client peak RSS"))
     assert rss[2:] == ["40.0% of FedAvg's", "met", "+10.0 points"]
 
@@ -132,5 +133,5 @@ def test_missing_summary_and_evaluations_show_na(runs, tmp_path):
         checkpoint.unlink()
     _, text = compare(tmp_path, "compare-bare")
     row = table_rows(text, "| method |")[0]
-    assert row[0] == "bare" and row[3] == "n/a" and row[8] == "n/a"
+    assert row[0] == "bare" and row[4] == "n/a" and row[9] == "n/a"
     assert all(cell == "n/a" for cell in table_rows(text, "| target |")[0][2:])
