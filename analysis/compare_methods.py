@@ -257,7 +257,7 @@ def _loss_targets(m, fedavg, fedlora, equal_rounds, budget):
     return rows
 
 
-def plot(methods, folder: pathlib.Path) -> list[pathlib.Path]:
+def plot(methods, folder: pathlib.Path, budget: float | None = None) -> list[pathlib.Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -265,7 +265,9 @@ def plot(methods, folder: pathlib.Path) -> list[pathlib.Path]:
     paths = []
     fig, ax = plt.subplots(figsize=(8, 5))
     for m in methods:
-        ax.plot(m.eval_rounds, m.eval_losses, marker=".", label=m.label)
+        # Round 0 is the base model every method starts from, so the curves share their start.
+        start = ([0], [m.initial_eval]) if m.initial_eval is not None else ([], [])
+        ax.plot(np.concatenate([start[0], m.eval_rounds]), np.concatenate([start[1], m.eval_losses]), marker=".", label=m.label)
     ax.set(xlabel="round", ylabel="held-out eval loss (nats/token)", title="eval loss against rounds")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -279,6 +281,8 @@ def plot(methods, folder: pathlib.Path) -> list[pathlib.Path]:
         if spent.size and spent[-1] > 0:
             ax.plot(spent / 1e6, m.eval_losses, marker=".", label=m.label)
     ax.set_xscale("log")
+    if budget is not None:
+        ax.axvline(budget / 1e6, color="grey", linestyle=":", label="common byte budget")
     ax.set(xlabel="cumulative bytes down + up charged to clients (MB, log)", ylabel="held-out eval loss (nats/token)",
            title="eval loss against communication (methods that communicate)")
     ax.grid(alpha=0.3, which="both")
@@ -319,9 +323,12 @@ def main(argv=None) -> int:
     if not folders:
         print(f"error: none of {' '.join(args.runs)} holds a history.h5; run scripts/compare.sh first", file=sys.stderr)
         return 2
-    methods = [load_method(f) for f in folders]
+    order = ["fedcybgd", "fedavg", "fedlora", "badam", "centralized"]
+    # The method under study first, then the baselines, whatever order the shell globbed.
+    methods = sorted((load_method(f) for f in folders),
+                     key=lambda m: (order.index(m.algorithm) if m.algorithm in order else len(order), m.label))
     out = pathlib.Path(args.out)
-    plots = plot(methods, out / "comparison")
+    plots = plot(methods, out / "comparison", common_budget(methods))
     (out / "COMPARISON.md").write_text(report(methods, plots, out))
     print(f"wrote {out / 'COMPARISON.md'} and {len(plots)} plots in {out / 'comparison'}")
     return 0
