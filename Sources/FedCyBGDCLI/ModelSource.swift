@@ -142,6 +142,9 @@ struct ModelSource {
             let buffer = ParameterBuffer(layout: layout)
             do {
                 try HDF5RunReader.readParameters(path, tensors: CheckpointTensor.list(layout), into: buffer.storage)
+                // A run folder stands for whichever checkpoint is newest now; say which one was taken.
+                let round = (try? HDF5RunReader.readState(path).round).map { " (round \($0) of its run)" } ?? ""
+                ProgressPrinter.say("note: model.init starts from \(path)\(round)")
             } catch {
                 throw JobFileError(jobPath, "'model.init' \(error); point model.init at a complete checkpoint of a finished run")
             }

@@ -62,6 +62,7 @@ def test_run_starts_from_the_checkpoint_bit_for_bit(single_rank_run, tmp_path, b
     done = train(write_job(tmp_path, base if by_folder else source))
     assert done.returncode == 0, done.stderr
     assert "2 layers × 32 wide" in done.stdout, done.stdout
+    assert f"model.init starts from {source} (round 9 of its run)" in done.stdout, done.stdout
     start, blocks = tensors(source)
     end, _ = tensors(newest_checkpoint(tmp_path / "runs/finetune"))
     # Round 1 trains block 0 (the embeddings); every other tensor must still be the base's
