@@ -18,6 +18,8 @@ public enum CorpusError: Error, CustomStringConvertible, Equatable {
     case shardsTooSmall(clients: Int, trainingTokens: Int, window: Int)
     /// A federation setting is out of range or contradicts another.
     case invalidSetting(name: String, value: String, expected: String)
+    /// `data.categories` or `data.exclude_categories` names files the corpus does not have.
+    case unknownCategories(key: String, unknown: [String], available: [String], path: String)
 
     public var description: String {
         switch self {
@@ -43,6 +45,9 @@ public enum CorpusError: Error, CustomStringConvertible, Equatable {
                 + "or use a larger corpus"
         case .invalidSetting(let name, let value, let expected):
             return "invalid \(name) = \(value) — expected \(expected)"
+        case .unknownCategories(let key, let unknown, let available, let path):
+            return "\(key) names \(unknown.map { "'\($0)'" }.joined(separator: ", ")), not a usable file of \(Self.label(path)) "
+                + "— use file names from: \(available.joined(separator: ", "))"
         }
     }
 

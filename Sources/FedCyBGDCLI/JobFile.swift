@@ -76,6 +76,9 @@ public struct JobFile: Equatable, Sendable {
     public var dirichletAlpha = 0.5
     /// The algorithm and what travels: `train.algorithm`, `[download]`, `[upload]`, `[lora]` (docs/METHODS.md).
     public var methods = MethodKeys()
+    /// `data.categories` / `data.exclude_categories`: which files of a folder corpus to use (JobFile+Categories).
+    public var categories: [String]? = nil
+    public var excludeCategories: [String]? = nil
 }
 
 /// A job file the program cannot use; the message names the file, the key and the fix.
@@ -92,7 +95,8 @@ extension JobFile {
         "lora": ["rank", "alpha"],
         "server": ["update_norm_multiple", "update_norm_max", "update_norm_warmup", "update_norm_window"],
         "model": ["layers", "width", "heads", "context", "init"],
-        "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "vocab", "merges", "dirichlet_alpha"],
+        "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "vocab", "merges", "dirichlet_alpha",
+                 "categories", "exclude_categories"],
         "train": ["rounds", "cycles", "clients_per_round", "local_steps", "batch", "sequence", "learning_rate",
                   "weight_decay", "beta1", "beta2", "eval_batches", "checkpoint_every", "threads",
                   "keep_checkpoints", "snapshots", "blocks", "block_order", "client_selection", "local_epochs",
@@ -147,6 +151,7 @@ extension JobFile {
         try require(keepCheckpoints >= 1, "train.keep_checkpoints", "must be at least 1")
         try validateModelSource()
         try methods.validate(path: path)
+        try validateCategories()
     }
 
     /// Total rounds: `rounds` if given, else `cycles` times the blocks per cycle.
@@ -215,6 +220,14 @@ struct TableReader {
         throw JobFileError(path, "'\(name(section, key))' must be a number")
     }
 
+    func strings(_ section: String, _ key: String) throws -> [String]? {
+        guard let raw = value(section, key) else { return nil }
+        guard let array = raw.array, let texts = Optional(array.compactMap { $0.string }), texts.count == array.count else {
+            throw JobFileError(path, "'\(name(section, key))' must be a list of strings, e.g. [\"art\", \"computers\"]")
+        }
+        return texts
+    }
+
     func string(_ section: String, _ key: String) throws -> String? {
         guard let raw = value(section, key) else { return nil }
         guard let text = raw.string else { throw JobFileError(path, "'\(name(section, key))' must be a string") }
@@ -252,6 +265,8 @@ struct TableReader {
         job.modelKeysSet = Set(["layers", "width", "heads", "context"].filter { value("model", $0) != nil })
         job.keepCheckpoints = try int("train", "keep_checkpoints") ?? 3
         job.snapshots = try bool("train", "snapshots") ?? false
+        job.categories = try strings("data", "categories")
+        job.excludeCategories = try strings("data", "exclude_categories")
         try readRoundOptions(into: &job)
         try readMethods(into: &job)
         return job

@@ -1,15 +1,18 @@
 import Corpus
 import Foundation
 import GPT
+import HDF5Store
 
-/// Where a run's model and tokenizer come from: `model.init` (a Hugging Face GPT-2 folder or a
-/// safetensors file) or a fresh initialisation, and `data.tokenizer` (bytes or GPT-2 BPE).
-/// It settles the model shape, refusing a `[model]` key that contradicts `config.json`.
+/// Where a run's model and tokenizer come from: `model.init` (a Hugging Face GPT-2 folder, a
+/// safetensors file, or a fedcybgd checkpoint or run folder) or a fresh initialisation, and `data.tokenizer` (bytes or GPT-2 BPE).
+/// It settles the model shape, refusing a `[model]` key that contradicts `config.json` or the checkpoint.
 struct ModelSource {
     enum Start {
         case fresh
         case huggingFace(HuggingFaceFolder)
         case safetensors(String)
+        /// A complete fedcybgd checkpoint, with the shape its `/model` attributes record.
+        case checkpoint(String, GPTConfig)
     }
 
     let start: Start
@@ -27,26 +30,39 @@ struct ModelSource {
         } catch {
             throw JobFileError(job.path, "\(error)")
         }
-        if case .huggingFace(let folder) = start {
-            try Self.adopt(folder, into: &job)
-        }
         var config = GPTConfig(vocabSize: tokenizer.vocabularySize, contextLength: job.context ?? job.sequence,
                                embedDim: job.width, layers: job.layers, heads: job.heads)
-        if case .huggingFace(let folder) = start { config = folder.config }
+        switch start {
+        case .huggingFace(let folder):
+            try Self.adopt(folder.config, from: "config.json", source: "folder", into: &job)
+            config = folder.config
+        case .checkpoint(_, let stored):
+            try Self.adopt(stored, from: "the checkpoint", source: "checkpoint", into: &job)
+            config = stored
+        case .fresh, .safetensors: break
+        }
         self.config = config
         try checkVocabulary(job)
     }
 
     private static func start(_ job: JobFile) throws -> Start {
         guard let path = job.initModel else { return .fresh }
-        let remedy = "set model.init to a Hugging Face GPT-2 folder (config.json + model.safetensors) or a .safetensors file"
+        let remedy = "set model.init to a Hugging Face GPT-2 folder (config.json + model.safetensors), a .safetensors file, "
+            + "a fedcybgd checkpoint-NNNNNN.h5 or a run folder"
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw JobFileError(job.path, "'model.init' \(path) does not exist; \(remedy)")
         }
+        if isDirectory.boolValue, !HuggingFaceFolder.isModelFolder(path), Self.isRunFolder(path) {
+            return try checkpointStart(job, runFolder: path)
+        }
+        // Any .h5 file, not only checkpoint-NNNNNN.h5: a checkpoint copied under another name is still one.
+        if !isDirectory.boolValue, path.hasSuffix(".h5") {
+            return try checkpointStart(job, file: path)
+        }
         if isDirectory.boolValue {
             guard HuggingFaceFolder.isModelFolder(path) else {
-                throw JobFileError(job.path, "'model.init' \(path) is a folder without config.json; \(remedy)")
+                throw JobFileError(job.path, "'model.init' \(path) is a folder without config.json or checkpoints; \(remedy)")
             }
             do { return .huggingFace(try HuggingFaceFolder(path: path)) } catch {
                 throw JobFileError(job.path, "'model.init' \(path)/config.json: \(error); only GPT-2 models (model_type gpt2, gelu_new, tied lm_head) can be fine-tuned")
@@ -65,21 +81,29 @@ struct ModelSource {
             return ((folder.path as NSString).appendingPathComponent("vocab.json"),
                     (folder.path as NSString).appendingPathComponent("merges.txt"))
         }
+        if case .checkpoint(let file, _) = start {
+            // A BPE run keeps its tokenizer beside its checkpoints (RunFiles), so fine-tuning
+            // from it needs no separate vocab and merges keys.
+            let folder = RunFiles.tokenizerFolder((file as NSString).deletingLastPathComponent)
+            let vocab = (folder as NSString).appendingPathComponent("vocab.json")
+            if FileManager.default.fileExists(atPath: vocab) {
+                return (vocab, (folder as NSString).appendingPathComponent("merges.txt"))
+            }
+        }
         throw JobFileError(job.path, "data.tokenizer = \"bpe\" needs vocab.json and merges.txt; set data.vocab and data.merges, "
             + "or model.init to a model folder that holds them")
     }
 
-    /// Takes the shape from `config.json`; a `[model]` key set to something else is an error.
-    private static func adopt(_ folder: HuggingFaceFolder, into job: inout JobFile) throws {
-        let c = folder.config
+    /// Takes the shape from `config.json` or a checkpoint; a `[model]` key set to something else is an error.
+    private static func adopt(_ c: GPTConfig, from origin: String, source: String, into job: inout JobFile) throws {
         let pairs: [(key: String, mine: Int?, theirs: Int, hf: String)] = [
             ("layers", job.layers, c.layers, "n_layer"), ("width", job.width, c.embedDim, "n_embd"),
             ("heads", job.heads, c.heads, "n_head"), ("context", job.context, c.contextLength, "n_positions"),
         ]
         let conflicts = pairs.filter { job.modelKeysSet.contains($0.key) && $0.mine != $0.theirs }
         if !conflicts.isEmpty {
-            let list = conflicts.map { "model.\($0.key) = \($0.mine.map(String.init) ?? "unset") but config.json has \($0.hf) = \($0.theirs)" }
-            throw JobFileError(job.path, "\(list.joined(separator: "; ")); the shape of a model.init folder comes from its config.json, so remove these keys")
+            let list = conflicts.map { "model.\($0.key) = \($0.mine.map(String.init) ?? "unset") but \(origin) has \($0.hf) = \($0.theirs)" }
+            throw JobFileError(job.path, "\(list.joined(separator: "; ")); the shape of a model.init \(source) comes from \(origin), so remove these keys")
         }
         job.layers = c.layers; job.width = c.embedDim; job.heads = c.heads; job.context = c.contextLength
         guard job.sequence <= c.contextLength else {
@@ -112,6 +136,17 @@ struct ModelSource {
             do { try HuggingFaceGPT2.loadWeights(try SafeTensorsFile(path: path), into: buffer) } catch {
                 throw JobFileError(jobPath, "'model.init' \(path): \(error); the file must match the job's [model] shape "
                     + "and vocabulary \(layout.config.vocabSize)")
+            }
+            return buffer
+        case .checkpoint(let path, _):
+            let buffer = ParameterBuffer(layout: layout)
+            do {
+                try HDF5RunReader.readParameters(path, tensors: CheckpointTensor.list(layout), into: buffer.storage)
+                // A run folder stands for whichever checkpoint is newest now; say which one was taken.
+                let round = (try? HDF5RunReader.readState(path).round).map { " (round \($0) of its run)" } ?? ""
+                ProgressPrinter.say("note: model.init starts from \(path)\(round)")
+            } catch {
+                throw JobFileError(jobPath, "'model.init' \(error); point model.init at a complete checkpoint of a finished run")
             }
             return buffer
         }

@@ -70,7 +70,8 @@ struct RunPlan {
 
     /// Loads and partitions the corpus; every rank does the same, so no data travels.
     func loadCorpus() throws -> PartitionedCorpus {
-        let documents = try corpusTokens.load(corpus: job.corpus, tokenizer: model.tokenizer)
+        let documents = try job.categorySelection.apply(
+            to: corpusTokens.load(corpus: job.corpus, tokenizer: model.tokenizer), source: job.corpus)
         if job.partition == "dirichlet" {
             let split = try DirichletPartition(documents: documents, clients: job.clients ?? 1, alpha: job.dirichletAlpha,
                                                seed: job.seed, validationFraction: job.validationFraction, sequence: job.sequence)

@@ -64,12 +64,13 @@ struct TrainingSession {
             return try prepareResume(plan: plan, corpus: corpus, layout: layout, checkpoint: checkpoint)
         }
         if resume { ProgressPrinter.say("no checkpoint in \(plan.runFolder): starting a new run") }
+        // Before the run folder is made (or replaced): a bad model.init then leaves no files behind.
+        let initial = try plan.initialParameters(layout: layout)
         let store = try plan.savingRunFiles(freshRunFolder(plan.runFolder, replacing: replace || resume, keep: plan.job.keepCheckpoints))
         try PartitionRecord.write(folder: plan.runFolder, scheme: plan.job.partition, clientNames: corpus.clients.map(\.name),
                                   clientTokens: corpus.clients.map(\.sampleCount), labels: partitioned.labels,
                                   labelTokens: partitioned.labelTokens)
-        return PreparedRun(plan: plan, corpus: corpus, initial: try plan.initialParameters(layout: layout),
-                           store: store, resuming: nil)
+        return PreparedRun(plan: plan, corpus: corpus, initial: initial, store: store, resuming: nil)
     }
 
     private func prepareResume(plan: RunPlan, corpus: FederatedCorpus, layout: ParameterLayout,
