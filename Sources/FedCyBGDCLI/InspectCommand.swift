@@ -32,6 +32,9 @@ struct InspectCommand: ParsableCommand {
             say("finished: \(summary.rounds) rounds, eval loss \(String(format: "%.4f", summary.initialEvalLoss)) → \(String(format: "%.4f", summary.finalEvalLoss)), "
                 + "bytes down \(bytes(summary.totalBytesDown)), up \(bytes(summary.totalBytesUp)), broadcast \(bytes(summary.totalBytesBroadcast)), "
                 + "\(summary.tokensTrained) tokens, \(String(format: "%.1f", summary.wallSeconds)) s")
+            say("  bytes per client (down + up) \(megabytes(Int(summary.bytesPerClientMean.rounded()))) mean, "
+                + "\(megabytes(summary.bytesPerClientMax)) max; peak RSS client ranks \(megabytes(summary.peakClientRSS)), "
+                + "server \(megabytes(summary.peakServerRSS))")
         } else {
             say("not finished (no /summary yet): running, stopped, or killed; 'fedcybgd resume \(runFolder)' continues it")
         }
