@@ -124,3 +124,26 @@ def test_refused_uploads_keep_the_reports_in_step(tmp_path):
     assert (h["rank_peak_rss"] > 5e6).all()
     assert np.isfinite(h["rank_wait_seconds"]).all()
     assert s["peak_client_rss"] == h["rank_peak_rss"][:, 1:].max()
+
+
+def test_a_run_resumed_on_more_ranks_widens_the_rank_columns_and_sums_the_whole_run(tmp_path, three_rank_run):
+    """Four rounds on one rank, then the rest under mpirun -n 3: the summary covers all nine."""
+    job = tmp_path / "tiny.toml"
+    job.write_text(TINY_JOB.format(output=tmp_path / "runs", corpus=FORTUNES))
+    for command in ([BINARY, "train", str(job), "--rounds", "4"],
+                    ["bash", str(ROOT / "scripts/mpirun.sh"), "-n", "3", BINARY, "train", str(job), "--resume"]):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    h, s = history(tmp_path / "runs" / "tiny")
+    rss = h["rank_peak_rss"]
+    assert rss.shape == (ROUNDS, 3)
+    assert (rss[:4, 1:] == -1).all() and np.isnan(h["rank_compute_seconds"][:4, 1:]).all(), "one-rank rows padded"
+    assert (rss[4:] > 5e6).all() and (rss[:4, 0] > 5e6).all()
+    total = h["rank_compute_seconds"] + h["rank_comm_seconds"] + h["rank_wait_seconds"]
+    np.testing.assert_allclose(total[:4, 0], h["seconds"][:4], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(total[4:], np.broadcast_to(h["seconds"][4:, None], (5, 3)), rtol=1e-9, atol=1e-9)
+    _, uninterrupted = history(three_rank_run[0])
+    assert s["bytes_per_client_max"] == uninterrupted["bytes_per_client_max"]
+    assert s["bytes_per_client_mean"] == uninterrupted["bytes_per_client_mean"]
+    assert s["peak_server_rss"] == rss[:, 0].max()
+    assert s["peak_client_rss"] == max(rss[:4, 0].max(), rss[4:, 1:].max())
