@@ -63,6 +63,9 @@ struct InspectCommand: ParsableCommand {
         let down = records.reduce(0) { $0 + $1.bytesDown }, up = records.reduce(0) { $0 + $1.bytesUp }
         let rejected = records.reduce(0) { $0 + $1.rejectedUploads }
         say("totals so far: bytes down \(bytes(down)), up \(bytes(up)); rejected uploads \(rejected)")
+        var times = RankTimeTotals()
+        for record in records { times.add(record) }
+        if let split = times.description { say("time over the rounds: \(split)") }
     }
 
     private func describeVisits(_ records: [RoundRecord], job: JobFile?) {

@@ -56,15 +56,7 @@ final class ProgressPrinter: FederationObserver {
                 + "(down + up, over the clients that took part)",
             "  peak RSS    client ranks \(megabytes(summary.peakClientRSS)), server \(megabytes(summary.peakServerRSS))",
         ]
-        if let server = times.server {
-            var line = "  time        server compute \(seconds(server.compute)), comm \(seconds(server.communication)), "
-                + "wait \(seconds(server.waiting))"
-            if let clients = times.clientMean {
-                line += "; client ranks (mean) compute \(seconds(clients.compute)), comm \(seconds(clients.communication)), "
-                    + "wait \(seconds(clients.waiting))"
-            }
-            lines.append(line)
-        }
+        if let split = times.description { lines.append("  time        " + split) }
         lines.append("  server CPU  \(seconds(summary.serverCPUSeconds)) of \(seconds(summary.wallSeconds)) wall "
             + "(\(String(format: "%.0f", 100 * summary.serverCPUSeconds / max(summary.wallSeconds, 1e-9)))%)")
         return lines
@@ -115,6 +107,15 @@ struct RankTimeTotals {
     }
 
     var server: RankTimes? { sums.first }
+
+    /// "server compute 1.20 s, comm ...; client ranks (mean) compute ...", or nil before any round.
+    var description: String? {
+        guard let server else { return nil }
+        let part = { (times: RankTimes) in
+            "compute \(seconds(times.compute)), comm \(seconds(times.communication)), wait \(seconds(times.waiting))"
+        }
+        return "server " + part(server) + (clientMean.map { "; client ranks (mean) " + part($0) } ?? "")
+    }
 
     /// The mean over ranks 1..P-1, or nil in a one-rank job.
     var clientMean: RankTimes? {

@@ -147,3 +147,14 @@ def test_a_run_resumed_on_more_ranks_widens_the_rank_columns_and_sums_the_whole_
     assert s["bytes_per_client_mean"] == uninterrupted["bytes_per_client_mean"]
     assert s["peak_server_rss"] == rss[:, 0].max()
     assert s["peak_client_rss"] == max(rss[:4, 0].max(), rss[4:, 1:].max())
+
+
+def test_inspect_shows_the_measured_summary(three_rank_run):
+    run, _ = three_rank_run
+    _, s = history(run)
+    done = subprocess.run([BINARY, "inspect", str(run)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    shown = re.search(r"peak RSS client ranks ([\d.]+) MB, server ([\d.]+) MB", done.stdout)
+    assert shown, done.stdout
+    assert abs(float(shown.group(1)) - s["peak_client_rss"] / 1e6) <= 0.005
+    assert re.search(r"time over the rounds: server compute [\d.]+ s, .*client ranks \(mean\)", done.stdout), done.stdout
