@@ -13,6 +13,7 @@ public struct RankTimes: Sendable, Equatable {
 /// One rank's stopwatch: code run inside `charge` counts as communication or waiting, and the
 /// rest of the time between two laps is compute. Used from the rank's own thread only.
 public final class RankClock {
+    /// What a charged interval counts as; the uncharged rest of a lap is compute.
     public enum Phase { case communication, waiting }
 
     private var lapStarted = ProcessMetrics.now()
