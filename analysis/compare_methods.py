@@ -113,7 +113,7 @@ def _upload(run: runfiles.Run, extra) -> tuple[float | None, tuple[bool, float] 
     worst, ok = 0.0, True
     for i, row in enumerate(per_client):
         block = int(run.col("block")[i])
-        if row.size and block < len(sizes):
+        if row.size and 0 <= block < len(sizes):
             worst = max(worst, float(row.max()) / sizes[block])
             ok = ok and float(row.max()) <= sizes[block] + UPLOAD_HEADER_SLACK
     return mean, (ok, worst)
@@ -293,7 +293,39 @@ def plot(methods, folder: pathlib.Path, budget: float | None = None) -> list[pat
     return paths
 
 
-def report(methods, plots: list[pathlib.Path], out: pathlib.Path) -> str:
+def memory_section(runs) -> list[str]:
+    """The peak client RSS of the memory-at-scale runs (jobs/memory-*.toml), with the RSS target on them."""
+    if not runs:
+        return []
+    lines = ["## Memory at scale", "",
+             "The fine-tuning model above is small, so a client rank's peak RSS is mostly the process's fixed cost "
+             "(MPI, OpenBLAS, the Swift runtime, the tokenised corpus). `jobs/memory-*.toml` run one cycle of one-step "
+             "rounds on a GPT-2-small-shaped model (12 × 768), where the model dominates; only the memory is of interest.",
+             "", "| run | algorithm | parameters | peak client RSS | peak server RSS | of FedAvg's client RSS |",
+             "|---|---|---|---|---|---|"]
+    fedavg = next((m for m in runs if m.algorithm == "fedavg"), None)
+    for m in runs:
+        params = (runfiles.load_run(m.folder).summary or {}).get("parameter_count")
+        ratio = m.peak_client_rss / fedavg.peak_client_rss if fedavg and fedavg.peak_client_rss and m.peak_client_rss else None
+        lines.append(f"| {m.label} | {m.algorithm} | {NA if params is None else f'{int(params):,}'} | "
+                     f"{fmt(m.peak_client_rss, 'bytes')} | {fmt(m.peak_server_rss, 'bytes')} | "
+                     f"{NA if ratio is None else f'{ratio:.1%}'} |")
+    return lines + [""]
+
+
+def memory_target_rows(runs) -> list[tuple[str, str, str, str, str]]:
+    fedavg = next((m for m in runs if m.algorithm == "fedavg"), None)
+    rows = []
+    for m in (m for m in runs if m.algorithm == "fedcybgd"):
+        if fedavg is None or not fedavg.peak_client_rss or m.peak_client_rss is None:
+            continue
+        ratio = m.peak_client_rss / fedavg.peak_client_rss
+        rows.append(("client peak RSS ≤ 50% of FedAvg's (GPT-2-small shape)", m.label, f"{ratio:.1%} of FedAvg's",
+                     _verdict(ratio <= 0.5), f"{(0.5 - ratio) * 100:+.1f} points"))
+    return rows
+
+
+def report(methods, plots: list[pathlib.Path], out: pathlib.Path, memory=()) -> str:
     equal_rounds = min(m.rounds for m in methods)
     budget = common_budget(methods)
     lines = ["# Comparison of federated fine-tuning methods", "",
@@ -308,8 +340,9 @@ def report(methods, plots: list[pathlib.Path], out: pathlib.Path) -> str:
              "within B. Centralized training sends nothing, so it has no value at a byte budget. Wall time is the sum of "
              "the rounds' seconds. n/a: the run's files do not record the field.", "",
              "## Targets", "", "| target | method | measured | verdict | margin (positive: met by) |", "|---|---|---|---|---|"]
-    lines += [f"| {' | '.join(row)} |" for row in target_rows(methods, equal_rounds, budget)]
-    lines += ["", "## Plots", ""]
+    lines += [f"| {' | '.join(row)} |" for row in target_rows(methods, equal_rounds, budget) + memory_target_rows(memory)]
+    lines += [""] + memory_section(memory)
+    lines += ["## Plots", ""]
     lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in plots]
     return "\n".join(lines) + "\n"
 
@@ -318,6 +351,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", help="run folders, e.g. runs/compare-*")
     parser.add_argument("--out", default="docs", help="folder for COMPARISON.md and comparison/*.png")
+    parser.add_argument("--memory", nargs="*", default=[], help="memory-at-scale run folders, e.g. runs/memory-*")
     args = parser.parse_args(argv)
     folders = [pathlib.Path(r) for r in args.runs if (pathlib.Path(r) / "history.h5").is_file()]
     if not folders:
@@ -329,7 +363,8 @@ def main(argv=None) -> int:
                      key=lambda m: (order.index(m.algorithm) if m.algorithm in order else len(order), m.label))
     out = pathlib.Path(args.out)
     plots = plot(methods, out / "comparison", common_budget(methods))
-    (out / "COMPARISON.md").write_text(report(methods, plots, out))
+    memory = [load_method(f) for f in (pathlib.Path(r) for r in args.memory) if (f / "history.h5").is_file()]
+    (out / "COMPARISON.md").write_text(report(methods, plots, out, memory))
     print(f"wrote {out / 'COMPARISON.md'} and {len(plots)} plots in {out / 'comparison'}")
     return 0
 

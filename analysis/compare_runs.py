@@ -20,8 +20,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import runfiles  # noqa: E402
 
 COLUMNS = ["run", "status", "rounds", "clients", "k", "E", "final eval loss", "best eval loss",
-           "bytes down", "bytes up", "bytes/client (down+up)", "tokens trained", "wall time (s)",
-           "rejected uploads"]
+           "bytes down", "bytes up", "bytes/client (down+up)", "bytes/client max", "peak client RSS (MB)",
+           "tokens trained", "wall time (s)", "rejected uploads"]
 
 
 def fmt_int(value) -> str:
@@ -74,6 +74,14 @@ def row_of(run: runfiles.Run) -> tuple[list[str], list[str]]:
                      f"by the {clients} clients up to the largest id seen")
     per_client = (down + up) / clients if clients else None
 
+    measured = runfiles.measured_bytes_per_client(run)
+    client_rss, _ = runfiles.peak_rss(run)
+    if run.finished and "bytes_per_client_max" in run.summary:
+        per_client_max = int(run.summary["bytes_per_client_max"])
+        client_rss = int(run.summary["peak_client_rss"]) if run.summary["peak_client_rss"] >= 0 else None
+    else:
+        per_client_max = max(measured.values()) if measured else None
+
     tokens, source = runfiles.tokens_trained(run)
     if source == "job":
         notes.append(f"{run.name}: tokens trained = accepted uploads × local_steps × batch × sequence of the job")
@@ -82,7 +90,8 @@ def row_of(run: runfiles.Run) -> tuple[list[str], list[str]]:
     rejected = int(run.col("rejected_uploads").sum()) if "rejected_uploads" in run.history else None
     cells = [run.name, status, rounds, clients_cell, fmt_int(run.clients_per_round), fmt_int(run.local_steps),
              fmt_loss(final_eval), fmt_loss(best_eval), fmt_int(down), fmt_int(up),
-             "—" if per_client is None else f"{per_client:,.0f}", fmt_int(tokens), f"{wall:.2f}",
+             "—" if per_client is None else f"{per_client:,.0f}", fmt_int(per_client_max),
+             "—" if client_rss is None else f"{client_rss / 1e6:.1f}", fmt_int(tokens), f"{wall:.2f}",
              fmt_int(rejected)]
     return cells, notes
 
@@ -106,7 +115,10 @@ def table(folders) -> str:
         f"Losses in {units or 'nats/byte'} (held-out cross-entropy); final = /summary final_eval_loss, or the "
         "newest evaluation of a running run; best = lowest eval_loss in /history. Bytes are the totals charged to "
         "the clients (bytes_down + bytes_up of /history, or /summary's totals); bytes/client divides their sum by "
-        "the number of clients. Wall time is the sum of /history/seconds (rounds only: not the initial "
+        "the number of clients; bytes/client max is the largest client's down + up (/summary "
+        "bytes_per_client_max, or the sum of /history client_bytes_down + client_bytes_up). Peak client RSS is the "
+        "largest measured peak resident set size of a rank hosting clients (/summary peak_client_rss, or "
+        "/history rank_peak_rss); — where a run predates these measurements. Wall time is the sum of /history/seconds (rounds only: not the initial "
         "evaluation, start-up or checkpoint writing). Rejected uploads: sum of /history/rejected_uploads. "
         "\"running\": no /summary, so the run is still going or was stopped early.",
     ]

@@ -22,7 +22,10 @@ import h5py
 import numpy as np
 
 HISTORY_COLUMNS = ("round", "cycle", "block", "clients", "train_loss", "eval_loss", "bytes_down",
-                   "bytes_up", "bytes_broadcast", "rejected_uploads", "seconds", "server_cpu_seconds")
+                   "bytes_up", "bytes_broadcast", "rejected_uploads", "seconds", "server_cpu_seconds",
+                   # measured per client [R, k] and per rank [R, P]; absent from runs written before them
+                   "client_bytes_down", "client_bytes_up", "rank_peak_rss", "rank_compute_seconds",
+                   "rank_comm_seconds", "rank_wait_seconds")
 VISIT_COLUMNS = ("round", "clients", "loss_before", "loss_after", "update_norm", "bytes_up", "bytes_down")
 BLOCK_HEADER_BYTES = 13  # each block in a download carries a 13-byte header (docs/METHODS.md)
 
@@ -269,6 +272,37 @@ def bytes_per_client(run: Run) -> ClientBytes:
             visits[c] += 1
     return ClientBytes(down, up, visits, exact_rounds, sum(1 for i in range(run.rows) if run.round_clients(i)),
                        exact, ambiguous)
+
+
+def measured_bytes_per_client(run: Run) -> dict[int, int] | None:
+    """Bytes down + up of each client that took part, from /history/client_bytes_down and
+    client_bytes_up (what the server charged and received, per client); None when a row lacks
+    them (a run written before they existed)."""
+    if "client_bytes_down" not in run.history or "client_bytes_up" not in run.history:
+        return None
+    totals: dict[int, int] = {}
+    for i in range(run.rows):
+        clients = run.round_clients(i)
+        down = np.atleast_1d(run.col("client_bytes_down")[i])[:len(clients)]
+        up = np.atleast_1d(run.col("client_bytes_up")[i])[:len(clients)]
+        if (down < 0).any() or (up < 0).any():
+            return None
+        for client, d, u in zip(clients, down, up):
+            totals[client] = totals.get(client, 0) + int(d) + int(u)
+    return totals
+
+
+def peak_rss(run: Run) -> tuple[int | None, int | None]:
+    """(peak RSS of the client ranks, of rank 0) over the rows, in bytes, from /history/rank_peak_rss.
+    In one-rank rounds rank 0 hosts the clients, so it counts for both. None where not measured."""
+    if "rank_peak_rss" not in run.history or run.rows == 0:
+        return None, None
+    rss = np.atleast_2d(run.col("rank_peak_rss"))
+    server = rss[:, 0][rss[:, 0] >= 0]
+    ranks = (rss >= 0).sum(axis=1)
+    clients = np.concatenate([row[1:] if n > 1 else row[:1] for row, n in zip(rss, ranks)])
+    clients = clients[clients >= 0]
+    return (int(clients.max()) if clients.size else None), (int(server.max()) if server.size else None)
 
 
 def encoded_block_sizes(run: Run) -> np.ndarray | None:

@@ -5,7 +5,8 @@
 #   2. every jobs/compare-*.toml fine-tunes that base (--replace: each run starts afresh);
 #   3. analysis/compare_methods.py writes docs/COMPARISON.md and docs/comparison/*.png.
 # About 20 minutes on 2 cores with the default 3 ranks (see the sizing comments in the jobs).
-# RANKS=N changes the rank count; COMPARE_JOBS="jobs/compare-fedavg.toml ..." runs a subset.
+# RANKS=N changes the rank count; COMPARE_JOBS="jobs/compare-fedavg.toml ..." runs a subset;
+# MEMORY_JOBS="" skips the memory-at-scale runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ranks="${RANKS:-3}"
@@ -42,7 +43,14 @@ for job in ${COMPARE_JOBS:-jobs/compare-*.toml}; do
     echo "compare: $job"
     bash scripts/mpirun.sh -n "$ranks" "$bin" train "$job" --replace
 done
+# Memory at scale: one short cycle per method on a GPT-2-small-shaped model (jobs/memory-*.toml).
+for job in ${MEMORY_JOBS-jobs/memory-*.toml}; do
+    echo "compare: $job"
+    bash scripts/mpirun.sh -n "$ranks" "$bin" train "$job" --replace
+done
 runs=()
 for job in ${COMPARE_JOBS:-jobs/compare-*.toml}; do runs+=("runs/$(basename "$job" .toml)"); done
-python3 analysis/compare_methods.py "${runs[@]}" --out docs
+memory=()
+for job in ${MEMORY_JOBS-jobs/memory-*.toml}; do memory+=("runs/$(basename "$job" .toml)"); done
+python3 analysis/compare_methods.py "${runs[@]}" --out docs --memory "${memory[@]}"
 echo "compare: done in $(( $(date +%s) - start )) s"

@@ -32,6 +32,9 @@ struct InspectCommand: ParsableCommand {
             say("finished: \(summary.rounds) rounds, eval loss \(String(format: "%.4f", summary.initialEvalLoss)) → \(String(format: "%.4f", summary.finalEvalLoss)), "
                 + "bytes down \(bytes(summary.totalBytesDown)), up \(bytes(summary.totalBytesUp)), broadcast \(bytes(summary.totalBytesBroadcast)), "
                 + "\(summary.tokensTrained) tokens, \(String(format: "%.1f", summary.wallSeconds)) s")
+            say("  bytes per client (down + up) \(megabytes(Int(summary.bytesPerClientMean.rounded()))) mean, "
+                + "\(megabytes(summary.bytesPerClientMax)) max; peak RSS client ranks \(megabytes(summary.peakClientRSS)), "
+                + "server \(megabytes(summary.peakServerRSS))")
         } else {
             say("not finished (no /summary yet): running, stopped, or killed; 'fedcybgd resume \(runFolder)' continues it")
         }
@@ -60,6 +63,9 @@ struct InspectCommand: ParsableCommand {
         let down = records.reduce(0) { $0 + $1.bytesDown }, up = records.reduce(0) { $0 + $1.bytesUp }
         let rejected = records.reduce(0) { $0 + $1.rejectedUploads }
         say("totals so far: bytes down \(bytes(down)), up \(bytes(up)); rejected uploads \(rejected)")
+        var times = RankTimeTotals()
+        for record in records { times.add(record) }
+        if let split = times.description { say("time over the rounds: \(split)") }
     }
 
     private func describeVisits(_ records: [RoundRecord], job: JobFile?) {

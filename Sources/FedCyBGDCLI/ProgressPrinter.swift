@@ -6,6 +6,7 @@ import GPT
 /// Prints one line per round and the final summary, on rank 0.
 final class ProgressPrinter: FederationObserver {
     private let blockNames: [String]
+    private var times = RankTimeTotals()
 
     init(layout: ParameterLayout) {
         blockNames = layout.blocks.map(\.name)
@@ -28,6 +29,7 @@ final class ProgressPrinter: FederationObserver {
     }
 
     func roundFinished(_ record: RoundRecord, totalRounds: Int, etaSeconds: Double) {
+        times.add(record)
         let width = String(totalRounds).count
         let round = String(record.round).leftPadded(to: width)
         let eval = record.evalLoss.isNaN ? "      " : format(record.evalLoss)
@@ -39,13 +41,25 @@ final class ProgressPrinter: FederationObserver {
     }
 
     func runFinished(_ summary: RunSummary, rejections: Int) {
-        Self.say("done: \(summary.rounds) rounds in \(duration(summary.wallSeconds)); eval loss \(format(summary.initialEvalLoss)) → "
-            + "\(format(summary.finalEvalLoss)) nats/byte; \(summary.tokensTrained) tokens trained")
-        Self.say("bytes: down \(bytes(summary.totalBytesDown)) charged to clients (\(bytes(summary.totalBytesDown / max(summary.clients, 1))) down per client), "
-            + "up \(bytes(summary.totalBytesUp)), broadcast \(bytes(summary.totalBytesBroadcast)); rejected uploads \(rejections)")
-        Self.say("server CPU \(String(format: "%.1f", summary.serverCPUSeconds))s of \(String(format: "%.1f", summary.wallSeconds))s wall "
-            + "(\(String(format: "%.0f", 100 * summary.serverCPUSeconds / max(summary.wallSeconds, 1e-9)))%); "
-            + "peak RSS of rank 0 \(bytes(ProcessMetrics.peakResidentBytes()))")
+        for line in Self.summaryLines(summary, rejections: rejections, times: times) { Self.say(line) }
+    }
+
+    /// The end-of-run block: totals, bytes per client, peak memory and where the ranks' time went.
+    static func summaryLines(_ summary: RunSummary, rejections: Int, times: RankTimeTotals) -> [String] {
+        let loss = { (value: Float) in value.isNaN ? "nan" : String(format: "%.3f", value) }
+        var lines = [
+            "done: \(summary.rounds) rounds in \(duration(summary.wallSeconds)); eval loss \(loss(summary.initialEvalLoss)) → "
+                + "\(loss(summary.finalEvalLoss)) nats/byte; \(summary.tokensTrained) tokens trained",
+            "  bytes       down \(megabytes(summary.totalBytesDown)) charged to clients, up \(megabytes(summary.totalBytesUp)), "
+                + "broadcast \(megabytes(summary.totalBytesBroadcast)); rejected uploads \(rejections)",
+            "  per client  \(megabytes(Int(summary.bytesPerClientMean.rounded()))) mean, \(megabytes(summary.bytesPerClientMax)) max "
+                + "(down + up, over the clients that took part)",
+            "  peak RSS    client ranks \(megabytes(summary.peakClientRSS)), server \(megabytes(summary.peakServerRSS))",
+        ]
+        if let split = times.description { lines.append("  time        " + split) }
+        lines.append("  server CPU  \(seconds(summary.serverCPUSeconds)) of \(seconds(summary.wallSeconds)) wall "
+            + "(\(String(format: "%.0f", 100 * summary.serverCPUSeconds / max(summary.wallSeconds, 1e-9)))%)")
+        return lines
     }
 
     private func format(_ loss: Float) -> String { loss.isNaN ? "   nan" : String(format: "%6.3f", loss) }
@@ -67,4 +81,49 @@ func duration(_ seconds: Double) -> String {
 
 extension String {
     func leftPadded(to width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}
+
+/// Bytes in MB with two decimals, as the end-of-run summary prints them; "n/a" when not measured.
+func megabytes(_ count: Int) -> String {
+    count < 0 ? "n/a" : String(format: "%.2f MB", Double(count) / 1e6)
+}
+
+func seconds(_ value: Double) -> String {
+    value.isFinite ? String(format: "%.2f s", value) : "n/a"
+}
+
+/// Per-rank sums of the round time split, over the rounds this process saw.
+struct RankTimeTotals {
+    private var sums: [RankTimes] = []
+
+    mutating func add(_ record: RoundRecord) {
+        let ranks = min(record.rankComputeSeconds.count, record.rankCommSeconds.count, record.rankWaitSeconds.count)
+        while sums.count < ranks { sums.append(RankTimes(compute: 0, communication: 0, waiting: 0)) }
+        for rank in 0..<ranks where !record.rankComputeSeconds[rank].isNaN {
+            sums[rank].compute += record.rankComputeSeconds[rank]
+            sums[rank].communication += record.rankCommSeconds[rank]
+            sums[rank].waiting += record.rankWaitSeconds[rank]
+        }
+    }
+
+    var server: RankTimes? { sums.first }
+
+    /// "server compute 1.20 s, comm ...; client ranks (mean) compute ...", or nil before any round.
+    var description: String? {
+        guard let server else { return nil }
+        let part = { (times: RankTimes) in
+            "compute \(seconds(times.compute)), comm \(seconds(times.communication)), wait \(seconds(times.waiting))"
+        }
+        return "server " + part(server) + (clientMean.map { "; client ranks (mean) " + part($0) } ?? "")
+    }
+
+    /// The mean over ranks 1..P-1, or nil in a one-rank job.
+    var clientMean: RankTimes? {
+        guard sums.count > 1 else { return nil }
+        let clients = sums.dropFirst()
+        let n = Double(clients.count)
+        return RankTimes(compute: clients.reduce(0) { $0 + $1.compute } / n,
+                         communication: clients.reduce(0) { $0 + $1.communication } / n,
+                         waiting: clients.reduce(0) { $0 + $1.waiting } / n)
+    }
 }

@@ -11,6 +11,8 @@ public final class ClientHost {
     /// This rank's copy of the global model, updated from every broadcast. Frozen units may be
     /// lossy copies (the download codec); the units a round trains always arrive exact.
     public let view: FederatedModel
+    /// Charged with decoding each broadcast, as communication (`RankTimes`).
+    var clock = RankClock()
 
     public init(settings: FederationSettings, corpus: FederatedCorpus, rank: Int, placement: ClientPlacement,
                 view: FederatedModel) {
@@ -26,7 +28,7 @@ public final class ClientHost {
     /// Applies a broadcast to the view, then trains and uploads every selected client hosted here.
     @discardableResult
     public func handle(broadcast bytes: [UInt8], transport: Transport) throws -> Download {
-        let download = try Download.apply(bytes, to: view)
+        let download = try clock.charge(.communication) { try Download.apply(bytes, to: view) }
         let header = download.header
         guard !header.finished else { return download }
         for client in header.clients where placement.host(of: client) == rank {

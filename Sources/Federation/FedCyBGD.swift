@@ -32,30 +32,31 @@ public enum FedCyBGD {
                            stopRequested: @escaping () -> Bool = { false }) throws -> RunSummary? {
         let (settings, corpus) = requested.effective(corpus: full)
         let global = FederatedModel.forRun(settings, parameters: initial)
+        let timed = TimedTransport(transport)
         let placement = ClientPlacement(ranks: transport.size)
         let host = placement.hostsClients(rank: transport.rank)
             ? ClientHost(settings: settings, corpus: corpus, rank: transport.rank, placement: placement,
                          view: global.emptyCopy()) : nil
+        host?.clock = timed.clock
         guard transport.rank == 0 else {
-            try serveClients(host: host, transport: transport)
+            try serveClients(host: host, transport: timed, clientCount: corpus.clients.count)
             return nil
         }
         let server = FederationServer(settings: settings, corpus: corpus, initial: global, resuming: resuming)
-        var loop = ServerLoop(server: server, host: host, transport: transport, placement: placement,
+        var loop = ServerLoop(server: server, host: host, transport: timed, placement: placement,
                               store: store, observer: observer, stopRequested: stopRequested)
         return try loop.run(jobText: jobText, corpus: corpus, resuming: resuming)
     }
 
     /// A client rank: apply each broadcast, train what it hosts, until the server says stop.
-    private static func serveClients(host: ClientHost?, transport: Transport) throws {
+    private static func serveClients(host: ClientHost?, transport: TimedTransport, clientCount: Int) throws {
         while true {
             var bytes: [UInt8] = []
             try transport.broadcast(&bytes, root: 0)
-            guard let host else {
-                if try Download.apply(bytes, to: nil).header.finished { return }
-                continue
-            }
-            if try host.handle(broadcast: bytes, transport: transport).header.finished { return }
+            let header = try host?.handle(broadcast: bytes, transport: transport).header
+                ?? transport.clock.charge(.communication) { try Download.apply(bytes, to: nil) }.header
+            if header.finished { return }
+            try RoundMeasurement.report(round: header.round, transport: transport, clientCount: clientCount)
         }
     }
 }
@@ -64,12 +65,13 @@ public enum FedCyBGD {
 struct ServerLoop {
     let server: FederationServer
     let host: ClientHost?
-    let transport: Transport
+    let transport: TimedTransport
     let placement: ClientPlacement
     let store: RunStore?
     let observer: FederationObserver?
     let stopRequested: () -> Bool
     var totals = RunTotals()
+    var measures = RunMeasures()
 
     private var settings: FederationSettings { server.settings }
 
@@ -80,6 +82,7 @@ struct ServerLoop {
         if let resuming {
             totals = RunTotals(resuming)
             try store?.resume(jobText: jobText, layout: server.global.parameters.layout, round: resuming.round)
+            measures = RunMeasures(history: try (store as? RecordedHistory)?.recordedRounds() ?? [])
         } else {
             totals.initialEvalLoss = server.evaluate()
             totals.lastEvalLoss = totals.initialEvalLoss
@@ -93,6 +96,7 @@ struct ServerLoop {
         while completed < settings.rounds {
             let round = completed + 1
             let record = try play(round: round)
+            measures.add(record)
             completed = round
             try store?.append(record)
             if settings.snapshots, record.block >= 0 {
@@ -111,7 +115,7 @@ struct ServerLoop {
         }
         try stopClients()
         try saveCheckpoint(round: completed)
-        let summary = RunSummary(
+        var summary = RunSummary(
             rounds: completed, clients: server.schedule.clientCount,
             parameterCount: server.global.parameters.layout.parameterCount, totalBytesDown: totals.bytesDown,
             totalBytesUp: totals.bytesUp, totalBytesBroadcast: totals.bytesBroadcast,
@@ -119,6 +123,7 @@ struct ServerLoop {
             finalEvalLoss: totals.lastEvalLoss, wallSeconds: ProcessMetrics.now() - started,
             serverCPUSeconds: ProcessMetrics.cpuSeconds() - cpuStarted, rejectedUploads: server.rejectedCount,
             interrupted: interrupted)
+        measures.fill(&summary)
         if !interrupted { try store?.finish(summary) }
         observer?.runFinished(summary, rejections: server.rejectedCount)
         return summary
@@ -132,11 +137,13 @@ struct ServerLoop {
     private mutating func play(round: Int) throws -> RoundRecord {
         let started = ProcessMetrics.now()
         let cpuStarted = ProcessMetrics.cpuSeconds()
-        let (header, bytes, chargedDown) = server.prepare(round: round)
+        transport.clock.lap()
+        let (header, bytes, chargedDown) = transport.clock.charge(.communication) { server.prepare(round: round) }
         var broadcast = bytes
         try transport.broadcast(&broadcast, root: 0)
         if let host { try host.handle(broadcast: bytes, transport: transport) }
         let outcome = server.collect(header: header, transport: transport, placement: placement)
+        let reports = RoundMeasurement.collect(round: round, transport: transport, clientCount: server.schedule.clientCount)
         let due = server.schedule.endsCycle(round) || round == settings.rounds
         let evalLoss = due ? server.evaluate() : .nan
         if due { totals.lastEvalLoss = evalLoss }
@@ -153,6 +160,7 @@ struct ServerLoop {
             seconds: ProcessMetrics.now() - started, serverCPUSeconds: ProcessMetrics.cpuSeconds() - cpuStarted)
         record.clientBytesDown = chargedDown
         record.clientBytesUp = outcome.clientBytesUp
+        RoundMeasurement.fill(&record, server: transport.clock.lap(), reports: reports)
         return record
     }
 

@@ -78,6 +78,7 @@ public final class FederationServer {
         public var lossAfter: Float = .nan
         /// L2 norm of the change installed in the trained units.
         public var updateNorm: Float = 0
+        /// Bytes of the accepted uploads (header plus body).
         public var bytesUp = 0
         /// Bytes received from each selected client, in header order, whether accepted or not.
         public var clientBytesUp: [Int] = []
@@ -102,9 +103,12 @@ public final class FederationServer {
                     try UploadCoding.decode(body, current: UnsafeBufferPointer(region), rows: rows,
                                             encoding: self.settings.uploadEncoding)
                 }
-                outcome.bytesUp += upload.bytes
                 outcome.clientBytesUp.append(upload.bytes)
                 accepted.append(upload)
+            } catch let refused as RefusedUpload {
+                outcome.clientBytesUp.append(refused.bytes)
+                rejections.append((header.round, client, refused.reason))
+                outcome.rejected += 1
             } catch {
                 outcome.clientBytesUp.append((error as? UploadRejection)?.bytesReceived ?? 0)
                 rejections.append((header.round, client, error as? UploadRejection ?? .transport("\(error)")))
@@ -112,6 +116,7 @@ public final class FederationServer {
             }
         }
         accepted = screenUpdateNorms(accepted, current: UnsafeBufferPointer(region), round: header.round, outcome: &outcome)
+        outcome.bytesUp = accepted.reduce(0) { $0 + $1.bytes }
         rejectedCount += outcome.rejected
         outcome.accepted = accepted.count
         outcome.tokensTrained = accepted.reduce(0) {
@@ -168,9 +173,14 @@ public final class FederationServer {
         } catch let error as TransportError {
             throw UploadRejection.transport("\(error)")
         }
-        try UploadValidation.check(header: uploadHeader, round: header.round, block: header.block,
-                                   client: client, samples: sampleCounts[client], expectedBytes: expectedBytes)
-        return ReceivedUpload(header: uploadHeader, values: try decode(body), bytes: headerBytes.count + body.count)
+        let bytes = headerBytes.count + body.count
+        do {
+            try UploadValidation.check(header: uploadHeader, round: header.round, block: header.block,
+                                       client: client, samples: sampleCounts[client], expectedBytes: expectedBytes)
+            return ReceivedUpload(header: uploadHeader, values: try decode(body), bytes: bytes)
+        } catch let reason as UploadRejection {
+            throw RefusedUpload(reason: reason, bytes: bytes)
+        }
     }
 
     /// Where fedlora's adapters are merged for evaluation and checkpoints.
@@ -197,6 +207,12 @@ public final class FederationServer {
         state.adapters = global.adapters.map { Array($0) } ?? []
         return state
     }
+}
+
+/// An upload that arrived in full but failed a check: the reason, and the bytes that arrived.
+struct RefusedUpload: Error {
+    let reason: UploadRejection
+    let bytes: Int
 }
 
 /// Running totals of a run's cost.

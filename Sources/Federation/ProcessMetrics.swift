@@ -13,7 +13,31 @@ public enum ProcessMetrics {
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
-    /// Peak resident set size so far, in bytes.
+    /// Peak resident set size of this process so far, in bytes: the kernel's high-water mark
+    /// `VmHWM` from /proc/self/status where there is one, otherwise `ru_maxrss`.
+    public static func peakRSSBytes() -> Int {
+        if let measured = vmHWMBytes() { return measured }
+        return peakResidentBytes()
+    }
+
+    /// `VmHWM` ("VmHWM:   12345 kB") read from /proc/self/status, or nil without procfs.
+    static func vmHWMBytes(status path: String = "/proc/self/status") -> Int? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(line) }
+        while getline(&line, &capacity, file) > 0, let line {
+            let text = String(cString: line)
+            guard text.hasPrefix("VmHWM:") else { continue }
+            let fields = text.dropFirst("VmHWM:".count).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+            guard let number = fields.first.flatMap({ Int($0) }) else { return nil }
+            return fields.count > 1 && fields[1] == "kB" ? number * 1024 : number
+        }
+        return nil
+    }
+
+    /// Peak resident set size so far, in bytes, as `getrusage` reports it.
     public static func peakResidentBytes() -> Int {
         var usage = rusage()
         getrusage(rusageSelf, &usage)

@@ -35,6 +35,14 @@ public struct RoundRecord: Sendable, Equatable {
     /// bytes the server received from it (a rejected upload still counts what arrived).
     public var clientBytesDown: [Int] = []
     public var clientBytesUp: [Int] = []
+    /// Per rank (index = rank), measured on that rank: peak resident set size of its process so
+    /// far (`VmHWM`, bytes; -1 when its report was unreadable), and the round's wall time split
+    /// into compute, communication and waiting (seconds; NaN when not measured). Defined in
+    /// docs/RUN-FILES.md; for every measured rank the three add up to `seconds`.
+    public var rankPeakRSS: [Int] = []
+    public var rankComputeSeconds: [Double] = []
+    public var rankCommSeconds: [Double] = []
+    public var rankWaitSeconds: [Double] = []
 
     public init(round: Int, cycle: Int, block: Int, clients: [Int], trainLoss: Float, evalLoss: Float,
                 bytesDown: Int, bytesUp: Int, bytesBroadcast: Int, rejectedUploads: Int = 0,
@@ -54,6 +62,9 @@ public struct RoundRecord: Sendable, Equatable {
             && a.lossAfter.bitPattern == b.lossAfter.bitPattern && a.updateNorm.bitPattern == b.updateNorm.bitPattern
             && a.seconds == b.seconds && a.serverCPUSeconds == b.serverCPUSeconds
             && a.clientBytesDown == b.clientBytesDown && a.clientBytesUp == b.clientBytesUp
+            && a.rankPeakRSS == b.rankPeakRSS && a.rankComputeSeconds.map(\.bitPattern) == b.rankComputeSeconds.map(\.bitPattern)
+            && a.rankCommSeconds.map(\.bitPattern) == b.rankCommSeconds.map(\.bitPattern)
+            && a.rankWaitSeconds.map(\.bitPattern) == b.rankWaitSeconds.map(\.bitPattern)
     }
 }
 
@@ -127,6 +138,14 @@ public struct RunSummary: Sendable, Equatable {
     public var rejectedUploads: Int
     /// The run stopped early on request (a signal), after a checkpoint; `rounds` were completed.
     public var interrupted: Bool
+    /// Bytes down + up per client over the whole run, over the clients that took part: the mean
+    /// and the largest (`RunMeasures`).
+    public var bytesPerClientMean: Double = 0
+    public var bytesPerClientMax = 0
+    /// Peak RSS over the run, in bytes: the largest of the client ranks (of rank 0 in one-rank
+    /// rounds), and of rank 0; -1 when none was measured.
+    public var peakClientRSS = -1
+    public var peakServerRSS = -1
 
     public init(rounds: Int, clients: Int, parameterCount: Int, totalBytesDown: Int, totalBytesUp: Int,
                 totalBytesBroadcast: Int, tokensTrained: Int, initialEvalLoss: Float, finalEvalLoss: Float,

@@ -96,12 +96,14 @@ public enum HDF5RunReader {
         let broadcast = try column("bytes_broadcast", Int.self)
         let rejected = try column("rejected_uploads", Int.self)
         let seconds = try column("seconds", Double.self), cpu = try column("server_cpu_seconds", Double.self)
-        return rounds.indices.map { i in
+        var records = rounds.indices.map { i in
             RoundRecord(round: rounds[i], cycle: cycles[i], block: blocks[i],
                         clients: clients[i * width ..< (i + 1) * width].filter { $0 >= 0 },
                         trainLoss: trainLoss[i], evalLoss: evalLoss[i], bytesDown: down[i], bytesUp: up[i],
                         bytesBroadcast: broadcast[i], rejectedUploads: rejected[i], seconds: seconds[i], serverCPUSeconds: cpu[i])
         }
+        try HistoryMeasures.read(into: &records, from: history, file: file.file)
+        return records
     }
 
     /// Reads `/summary` from a history.h5 (path of the file or of its run folder); nil if the
@@ -111,7 +113,7 @@ public enum HDF5RunReader {
         defer { try? file.close() }
         guard try file.contains("summary") else { return nil }
         let group = try file.openGroup("summary")
-        return RunSummary(
+        var summary = RunSummary(
             rounds: try group.attribute("rounds"), clients: try group.attribute("clients"),
             parameterCount: try group.attribute("parameter_count"),
             totalBytesDown: try group.attribute("total_bytes_down"), totalBytesUp: try group.attribute("total_bytes_up"),
@@ -119,6 +121,16 @@ public enum HDF5RunReader {
             tokensTrained: try group.attribute("tokens_trained"),
             initialEvalLoss: try group.attribute("initial_eval_loss"), finalEvalLoss: try group.attribute("final_eval_loss"),
             wallSeconds: try group.attribute("wall_seconds"), serverCPUSeconds: try group.attribute("server_cpu_seconds"))
+        // Runs written before these attributes existed keep the defaults.
+        func optional<T: HDF5Scalar>(_ name: String, _ fallback: T) throws -> T {
+            try group.hasAttribute(name) ? try group.attribute(name, as: T.self) : fallback
+        }
+        summary.rejectedUploads = try optional("rejected_uploads", summary.rejectedUploads)
+        summary.bytesPerClientMean = try optional("bytes_per_client_mean", summary.bytesPerClientMean)
+        summary.bytesPerClientMax = try optional("bytes_per_client_max", summary.bytesPerClientMax)
+        summary.peakClientRSS = try optional("peak_client_rss", summary.peakClientRSS)
+        summary.peakServerRSS = try optional("peak_server_rss", summary.peakServerRSS)
+        return summary
     }
 
     /// The job text recorded in a history.h5 (path of the file or of its run folder).

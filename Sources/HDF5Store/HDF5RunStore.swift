@@ -7,7 +7,7 @@ import GPT
 /// `docs/RUN-FILES.md` documents the files.
 ///
 /// Not thread-safe: call it from one thread at a time.
-public final class HDF5RunStore: RunStore {
+public final class HDF5RunStore: RunStore, RecordedHistory {
     /// What `program_version` says unless the caller passes another.
     public static let defaultProgramVersion = "0.1.0"
 
@@ -64,7 +64,7 @@ public final class HDF5RunStore: RunStore {
         try file.setAttribute("clients_per_round", clientsPerRound)
         let history = try file.createGroup("history")
         try history.setAttribute("description", "one row per round, appended as the run goes")
-        for column in RunSchema.history {
+        for column in RunSchema.history where !HistoryMeasures.names.contains(column.name) {
             let dataset: HDF5Dataset
             switch column.name {
             case "round", "bytes_down", "bytes_up", "bytes_broadcast":
@@ -82,6 +82,7 @@ public final class HDF5RunStore: RunStore {
             try dataset.setAttribute("description", column.description)
             try dataset.setAttribute("units", column.units)
         }
+        try HistoryMeasures.createClientColumns(in: history, width: clientsPerRound)
         try file.close()
     }
 
@@ -110,7 +111,7 @@ public final class HDF5RunStore: RunStore {
         let rounds = try history.openDataset("round").read(as: Int64.self)
         let keep = rounds.firstIndex { $0 > Int64(round) } ?? rounds.count
         if keep < rounds.count {
-            for column in RunSchema.history {
+            for column in RunSchema.history where try history.contains(column.name) {
                 try history.openDataset(column.name).resize(rows: keep)
             }
         }
@@ -127,6 +128,7 @@ public final class HDF5RunStore: RunStore {
         guard record.clients.count <= width else {
             throw HDF5Error(.failed, file: historyPath, "round \(record.round) has \(record.clients.count) clients; the history holds \(width) per row")
         }
+        let rowsBefore = try history.openDataset("round").shape().first ?? 0
         try history.openDataset("round").append([Int64(record.round)])
         try history.openDataset("cycle").append([Int32(record.cycle)])
         try history.openDataset("block").append([Int32(record.block)])
@@ -139,9 +141,15 @@ public final class HDF5RunStore: RunStore {
         try history.openDataset("rejected_uploads").append([Int32(record.rejectedUploads)])
         try history.openDataset("seconds").append([record.seconds])
         try history.openDataset("server_cpu_seconds").append([record.serverCPUSeconds])
+        try HistoryMeasures.append(record, to: history, clientWidth: width, rowsBefore: rowsBefore)
         // Rounds that train every block (fedavg, centralized, fedlora) are no block's visit.
         if record.block >= 0 { try BlockVisits.append(record, to: file, config: config, width: width) }
         try file.close()
+    }
+
+    /// The history rows stored so far (what a resumed run's summary starts from).
+    public func recordedRounds() throws -> [RoundRecord] {
+        try HDF5RunReader.readHistory(historyPath)
     }
 
     public func appendSnapshot(block: Int, round: Int, values: UnsafeBufferPointer<Float>) throws {
@@ -200,6 +208,8 @@ public final class HDF5RunStore: RunStore {
             "initial_eval_loss": summary.initialEvalLoss, "final_eval_loss": summary.finalEvalLoss,
             "wall_seconds": summary.wallSeconds, "server_cpu_seconds": summary.serverCPUSeconds,
             "rejected_uploads": summary.rejectedUploads,
+            "bytes_per_client_mean": summary.bytesPerClientMean, "bytes_per_client_max": summary.bytesPerClientMax,
+            "peak_client_rss": summary.peakClientRSS, "peak_server_rss": summary.peakServerRSS,
         ]
         for column in RunSchema.summary {
             guard let value = values[column.name] else { continue }

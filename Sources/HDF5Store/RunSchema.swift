@@ -57,6 +57,12 @@ enum RunSchema {
         Column(name: "rejected_uploads", description: "uploads the server left out of the aggregate this round (bad header, size or values)", units: "1"),
         Column(name: "seconds", description: "wall time of the round, including evaluation", units: "s"),
         Column(name: "server_cpu_seconds", description: "CPU time (user + system) the server rank used during the round", units: "s"),
+        Column(name: "client_bytes_down", description: "per selected client, in clients order: bytes it was charged to download (bytes_down is their sum); -1 pads", units: "bytes"),
+        Column(name: "client_bytes_up", description: "per selected client, in clients order: encoded bytes the server received from it, a rejected upload included (equals bytes_up when no upload was rejected); -1 pads", units: "bytes"),
+        Column(name: "rank_peak_rss", description: "per rank (column = MPI rank): peak resident set size of its process so far (VmHWM), measured at the end of the round; -1: not measured", units: "bytes"),
+        Column(name: "rank_compute_seconds", description: "per rank: seconds of the round spent computing (training, aggregation, evaluation): neither communicating nor waiting; NaN: not measured", units: "s"),
+        Column(name: "rank_comm_seconds", description: "per rank: seconds of the round spent communicating: rank 0 encoding and broadcasting, a client rank decoding the broadcast and sending uploads; NaN: not measured", units: "s"),
+        Column(name: "rank_wait_seconds", description: "per rank: seconds of the round spent waiting: rank 0 blocked receiving uploads and reports, a client rank neither computing nor communicating; compute + comm + wait = seconds; NaN: not measured", units: "s"),
     ]
 
     /// The `/state/<name>` datasets of a checkpoint.
@@ -91,6 +97,10 @@ enum RunSchema {
         Column(name: "wall_seconds", description: "wall time of the run since its last start or resume, including start-up, evaluation and checkpoints", units: "s"),
         Column(name: "server_cpu_seconds", description: "CPU time of the server rank (since the last start or resume)", units: "s"),
         Column(name: "rejected_uploads", description: "uploads rejected over the whole run", units: "1"),
+        Column(name: "bytes_per_client_mean", description: "bytes down + up per client over the whole run (client_bytes_down + client_bytes_up), mean over the clients that took part", units: "bytes"),
+        Column(name: "bytes_per_client_max", description: "bytes down + up per client over the whole run, the largest over the clients", units: "bytes"),
+        Column(name: "peak_client_rss", description: "largest peak RSS of a rank hosting clients over the run (rank 0 in one-rank rounds)", units: "bytes"),
+        Column(name: "peak_server_rss", description: "largest peak RSS of rank 0 over the run", units: "bytes"),
     ]
 
     static func checkpointName(round: Int) -> String {

@@ -188,8 +188,10 @@ def test_compare_runs_table_equals_what_h5py_reads(single_rank_run, three_rank_r
         assert number(row["tokens trained"]) == summary["tokens_trained"] == ROUNDS * K * E * BATCH * SEQUENCE
         assert number(row["wall time (s)"]) == pytest.approx(h["seconds"].sum(), abs=0.005)
         assert number(row["rejected uploads"]) == h["rejected_uploads"].sum()
-    # The same job on 1 and 3 ranks gives the same numbers (timing aside).
-    same = [column for column in rows[0] if column not in ("run", "wall time (s)")]
+        assert number(row["bytes/client max"]) == summary["bytes_per_client_max"]
+        assert number(row["peak client RSS (MB)"]) == pytest.approx(summary["peak_client_rss"] / 1e6, abs=0.05)
+    # The same job on 1 and 3 ranks gives the same numbers (timing and memory aside).
+    same = [column for column in rows[0] if column not in ("run", "wall time (s)", "peak client RSS (MB)")]
     assert [rows[0][c] for c in same] == [rows[1][c] for c in same]
 
 
@@ -211,6 +213,12 @@ def test_compare_runs_computes_a_running_run_from_history(single_rank_run, tmp_p
     assert number(running["bytes up"]) == h["bytes_up"].sum()
     assert number(running["tokens trained"]) == rows_done * K * E * BATCH * SEQUENCE
     assert number(running["wall time (s)"]) == pytest.approx(h["seconds"].sum(), abs=0.005)
+    per_client = {}
+    for clients, down, up in zip(h["clients"], h["client_bytes_down"], h["client_bytes_up"]):
+        for client, d, u in zip(clients, down, up):
+            per_client[client] = per_client.get(client, 0) + int(d) + int(u)
+    assert number(running["bytes/client max"]) == max(per_client.values())
+    assert number(running["peak client RSS (MB)"]) == pytest.approx(h["rank_peak_rss"].max() / 1e6, abs=0.05)
     assert running["k"] == str(K) and running["E"] == str(E)
     # No /summary and no checkpoint in the copy: the client count is a lower bound, and said so.
     assert running["clients"].startswith("≥")

@@ -77,12 +77,18 @@ def test_table_equals_the_files(runs):
         assert row[5] == f"{at_budget[-1]:.4f}"
         total = int(summary["total_bytes_down"]) + int(summary["total_bytes_up"])
         assert row[6] == f"{total / 1e6:.2f} MB"
-        clients = int(summary["clients"])
-        assert row[7].startswith(f"{total / clients / 1e6:.2f} MB / ") or row[7].startswith(f"{total / clients / 1e3:.2f} kB / ")
-        assert row[9] == "n/a" and row[10] == "n/a"  # today's files record no RSS
+        mean, largest = summary["bytes_per_client_mean"], summary["bytes_per_client_max"]
+        assert row[7] == f"{size(mean)} / {size(largest)}"
+        assert row[9] == size(summary["peak_client_rss"]) and row[10] == size(summary["peak_server_rss"])
         assert row[11] == f"{history['seconds'].sum():.1f} s"
     assert (out / "comparison/eval_vs_round.png").stat().st_size > 10_000
     assert (out / "comparison/eval_vs_bytes.png").stat().st_size > 10_000
+
+
+def size(value) -> str:
+    """A byte count as the table prints it."""
+    value = float(value)
+    return f"{value / 1e6:.2f} MB" if value >= 1e6 else f"{value / 1e3:.2f} kB"
 
 
 def test_targets_follow_from_the_numbers(runs):
@@ -99,7 +105,8 @@ def test_targets_follow_from_the_numbers(runs):
     upload = next(row for row in targets if row[0].startswith("upload per round"))
     assert upload[3] == "met"  # fp32 uploads of one block each
     rss = next(row for row in targets if row[0].startswith("client peak RSS"))
-    assert rss[2:] == ["n/a", "n/a", "n/a"]
+    ratio = float(mine["peak_client_rss"]) / float(theirs["peak_client_rss"])
+    assert rss[2:] == [f"{ratio:.1%} of FedAvg's", "met" if ratio <= 0.5 else "**missed**", f"{(0.5 - ratio) * 100:+.1f} points"]
     lora = next(row for row in targets if "FedLoRA" in row[0])
     assert lora[2:] == ["n/a", "n/a", "n/a"]  # no fedlora run given
 
@@ -114,6 +121,7 @@ def test_new_fields_are_used_when_present(runs, tmp_path):
             f["summary"].attrs["bytes_per_client_max"] = 5678.0
             up = np.full((rounds, 2), -1, dtype=np.int64)
             up[:, 0] = 1000
+            del f["history/client_bytes_up"]
             f["history"].create_dataset("client_bytes_up", data=up)
     _, text = compare(tmp_path, "compare-fedcybgd", "compare-fedavg")
     rows = {row[0]: row for row in table_rows(text, "| method |")}
