@@ -168,9 +168,14 @@ def eval_at_bytes(m: Method, budget: float) -> float | None:
     return float(within[-1]) if within else m.initial_eval
 
 
+FEDERATED = ("fedcybgd", "fedavg", "fedlora")
+
+
 def common_budget(methods) -> float | None:
-    """The largest byte budget every communicating method reached (centralized sends nothing)."""
-    totals = [m.cumulative_bytes[-1] for m in methods if m.cumulative_bytes.size and m.cumulative_bytes[-1] > 0]
+    """The largest byte budget every federated method reached. The centralized references
+    (centralized, badam) have one client and are left out: their bytes are notional."""
+    totals = [m.cumulative_bytes[-1] for m in methods
+              if m.algorithm in FEDERATED and m.cumulative_bytes.size and m.cumulative_bytes[-1] > 0]
     return float(min(totals)) if totals else None
 
 
@@ -234,6 +239,9 @@ def target_rows(methods, equal_rounds: int, budget: float | None) -> list[tuple[
 def _loss_targets(m, fedavg, fedlora, equal_rounds, budget):
     mine = eval_at_round(m, equal_rounds)
     rows = []
+    if fedavg is not None and fedavg.cumulative_bytes.size and m.cumulative_bytes.size:
+        # The largest budget both runs reached: the pair's own equal-bytes point.
+        budget = float(min(m.cumulative_bytes[-1], fedavg.cumulative_bytes[-1]))
     if budget is not None and fedavg is not None and fedavg.total_bytes > 0:
         a, b = eval_at_bytes(m, budget), eval_at_bytes(fedavg, budget)
         ok = None if a is None or b is None else a <= b
@@ -333,15 +341,23 @@ def report(methods, plots: list[pathlib.Path], out: pathlib.Path, memory=()) -> 
              "with every `jobs/compare-*.toml`, and runs `python3 analysis/compare_methods.py runs/compare-* --out docs`. "
              "Do not edit by hand: run `make compare` again.", "",
              f"Runs: {', '.join(str(m.folder) for m in methods)}. Equal rounds: {equal_rounds} (the fewest any run did). "
-             f"Byte budget: {fmt(budget, 'bytes')}, the largest every communicating run reached.", "",
+             f"Byte budget: {fmt(budget, 'bytes')}, the largest every federated run (fedcybgd, fedavg, fedlora) reached.", "",
              *method_table(methods, equal_rounds, budget), "",
              "Losses are held-out eval losses of the fine-tuning categories; \"at round R\" is the newest evaluation at or "
              "before R, \"at B bytes\" the newest evaluation whose cumulative bytes (down + up, charged to clients) stay "
-             "within B. Centralized training sends nothing, so it has no value at a byte budget. Wall time is the sum of "
+             "within B. The equal-bytes target compares each FedCyBGD run with FedAvg at the smaller of their two totals. "
+             "Centralized and BAdam runs have one client holding all the data: their bytes are what that client would "
+             "exchange, shown for completeness. Wall time is the sum of "
              "the rounds' seconds. n/a: the run's files do not record the field.", "",
              "## Targets", "", "| target | method | measured | verdict | margin (positive: met by) |", "|---|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in target_rows(methods, equal_rounds, budget) + memory_target_rows(memory)]
-    lines += [""] + memory_section(memory)
+    lines += ["", "Why a target is met or missed, and what the numbers do and do not show: "
+              "[docs/METHODS.md, Reading the comparison](METHODS.md#reading-the-comparison).", ""]
+    lines += memory_section(memory)
+    sweep = out / "comparison" / "lr_sweep.md"
+    if sweep.is_file():
+        # The learning rates come from scripts/compare-sweep.sh; its table is kept beside the plots.
+        lines += ["## Learning rates", "", *sweep.read_text().splitlines()[2:], ""]
     lines += ["## Plots", ""]
     lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in plots]
     return "\n".join(lines) + "\n"

@@ -23,7 +23,10 @@ struct TrainingSession {
         try SetupAgreement.check(setup, transport: transport)
         let prepared = try setup.get()
         if let finished = prepared.alreadyFinished {
-            if transport.rank == 0 { ProgressPrinter.say(finished) }
+            // Only rank 0 read the checkpoint; the client ranks are already waiting for the
+            // first round, so they are told to stop as they would be at the end of a run.
+            ProgressPrinter.say(finished)
+            try FedCyBGD.releaseClients(transport: transport)
             return
         }
         let summary = try FedCyBGD.run(

@@ -28,23 +28,37 @@ public final class ClientHost {
     /// Applies a broadcast to the view, then trains and uploads every selected client hosted here.
     @discardableResult
     public func handle(broadcast bytes: [UInt8], transport: Transport) throws -> Download {
-        let download = try clock.charge(.communication) { try Download.apply(bytes, to: view) }
-        let header = download.header
-        guard !header.finished else { return download }
-        for client in header.clients where placement.host(of: client) == rank {
-            guard let shard = shards[client] else { throw WireError.badValue("client \(client) is not hosted on rank \(rank)") }
-            try visit(shard: shard, header: header, transport: transport)
-        }
+        let download = try apply(broadcast: bytes)
+        try train(download.header, transport: transport)
         return download
     }
 
+    /// Decodes a broadcast into the view.
+    public func apply(broadcast bytes: [UInt8]) throws -> Download {
+        try clock.charge(.communication) { try Download.apply(bytes, to: view) }
+    }
+
+    /// Trains and uploads every client of the round that is hosted here.
+    public func train(_ header: RoundHeader, transport: Transport) throws {
+        guard !header.finished else { return }
+        let mine = header.clients.filter { placement.host(of: $0) == rank }
+        for (index, client) in mine.enumerated() {
+            guard let shard = shards[client] else { throw WireError.badValue("client \(client) is not hosted on rank \(rank)") }
+            try visit(shard: shard, header: header, transport: transport, restore: index < mine.count - 1)
+        }
+    }
+
     /// One client visit: E local AdamW steps on the round's units with fresh optimizer state,
-    /// then the upload. The units are put back afterwards, so the next client starts from the same point.
-    private func visit(shard: ClientShard, header: RoundHeader, transport: Transport) throws {
+    /// then the upload. With `restore`, the units are put back afterwards, so the next client of
+    /// the round starts from the same point. The last client of a rank leaves its trained values
+    /// in the view, sparing a copy of the trained units (for FedAvg, of the model): the server
+    /// counts trained units as stale in the views and sends them again when next needed.
+    private func visit(shard: ClientShard, header: RoundHeader, transport: Transport, restore: Bool) throws {
         let units = settings.trainedUnits(block: header.block, model: view)
         let region = UploadCoding.region(units, of: view)
-        let start = Array(region)
-        defer { start.withUnsafeBufferPointer { _ = region.update(fromContentsOf: $0) } }
+        // A delta upload needs the starting values as well.
+        let start = restore || settings.uploadEncoding != .fp32 ? Array(region) : []
+        defer { if restore { start.withUnsafeBufferPointer { _ = region.update(fromContentsOf: $0) } } }
 
         let losses = LocalTraining.run(
             model: view, block: header.block, tokens: shard.tokens, client: shard.client,

@@ -27,9 +27,11 @@ public struct DownloadPlanner: Sendable, Equatable {
         self.frozenEncoding = frozenEncoding
     }
 
-    /// Restores the saved state of a checkpoint. The client ranks start empty after a restart,
-    /// so views hold nothing, except that units the views held exactly are re-sent exactly, as
-    /// the uninterrupted run's views would still hold them.
+    /// Restores the saved state of a checkpoint. The client ranks start empty after a restart, so
+    /// views hold nothing: the first broadcast re-sends every needed unit. That rebuilds the views
+    /// of the uninterrupted run exactly, because a view only ever holds a frozen unit's current
+    /// version through the codec (a pure function of the values) and never an exact trained unit
+    /// for long (`plan` marks trained units stale, since the hosts train them in place).
     public init(units: Int, clients clientCount: Int, frozenEncoding: BlockEncoding, saved: SavedState) {
         self.init(units: units, clients: clientCount, frozenEncoding: frozenEncoding)
         guard saved.changedRound.count == units else { return }
@@ -40,29 +42,21 @@ public struct DownloadPlanner: Sendable, Equatable {
                 (0..<units).map { Copy(version: saved.clientVersions[c][$0], exact: saved.clientExact[c][$0]) }
             }
         }
-        exactAfterRestart = Set(saved.viewsExact.enumerated().filter(\.element).map(\.offset))
     }
-
-    /// Units to send exact in the first broadcast after a restart.
-    private var exactAfterRestart: Set<Int> = []
 
     /// What a checkpoint keeps of the planner.
     public struct SavedState: Sendable, Equatable {
         public var changedRound: [Int]
         public var clientVersions: [[Int]]
         public var clientExact: [[Bool]]
-        /// Per unit: whether the views hold the current version exactly.
-        public var viewsExact: [Bool]
-        public init(changedRound: [Int], clientVersions: [[Int]], clientExact: [[Bool]], viewsExact: [Bool]) {
-            self.changedRound = changedRound; self.clientVersions = clientVersions
-            self.clientExact = clientExact; self.viewsExact = viewsExact
+        public init(changedRound: [Int], clientVersions: [[Int]], clientExact: [[Bool]]) {
+            self.changedRound = changedRound; self.clientVersions = clientVersions; self.clientExact = clientExact
         }
     }
 
     public var saved: SavedState {
         SavedState(changedRound: changedRound, clientVersions: clients.map { $0.map(\.version) },
-                   clientExact: clients.map { $0.map(\.exact) },
-                   viewsExact: (0..<views.count).map { views[$0].exact && views[$0].version == changedRound[$0] })
+                   clientExact: clients.map { $0.map(\.exact) })
     }
 
     /// Records that `round` changed `unit`.
@@ -78,11 +72,12 @@ public struct DownloadPlanner: Sendable, Equatable {
             let isTrained = trained.contains(unit)
             let current = views[unit].version == changedRound[unit]
             guard !current || (isTrained && !views[unit].exact) else { continue }
-            let exact = isTrained || exactAfterRestart.contains(unit) || frozenEncoding.isExact
+            let exact = isTrained || frozenEncoding.isExact
             broadcast.append((unit, exact ? .fp32 : frozenEncoding))
             views[unit] = Copy(version: changedRound[unit], exact: exact)
         }
-        exactAfterRestart = []
+        // The client hosts train these units in place in their views: stale until sent again.
+        for unit in trained { views[unit] = .none }
         let charges = selected.map { client in
             needed.reduce(0) { total, unit in
                 let isTrained = trained.contains(unit)

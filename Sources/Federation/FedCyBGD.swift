@@ -20,7 +20,8 @@ public enum FedCyBGD {
     /// Runs the whole job. Rank 0 returns the summary; other ranks return nil once told to stop.
     ///
     /// - Parameters:
-    ///   - initial: the starting model, read only on rank 0.
+    ///   - initial: the starting model on rank 0; on other ranks a buffer of the same shape, which
+    ///     becomes the rank's view of the model (its contents are overwritten by the broadcasts).
     ///   - resuming: on rank 0, the state of the checkpoint `initial` was loaded from; the run
     ///     continues after its round and writes history from there.
     ///   - stopRequested: asked by rank 0 after every round; when true, rank 0 writes a
@@ -31,12 +32,14 @@ public enum FedCyBGD {
                            observer: FederationObserver?, resuming: RunState? = nil,
                            stopRequested: @escaping () -> Bool = { false }) throws -> RunSummary? {
         let (settings, corpus) = requested.effective(corpus: full)
+        // On rank 0 the global model; on a client rank `initial` is a blank of the model's shape
+        // that becomes the rank's view, so a client holds one copy of the model, not two.
         let global = FederatedModel.forRun(settings, parameters: initial)
         let timed = TimedTransport(transport)
         let placement = ClientPlacement(ranks: transport.size)
         let host = placement.hostsClients(rank: transport.rank)
             ? ClientHost(settings: settings, corpus: corpus, rank: transport.rank, placement: placement,
-                         view: global.emptyCopy()) : nil
+                         view: transport.rank == 0 ? global.emptyCopy() : global) : nil
         host?.clock = timed.clock
         guard transport.rank == 0 else {
             try serveClients(host: host, transport: timed, clientCount: corpus.clients.count)
@@ -48,14 +51,27 @@ public enum FedCyBGD {
         return try loop.run(jobText: jobText, corpus: corpus, resuming: resuming)
     }
 
+    /// On rank 0 of a run with nothing left to do: tells the client ranks, which are waiting for
+    /// the first round inside `run`, to stop.
+    public static func releaseClients(transport: Transport) throws {
+        var stop = Download.encodeStop()
+        try transport.broadcast(&stop, root: 0)
+    }
+
     /// A client rank: apply each broadcast, train what it hosts, until the server says stop.
     private static func serveClients(host: ClientHost?, transport: TimedTransport, clientCount: Int) throws {
         while true {
-            var bytes: [UInt8] = []
-            try transport.broadcast(&bytes, root: 0)
-            let header = try host?.handle(broadcast: bytes, transport: transport).header
-                ?? transport.clock.charge(.communication) { try Download.apply(bytes, to: nil) }.header
+            let header: RoundHeader
+            do {
+                var bytes: [UInt8] = []
+                try transport.broadcast(&bytes, root: 0)
+                header = try host?.apply(broadcast: bytes).header
+                    ?? transport.clock.charge(.communication) { try Download.apply(bytes, to: nil) }.header
+            }
+            // The payload is freed before training: in the first round it is the whole model,
+            // and keeping it would add a model's size to the client's peak memory.
             if header.finished { return }
+            try host?.train(header, transport: transport)
             try RoundMeasurement.report(round: header.round, transport: transport, clientCount: clientCount)
         }
     }
@@ -165,7 +181,7 @@ struct ServerLoop {
     }
 
     private func stopClients() throws {
-        var stop = Download.encode(header: .stop(), units: [], model: server.global)
+        var stop = Download.encodeStop()
         try transport.broadcast(&stop, root: 0)
     }
 }

@@ -51,7 +51,7 @@ public final class FederationServer {
         DownloadPlanner.SavedState(
             changedRound: changed,
             clientVersions: sync.map { s in changed.map { s > 0 && $0 < s ? $0 : -1 } },
-            clientExact: sync.map { _ in changed.map { _ in true } }, viewsExact: changed.map { _ in false })
+            clientExact: sync.map { _ in changed.map { _ in true } })
     }
 
     /// Builds the round's broadcast (header plus the units the views need refreshed) and charges

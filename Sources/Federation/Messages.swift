@@ -40,13 +40,7 @@ public struct Download: Equatable, Sendable {
     public static func encode(header: RoundHeader, units: [(unit: Int, encoding: BlockEncoding)], model: FederatedModel) -> [UInt8] {
         let payload = units.reduce(0) { $0 + encodedSize(unit: $1.unit, of: model, as: $1.encoding) }
         var writer = ByteWriter(capacity: 64 + 4 * header.clients.count + payload)
-        writer.write(RoundHeader.magic)
-        writer.write(UInt64(header.round))
-        writer.write(Int32(header.block))
-        writer.write(UInt8(header.finished ? 1 : 0))
-        writer.write(header.learningRate)
-        writer.write(UInt32(header.clients.count))
-        for client in header.clients { writer.write(UInt32(client)) }
+        write(header, to: &writer)
         writer.write(UInt32(units.count))
         for (unit, encoding) in units {
             writer.write(UInt32(unit))
@@ -55,6 +49,24 @@ public struct Download: Equatable, Sendable {
             writer.write(bytes: encoding.codec.encode(values: UnsafeBufferPointer(model.unit(unit)), rows: model.rows(unit)))
         }
         return writer.bytes
+    }
+
+    /// The broadcast that tells the client ranks to stop: the stop header and no units.
+    public static func encodeStop() -> [UInt8] {
+        var writer = ByteWriter()
+        write(.stop(), to: &writer)
+        writer.write(UInt32(0))
+        return writer.bytes
+    }
+
+    private static func write(_ header: RoundHeader, to writer: inout ByteWriter) {
+        writer.write(RoundHeader.magic)
+        writer.write(UInt64(header.round))
+        writer.write(Int32(header.block))
+        writer.write(UInt8(header.finished ? 1 : 0))
+        writer.write(header.learningRate)
+        writer.write(UInt32(header.clients.count))
+        for client in header.clients { writer.write(UInt32(client)) }
     }
 
     /// Decodes a broadcast, writing the units it carries into `model`.

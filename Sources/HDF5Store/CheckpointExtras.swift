@@ -8,7 +8,6 @@ enum CheckpointExtras {
         ("unit_changed_round", "for each unit (blocks, then the LoRA adapters if any), the round that last changed it (0 = the initial model)", "1"),
         ("client_unit_version", "[client, unit]: the version (round of last change) of each unit the client holds; -1 = none", "1"),
         ("client_unit_exact", "[client, unit]: 1 when the client's copy is exact fp32, 0 when it came through the download codec", "1"),
-        ("views_exact", "for each unit, 1 when the client ranks hold its current version exactly (re-sent exactly after a restart)", "1"),
         ("lora_adapters", "fedlora's LoRA adapters, laid out as LoRALayout: per layer, c_attn, attn.c_proj, c_fc, mlp.c_proj, each A [in, r] then B [r, out]", "1"),
     ]
 
@@ -25,8 +24,6 @@ enum CheckpointExtras {
                                                  values: downloads.clientVersions.flatMap { $0 }), "client_unit_version")
             try describe(try group.createDataset("client_unit_exact", shape: [clients, units],
                                                  values: downloads.clientExact.flatMap { $0.map { $0 ? 1 : 0 } }), "client_unit_exact")
-            try describe(try group.createDataset("views_exact", shape: [units],
-                                                 values: downloads.viewsExact.map { $0 ? 1 : 0 }), "views_exact")
         }
         if !state.adapters.isEmpty {
             try describe(try group.createDataset("lora_adapters", shape: [state.adapters.count], values: state.adapters), "lora_adapters")
@@ -45,8 +42,7 @@ enum CheckpointExtras {
             let rows = stride(from: 0, to: versions.count, by: units)
             state.downloads = DownloadPlanner.SavedState(
                 changedRound: changed, clientVersions: rows.map { Array(versions[$0 ..< $0 + units]) },
-                clientExact: rows.map { exact[$0 ..< $0 + units].map { $0 != 0 } },
-                viewsExact: try group.openDataset("views_exact").read(as: Int.self).map { $0 != 0 })
+                clientExact: rows.map { exact[$0 ..< $0 + units].map { $0 != 0 } })
         }
         if try group.contains("lora_adapters") {
             state.adapters = try group.openDataset("lora_adapters").read(as: Float.self)

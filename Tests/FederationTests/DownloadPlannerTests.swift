@@ -31,23 +31,28 @@ final class DownloadPlannerTests: XCTestCase {
         let second = planner.plan(needed: [0, 1, 2, 4], trained: [1], selected: [0, 1], size: size)
         XCTAssertEqual(second.broadcast.map(\.unit), [0])
         XCTAssertEqual(second.charges, [100, 100 + 200 + 300 + 500])
-        // When unit 3 is needed again, the views and client 1 get it; client 0 already holds it.
+        // When unit 3 is needed again, client 1 gets it; client 0 already holds it, and so do the
+        // views (round 1 sent it). The views get unit 1 again: the hosts trained it in place and
+        // the server did not change it (as when every upload is rejected), so their copies are stale.
         let third = planner.plan(needed: [0, 1, 2, 3, 4], trained: [2], selected: [0, 1], size: size)
-        XCTAssertEqual(third.broadcast.map(\.unit), [])
+        XCTAssertEqual(third.broadcast.map(\.unit), [1])
         XCTAssertEqual(third.charges, [0, 400])
     }
 
-    func testSavedStateRestoresChargesAndReSendsExactCopiesExactly() {
+    func testSavedStateRestoresChargesAndTheViewsAreRebuiltFromScratch() {
         var planner = DownloadPlanner(units: 3, clients: 2, frozenEncoding: .int8)
         _ = planner.plan(needed: [0, 1, 2], trained: [0], selected: [0], size: size)
+        planner.changed(unit: 0, round: 1)
         var restored = DownloadPlanner(units: 3, clients: 2, frozenEncoding: .int8, saved: planner.saved)
         var continued = planner
         let a = continued.plan(needed: [0, 1, 2], trained: [1], selected: [0, 1], size: size)
         let b = restored.plan(needed: [0, 1, 2], trained: [1], selected: [0, 1], size: size)
         XCTAssertEqual(a.charges, b.charges)
-        XCTAssertEqual(a.broadcast.map(\.unit), [1], "unit 0 is still exact and current in the views")
-        // After a restart the views are empty: everything is sent, unit 0 exact as the views held it.
+        XCTAssertEqual(a.charges, [25 + 200, 25 + 200 + 75])
+        XCTAssertEqual(a.broadcast.map(\.unit), [0, 1], "unit 0 changed; unit 1 is trained and was sent int8")
+        // After a restart the views are empty: everything is sent, with the same encodings.
         XCTAssertEqual(b.broadcast.map(\.unit), [0, 1, 2])
-        XCTAssertEqual(b.broadcast.map(\.encoding), [.fp32, .fp32, .int8])
+        XCTAssertEqual(b.broadcast.map(\.encoding), [.int8, .fp32, .int8])
+        XCTAssertEqual(restored.saved, continued.saved)
     }
 }

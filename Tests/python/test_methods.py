@@ -21,11 +21,11 @@ def write_job(tmp: pathlib.Path, name: str, extra: str, train: str = "") -> path
     return job
 
 
-def train(job: pathlib.Path, ranks: int | None, *flags: str) -> subprocess.CompletedProcess:
+def train(job: pathlib.Path, ranks: int | None, *flags: str, timeout: int = 600) -> subprocess.CompletedProcess:
     command = [BINARY, "train", str(job), *flags]
     if ranks is not None:
         command = ["bash", str(ROOT / "scripts/mpirun.sh"), "-n", str(ranks)] + command
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
 def block_sizes() -> list[int]:
@@ -126,3 +126,14 @@ def test_bad_method_keys_get_one_line_naming_the_key(tmp_path, extra, train_keys
     lines = [line for line in done.stderr.strip().splitlines() if line]
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert not (tmp_path / "runs" / "bad").exists() or not list((tmp_path / "runs" / "bad").glob("*.h5"))
+
+
+def test_resuming_a_finished_run_under_mpirun_says_so_and_every_rank_exits(tmp_path):
+    job = write_job(tmp_path, "finished", "")
+    assert train(job, 3).returncode == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs/finished").glob("checkpoint-*.h5")}
+    again = train(job, 3, "--resume", timeout=120)  # the client ranks used to wait for a first round forever
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already completed 9 of 9 rounds" in again.stdout
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs/finished").glob("checkpoint-*.h5")}
+    assert after == before, "no checkpoint is touched"
