@@ -13,7 +13,7 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "The run folder, e.g. runs/demo.")
     var runFolder: String
 
-    @Flag(help: "Also print the job as it was run.")
+    @Flag(help: "Also print the job as it was last run.")
     var job = false
 
     func run() throws {
@@ -22,7 +22,10 @@ struct InspectCommand: ParsableCommand {
             throw CLIError("\(runFolder): no history.h5 here; give the folder of a run (runs/<name>)")
         }
         let records = try HDF5RunReader.readHistory(history)
-        let jobText = try HDF5RunReader.readHistoryJob(history)
+        // The newest checkpoint holds the job as last run (a resume may have changed train.rounds);
+        // history.h5 keeps the job the run started with.
+        let newest = (try? CheckpointChoice.newest(in: runFolder, warn: false)) ?? nil
+        let jobText = try newest.flatMap { try? CheckpointChoice.jobText(of: $0) } ?? HDF5RunReader.readHistoryJob(history)
         let parsed = try? JobFile.parse(text: jobText, path: history)
         say("run \(runFolder)")
         if job { say(jobText.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")) }

@@ -108,6 +108,9 @@ def test_fedlora_resume_equals_the_uninterrupted_run(tmp_path):
     assert "resumed from" in second.stdout
     a, b = final_model(tmp_path / "whole/runs/lora"), final_model(tmp_path / "part/runs/lora")
     assert all(np.array_equal(a[k].view(np.uint32), b[k].view(np.uint32)) for k in a)
+    # inspect reads the job as last run (9 rounds), not as first started (--rounds 4).
+    shown = subprocess.run([BINARY, "inspect", str(tmp_path / "part/runs/lora")], capture_output=True, text=True)
+    assert "last round 9 of 9," in shown.stdout, shown.stdout
 
 
 @pytest.mark.parametrize("extra, train_keys, message", [
