@@ -6,10 +6,13 @@ import GPT
 /// Prints one line per round and the final summary, on rank 0.
 final class ProgressPrinter: FederationObserver {
     private let blockNames: [String]
+    /// A byte-level model's token is a byte; a BPE model's is a token.
+    private let lossUnits: String
     private var times = RankTimeTotals()
 
     init(layout: ParameterLayout) {
         blockNames = layout.blocks.map(\.name)
+        lossUnits = layout.config.vocabSize == 256 ? "nats/byte" : "nats/token"
     }
 
     static func say(_ line: String) {
@@ -41,15 +44,16 @@ final class ProgressPrinter: FederationObserver {
     }
 
     func runFinished(_ summary: RunSummary, rejections: Int) {
-        for line in Self.summaryLines(summary, rejections: rejections, times: times) { Self.say(line) }
+        for line in Self.summaryLines(summary, rejections: rejections, times: times, lossUnits: lossUnits) { Self.say(line) }
     }
 
     /// The end-of-run block: totals, bytes per client, peak memory and where the ranks' time went.
-    static func summaryLines(_ summary: RunSummary, rejections: Int, times: RankTimeTotals) -> [String] {
+    static func summaryLines(_ summary: RunSummary, rejections: Int, times: RankTimeTotals,
+                             lossUnits: String = "nats/byte") -> [String] {
         let loss = { (value: Float) in value.isNaN ? "nan" : String(format: "%.3f", value) }
         var lines = [
             "done: \(summary.rounds) rounds in \(duration(summary.wallSeconds)); eval loss \(loss(summary.initialEvalLoss)) → "
-                + "\(loss(summary.finalEvalLoss)) nats/byte; \(summary.tokensTrained) tokens trained",
+                + "\(loss(summary.finalEvalLoss)) \(lossUnits); \(summary.tokensTrained) tokens trained",
             "  bytes       down \(megabytes(summary.totalBytesDown)) charged to clients, up \(megabytes(summary.totalBytesUp)), "
                 + "broadcast \(megabytes(summary.totalBytesBroadcast)); rejected uploads \(rejections)",
             "  per client  \(megabytes(Int(summary.bytesPerClientMean.rounded()))) mean, \(megabytes(summary.bytesPerClientMax)) max "

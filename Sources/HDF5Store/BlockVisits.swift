@@ -26,7 +26,7 @@ enum BlockVisits {
         let blocks = try file.contains("blocks") ? try file.openGroup("blocks") : try createBlocksGroup(in: file)
         let name = blockName(record.block, config: config)
         let visits = try blocks.contains(name) ? try blocks.openGroup(name).openGroup("visits")
-            : try createVisits(in: blocks, name: name, block: record.block, width: width)
+            : try createVisits(in: blocks, name: name, block: record.block, width: width, config: config)
         try visits.openDataset("round").append([Int64(record.round)])
         try visits.openDataset("clients").append(record.clients.map { Int32($0) } + Array(repeating: -1, count: max(0, width - record.clients.count)))
         try visits.openDataset("loss_before").append([record.lossBefore])
@@ -55,7 +55,8 @@ enum BlockVisits {
         return blocks
     }
 
-    private static func createVisits(in blocks: HDF5Group, name: String, block: Int, width: Int) throws -> HDF5Group {
+    private static func createVisits(in blocks: HDF5Group, name: String, block: Int, width: Int,
+                                     config: GPTConfig?) throws -> HDF5Group {
         let group = try blocks.createGroup(name)
         try group.setAttribute("description", "block \(block) (\(name))")
         try group.setAttribute("block", block)
@@ -69,7 +70,7 @@ enum BlockVisits {
             default: dataset = try visits.createExtendibleDataset(column.name, of: Float.self)
             }
             try dataset.setAttribute("description", column.description)
-            try dataset.setAttribute("units", column.units)
+            try dataset.setAttribute("units", RunSchema.units(column, config: config))
         }
         return visits
     }

@@ -80,7 +80,7 @@ public final class HDF5RunStore: RunStore, RecordedHistory {
                 dataset = try history.createExtendibleDataset(column.name, of: Double.self)
             }
             try dataset.setAttribute("description", column.description)
-            try dataset.setAttribute("units", column.units)
+            try dataset.setAttribute("units", RunSchema.units(column, config: config))
         }
         try HistoryMeasures.createClientColumns(in: history, width: clientsPerRound)
         try file.close()
@@ -214,7 +214,7 @@ public final class HDF5RunStore: RunStore, RecordedHistory {
         for column in RunSchema.summary {
             guard let value = values[column.name] else { continue }
             try setNumericAttribute(group, column.name, value)
-            try group.setAttribute(column.name + "_units", column.units)
+            try group.setAttribute(column.name + "_units", RunSchema.units(column, config: config))
         }
         try file.close()
     }
@@ -316,7 +316,7 @@ public final class HDF5RunStore: RunStore, RecordedHistory {
                 continue
             }
             try dataset.setAttribute("description", column.description)
-            try dataset.setAttribute("units", column.units)
+            try dataset.setAttribute("units", RunSchema.units(column, config: config))
         }
 
         try CheckpointExtras.write(state, to: stateGroup)

@@ -37,6 +37,13 @@ enum RunSchema {
     static let formatVersion = 1
     static let historyFile = "history.h5"
 
+    /// The units of `column` in a run of `config`: a loss is per byte for a byte-level model
+    /// (vocabulary 256) and per token for a BPE model.
+    static func units(_ column: Column, config: GPTConfig?) -> String {
+        guard column.units == "nats/byte", let config, config.vocabSize != 256 else { return column.units }
+        return "nats/token"
+    }
+
     struct Column {
         let name: String
         let description: String

@@ -131,6 +131,11 @@ def test_finetune_job_trains_the_imported_model_with_bpe(finetuned):
     assert after < before, stdout
     assert (run_folder / "tokenizer" / "vocab.json").exists() and (run_folder / "corpus-tokens.bin").exists()
     assert "BPE-encoded" in stdout
+    # A BPE model's losses are per token, in the files and on the screen.
+    assert "nats/token" in stdout and "nats/byte" not in stdout
+    with h5py.File(run_folder / "history.h5", "r", locking=False) as f:
+        assert f["history/eval_loss"].attrs["units"] == "nats/token"
+        assert f["summary"].attrs["final_eval_loss_units"] == "nats/token"
 
 
 def test_second_run_reads_the_token_cache(finetuned, tmp_path):
