@@ -15,6 +15,19 @@ final class ProgressPrinter: FederationObserver {
         lossUnits = layout.config.vocabSize == 256 ? "nats/byte" : "nats/token"
     }
 
+    /// The algorithm and what travels, as the job set them (docs/METHODS.md).
+    static func method(_ settings: FederationSettings) -> String {
+        var parts = [settings.algorithm.rawValue]
+        if settings.algorithm == .fedlora { parts.append("LoRA rank \(settings.lora.rank), alpha \(settings.lora.alpha)") }
+        if settings.algorithm.poolsClients { parts.append("one client holding all the training data") }
+        parts.append("download \(settings.downloadEncoding) (trained units exact fp32)")
+        if settings.layerDrop.fraction > 0 {
+            parts.append("dropping \(settings.layerDrop.fraction) of the frozen layers (\(settings.layerDrop.rule.rawValue))")
+        }
+        parts.append("upload \(settings.uploadEncoding)")
+        return parts.joined(separator: ", ")
+    }
+
     static func say(_ line: String) {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
@@ -27,6 +40,7 @@ final class ProgressPrinter: FederationObserver {
             + "model \(model.layers) layers × \(model.embedDim) wide (\(parameters) parameters, \(blockNames.count) blocks), "
             + "\(settings.rounds) rounds of k=\(settings.clientsPerRound) × E=\(settings.localSteps) steps, "
             + "batch \(settings.batch)×\(settings.sequence)")
+        Self.say("method: \(Self.method(settings))")
         let when = resumedAfterRound.map { "at the last evaluation before round \($0 + 1) (resumed)" } ?? "before the first round"
         Self.say("eval loss \(format(evalLoss)) on \(corpus.validation.count) held-out tokens \(when)")
     }

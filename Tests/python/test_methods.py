@@ -46,6 +46,7 @@ def test_each_baseline_runs_under_mpirun_and_sends_what_it_trains(tmp_path, algo
                     f'algorithm = "{algorithm}"\n')
     done = train(job, 3)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert f"method: {algorithm}," in done.stdout
     with h5py.File(tmp_path / "runs" / algorithm / "history.h5", "r") as f:
         h = f["history"]
         blocks = h["block"][()]
@@ -80,6 +81,7 @@ def test_codecs_and_dropping_give_the_same_model_on_one_rank_and_three(tmp_path)
     for job, ranks in ((one, None), (three, 3)):
         done = train(job, ranks)
         assert done.returncode == 0, done.stdout + done.stderr
+        assert "method: fedcybgd, download int8 (trained units exact fp32), dropping 0.5 of the frozen layers (far), upload int8" in done.stdout
     a, b = final_model(tmp_path / "one/runs/coded"), final_model(tmp_path / "three/runs/coded")
     assert all(np.array_equal(a[k].view(np.uint32), b[k].view(np.uint32)) for k in a)
     with h5py.File(tmp_path / "three/runs/coded/history.h5", "r") as f:
