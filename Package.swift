@@ -20,9 +20,12 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
 
-        // Leaves: counter-based randomness, and the numeric kernels.
+        // Leaves: counter-based randomness, and the numeric kernels. The element-wise kernels are C,
+        // compiled once per instruction set and chosen at run time (docs/PERFORMANCE.md says why);
+        // they are optimised in debug builds too, so that `swift test` trains at a useful speed.
         .target(name: "Determinism", swiftSettings: fast),
-        .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2", "-fno-math-errno"])]),
+        .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"], swiftSettings: fast),
 
         // The model and the data.
         .target(name: "GPT", dependencies: ["Kernels", "Determinism"], swiftSettings: fast),

@@ -1,3 +1,5 @@
+import CKernels
+
 // Causal multi-head self-attention over a packed qkv tensor [B, T, 3C] (q, k, v side by side,
 // head h in columns h*hs..<(h+1)*hs of each), with sgemm per (batch, head) for QK^T and PV.
 
@@ -32,11 +34,7 @@ public func attentionForward(
                 sgemm(transA: false, transB: true, m: r1 - r0, n: r1, k: hs, alpha: scale,
                       a: q + r0 * c3, lda: c3, b: k, ldb: c3, beta: 0, c: a + r0 * seq, ldc: seq)
                 for t in r0..<r1 {
-                    let row = a + t * seq
-                    softmaxInPlace(row, t + 1, capacity: seq)
-                    let rounded = (t + 8) & ~7
-                    let written = rounded <= seq ? rounded : t + 1
-                    if written < seq { (row + written).update(repeating: 0, count: seq - written) }
+                    fk_softmax_row(a + t * seq, t + 1, seq)
                 }
                 sgemm(transA: false, transB: false, m: r1 - r0, n: hs, k: r1,
                       a: a + r0 * seq, lda: seq, b: v, ldb: c3, beta: 0, c: y + r0 * channels, ldc: channels)
@@ -77,7 +75,7 @@ public func attentionBackward(
                 sgemm(transA: true, transB: false, m: r1, n: hs, k: r1 - r0,
                       a: p + r0 * seq, lda: seq, b: dy + r0 * channels, ldb: channels, beta: beta, c: dv, ldc: c3)
                 for t in r0..<r1 {
-                    softmaxBackwardInPlace(ds + t * seq, p + t * seq, t + 1, scale: scale)
+                    fk_softmax_backward_row(ds + t * seq, p + t * seq, t + 1, scale)
                     if t + 1 < r1 { (ds + t * seq + t + 1).update(repeating: 0, count: r1 - t - 1) }
                 }
                 // dQ = dS K and dK += dS^T Q
@@ -91,48 +89,8 @@ public func attentionBackward(
     }
 }
 
-/// Softmax of `x[0..<n]` in place (max-subtracted). When `capacity` (the writable length) reaches
-/// `n` rounded up to 8, the last partial vector is padded in place (with -inf, then 0) instead of
-/// taking a scalar tail; those padding entries end up 0.
+/// Softmax of `x[0..<n]` in place, with `x[n..<length]` set to zero (one causal attention row).
 @inline(__always)
-public func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, _ n: Int, capacity: Int) {
-    let padded = (n + 7) & ~7
-    let vectorEnd = padded <= capacity ? padded : n & ~7
-    let tail = min(vectorEnd, n)  // scalar tail tail..<n, empty when padded
-    for j in n..<max(n, vectorEnd) { x[j] = -.infinity }
-    var mv = Float8(repeating: -.infinity), i = 0
-    while i < vectorEnd { mv = pointwiseMaxFast(mv, load8(x + i)); i += 8 }
-    var m = horizontalMax(mv)
-    for j in tail..<n { m = Swift.max(m, x[j]) }
-    let mb = Float8(repeating: m)
-    var acc = Float8()
-    i = 0
-    while i < vectorEnd {
-        let e = fastExp(load8(x + i) - mb)
-        store8(e, x + i); acc += e; i += 8
-    }
-    // The padding's exp is the clamped e^-87.3 ~ 1e-38, far below the sum's rounding (the max term
-    // alone is 1); it is zeroed in the output.
-    for j in n..<max(n, vectorEnd) { x[j] = 0 }
-    var sum = horizontalSum(acc)
-    for j in tail..<n { let e = fastExp(x[j] - m); x[j] = e; sum += e }
-    let inv = Float8(repeating: 1 / sum)
-    i = 0
-    while i < vectorEnd { store8(load8(x + i) * inv, x + i); i += 8 }
-    for j in tail..<n { x[j] *= inv[0] }
+public func softmaxRow(_ x: UnsafeMutablePointer<Float>, count n: Int, length: Int) {
+    fk_softmax_row(x, n, length)
 }
-
-/// Softmax backward on one row of length n: `dx = scale * p * (dp - sum(p * dp))`, written into `dp`.
-@inline(__always)
-public func softmaxBackwardInPlace(_ dp: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Float>, _ n: Int, scale: Float) {
-    let vecEnd = n & ~7
-    var acc = Float8(), i = 0
-    while i < vecEnd { acc += load8(p + i) * load8(dp + i); i += 8 }
-    var s = horizontalSum(acc)
-    while i < n { s += p[i] * dp[i]; i += 1 }
-    let sv = Float8(repeating: s), sc = Float8(repeating: scale)
-    i = 0
-    while i < vecEnd { store8(sc * load8(p + i) * (load8(dp + i) - sv), dp + i); i += 8 }
-    while i < n { dp[i] = scale * p[i] * (dp[i] - s); i += 1 }
-}
-

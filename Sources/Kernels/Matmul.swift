@@ -1,3 +1,5 @@
+import CKernels
+
 // Dense layers in Hugging Face Conv1D layout: weight is [in, out], so y = x W + b needs no transposes.
 
 /// `out[rows, outDim] = inp[rows, inDim] @ weight[inDim, outDim] (+ bias) (+ residual)`.
@@ -75,19 +77,13 @@ public func tiedHeadBackward(
 /// `out[i] = a[i] + b[i]` for i in 0..<n (out may alias a or b).
 @inline(__always)
 public func addVectors(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
-    var i = 0
-    while i + 8 <= n {
-        store8(load8(a + i) + load8(b + i), out + i)
-        i += 8
-    }
-    while i < n { out[i] = a[i] + b[i]; i += 1 }
+    fk_add(out, a, b, n)
 }
 
-/// `sums[c] += sum over r of m[r, c]`, rows added in order (columns split across workers in blocks of 8).
+/// `sums[c] += sum over r of m[r, c]`, rows added in order (columns split across workers in blocks of 16).
 public func columnSums(into sums: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>, rows: Int, cols: Int) {
-    Parallel.forRanges((cols + 7) / 8, minimumPerWorker: 8) { _, range in
-        let c0 = range.lowerBound * 8, width = min(cols, range.upperBound * 8) - c0
-        for r in 0..<rows { addVectors(sums + c0, sums + c0, m + r * cols + c0, width) }
+    Parallel.forRanges((cols + 15) / 16, minimumPerWorker: 4) { _, range in
+        fk_column_sums(sums, m, rows, cols, range.lowerBound * 16, min(cols, range.upperBound * 16))
     }
 }
 
@@ -101,8 +97,8 @@ public func zeroFill(_ p: UnsafeMutablePointer<Float>, count: Int) {
 /// Residual connection: `out[i] = a[i] + b[i]` for i in 0..<n (out may alias a or b), split across
 /// `BLAS.threads` workers. (The model folds its residual adds into `matmulForward(residual:)`.)
 public func residualForward(out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) {
-    Parallel.forRanges((n + 7) / 8, minimumPerWorker: 4096) { _, r in
-        let start = r.lowerBound * 8
-        addVectors(out + start, a + start, b + start, min(n, r.upperBound * 8) - start)
+    Parallel.forRanges((n + 15) / 16, minimumPerWorker: 2048) { _, r in
+        let start = r.lowerBound * 16
+        addVectors(out + start, a + start, b + start, min(n, r.upperBound * 16) - start)
     }
 }

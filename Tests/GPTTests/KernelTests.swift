@@ -8,31 +8,49 @@ final class KernelTests: XCTestCase {
         (0..<n).map { i in Float(((i * 7919 + seed * 104_729) % 2001) - 1000) / 1000 * scale }
     }
 
-    func testFastExpAndTanhAreAccurate() {
-        var worstExp = 0.0, worstTanh = 0.0
-        for i in 0..<20_000 {
-            let x = Float(i - 10_000) / 10_000 * 87
-            let e = fastExp(Float8(repeating: x))[0]
-            worstExp = max(worstExp, abs(Double(e) - exp(Double(x))) / exp(Double(x)))
-            let y = Float(i - 10_000) / 1000
-            worstTanh = max(worstTanh, abs(Double(fastTanh(Float8(repeating: y))[0]) - tanh(Double(y))))
+    /// Runs `body` once on every kernel path this CPU has (baseline, AVX2+FMA, AVX-512), then restores the best.
+    func onEveryPath(_ body: (KernelPath) throws -> Void) rethrows {
+        defer { KernelPath.select(.best) }
+        for path in KernelPath.supported {
+            XCTAssertTrue(KernelPath.select(path))
+            XCTAssertEqual(KernelPath.current, path)
+            try body(path)
         }
-        XCTAssertLessThan(worstExp, 5e-7)
-        XCTAssertLessThan(worstTanh, 2e-7)
-        XCTAssertEqual(fastExp(Float8(repeating: -200))[0], 0, accuracy: 1e-37)
-        XCTAssertTrue(fastExp(Float8(repeating: 200))[0].isFinite)
     }
 
-    func testSoftmaxForEveryLengthAndCapacity() {
-        for n in 1...27 {
-            for capacity in [n, n + 7, 40] {
-                var x = values(capacity, seed: n, scale: 5)
-                let input = x
-                x.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, n, capacity: capacity) }
-                let m = input[0..<n].max()!
-                let sum = input[0..<n].map { exp(Double($0 - m)) }.reduce(0, +)
-                for j in 0..<n { XCTAssertEqual(Double(x[j]), exp(Double(input[j] - m)) / sum, accuracy: 1e-6) }
-                for j in n..<capacity where j >= (n + 7) / 8 * 8 { XCTAssertEqual(x[j], input[j], "untouched beyond the vector") }
+    func testEveryPathTheCPUHasIsSelectable() {
+        XCTAssertEqual(KernelPath.supported.first, .baseline)
+        XCTAssertEqual(KernelPath.supported.last, KernelPath.best)
+        if CPU.hasAVX2FMA { XCTAssertTrue(KernelPath.supported.contains(.avx2), "AVX2+FMA CPU without the avx2 path") }
+        if CPU.hasAVX512 { XCTAssertEqual(KernelPath.best, .avx512, "AVX-512 CPU not running the avx512 path") }
+        if !CPU.hasAVX512 { XCTAssertFalse(KernelPath.select(.avx512)) }
+    }
+
+    func testFastExpIsAccurateOnEveryPath() {
+        let xs = (0..<20_003).map { Float($0 - 10_000) / 10_000 * 87 } + [-200, 200]
+        onEveryPath { path in
+            var e = [Float](repeating: 0, count: xs.count)
+            fastExp(out: &e, inp: xs, count: xs.count)
+            var worst = 0.0
+            for i in 0..<(xs.count - 2) { worst = max(worst, abs(Double(e[i]) - exp(Double(xs[i]))) / exp(Double(xs[i]))) }
+            XCTAssertLessThan(worst, 5e-7, "\(path)")
+            XCTAssertEqual(e[xs.count - 2], 0, accuracy: 1e-37)
+            XCTAssertTrue(e[xs.count - 1].isFinite)
+        }
+    }
+
+    func testSoftmaxRowForEveryLengthOnEveryPath() {
+        onEveryPath { path in
+            for n in 1...37 {
+                for length in [n, n + 7, 48] {
+                    var x = values(length, seed: n, scale: 5)
+                    let input = x
+                    x.withUnsafeMutableBufferPointer { softmaxRow($0.baseAddress!, count: n, length: length) }
+                    let m = input[0..<n].max()!
+                    let sum = input[0..<n].map { exp(Double($0 - m)) }.reduce(0, +)
+                    for j in 0..<n { XCTAssertEqual(Double(x[j]), exp(Double(input[j] - m)) / sum, accuracy: 1e-6, "\(path)") }
+                    for j in n..<length { XCTAssertEqual(x[j], 0, "masked entries are zero (\(path))") }
+                }
             }
         }
     }
@@ -60,33 +78,35 @@ final class KernelTests: XCTestCase {
     }
 
     func testAttentionForwardMatchesNaiveAndIsThreadCountIndependent() {
-        let (b, t, c, nh) = (3, 13, 12, 3)
-        let qkv = values(b * t * 3 * c, seed: 3, scale: 2)
-        let reference = referenceAttention(qkv, b: b, t: t, c: c, nh: nh)
-        var outputs: [[Float]] = []
-        let saved = BLAS.threads
-        defer { BLAS.setThreads(saved) }
-        for (threads, keep) in [(1, true), (2, true), (2, false), (1, false)] {
-            BLAS.setThreads(threads)
-            var out = [Float](repeating: 0, count: b * t * c)
-            var att = [Float](repeating: 0, count: keep ? b * nh * t * t : 2 * t * t)
-            out.withUnsafeMutableBufferPointer { o in
-                att.withUnsafeMutableBufferPointer { a in
-                    attentionForward(out: o.baseAddress!, att: a.baseAddress!, keepMaps: keep, scratchMaps: 2, qkv: qkv,
-                                     batch: b, seq: t, channels: c, heads: nh)
+        onEveryPath { path in
+            let (b, t, c, nh) = (3, 13, 12, 3)
+            let qkv = values(b * t * 3 * c, seed: 3, scale: 2)
+            let reference = referenceAttention(qkv, b: b, t: t, c: c, nh: nh)
+            var outputs: [[Float]] = []
+            let saved = BLAS.threads
+            defer { BLAS.setThreads(saved) }
+            for (threads, keep) in [(1, true), (2, true), (2, false), (1, false)] {
+                BLAS.setThreads(threads)
+                var out = [Float](repeating: 0, count: b * t * c)
+                var att = [Float](repeating: 0, count: keep ? b * nh * t * t : 2 * t * t)
+                out.withUnsafeMutableBufferPointer { o in
+                    att.withUnsafeMutableBufferPointer { a in
+                        attentionForward(out: o.baseAddress!, att: a.baseAddress!, keepMaps: keep, scratchMaps: 2, qkv: qkv,
+                                         batch: b, seq: t, channels: c, heads: nh)
+                    }
                 }
-            }
-            if keep {  // rows of kept maps sum to 1 and are zero above the diagonal
-                for row in 0..<(b * nh * t) {
-                    let i = row % t
-                    XCTAssertEqual(att[(row * t)..<(row * t + i + 1)].reduce(0, +), 1, accuracy: 1e-5)
-                    XCTAssertTrue(att[(row * t + i + 1)..<((row + 1) * t)].allSatisfy { $0 == 0 })
+                if keep {  // rows of kept maps sum to 1 and are zero above the diagonal
+                    for row in 0..<(b * nh * t) {
+                        let i = row % t
+                        XCTAssertEqual(att[(row * t)..<(row * t + i + 1)].reduce(0, +), 1, accuracy: 1e-5)
+                        XCTAssertTrue(att[(row * t + i + 1)..<((row + 1) * t)].allSatisfy { $0 == 0 })
+                    }
                 }
+                for i in 0..<out.count { XCTAssertEqual(Double(out[i]), reference[i], accuracy: 1e-5) }
+                outputs.append(out)
             }
-            for i in 0..<out.count { XCTAssertEqual(Double(out[i]), reference[i], accuracy: 1e-5) }
-            outputs.append(out)
+            for o in outputs.dropFirst() { XCTAssertEqual(o, outputs[0]) }
         }
-        for o in outputs.dropFirst() { XCTAssertEqual(o, outputs[0]) }
     }
 
     /// Naive causal attention backward in Double: d(qkv) for upstream gradient `dout`.
@@ -115,36 +135,40 @@ final class KernelTests: XCTestCase {
 
     /// Short sequences take one sgemm per head; longer ones are split into causal row chunks.
     func testAttentionBackwardMatchesNaiveForOneAndSeveralChunks() {
-        let saved = BLAS.threads
-        defer { BLAS.setThreads(saved) }
-        for (b, t, c, nh) in [(2, 13, 8, 2), (2, 80, 8, 2), (1, 150, 6, 1)] {
-            let qkv = values(b * t * 3 * c, seed: 4, scale: 1.5), dout = values(b * t * c, seed: 6)
-            let reference = referenceAttention(qkv, b: b, t: t, c: c, nh: nh)
-            let dReference = referenceAttentionBackward(qkv, dout, b: b, t: t, c: c, nh: nh)
-            for threads in [1, 2] {
-                BLAS.setThreads(threads)
-                var out = [Float](repeating: 0, count: b * t * c), att = [Float](repeating: 0, count: b * nh * t * t)
-                var dqkv = [Float](repeating: .nan, count: b * t * 3 * c), scratch = [Float](repeating: 0, count: 2 * t * t)
-                attentionForward(out: &out, att: &att, keepMaps: true, qkv: qkv, batch: b, seq: t, channels: c, heads: nh)
-                attentionBackward(dqkv: &dqkv, dout: dout, qkv: qkv, att: att, scratch: &scratch, scratchMaps: 2,
-                                  batch: b, seq: t, channels: c, heads: nh)
-                for i in 0..<out.count { XCTAssertEqual(Double(out[i]), reference[i], accuracy: 1e-5, "T=\(t)") }
-                for i in 0..<dqkv.count { XCTAssertEqual(Double(dqkv[i]), dReference[i], accuracy: 1e-5, "T=\(t) at \(i)") }
+        onEveryPath { path in
+            let saved = BLAS.threads
+            defer { BLAS.setThreads(saved) }
+            for (b, t, c, nh) in [(2, 13, 8, 2), (2, 80, 8, 2), (1, 150, 6, 1)] {
+                let qkv = values(b * t * 3 * c, seed: 4, scale: 1.5), dout = values(b * t * c, seed: 6)
+                let reference = referenceAttention(qkv, b: b, t: t, c: c, nh: nh)
+                let dReference = referenceAttentionBackward(qkv, dout, b: b, t: t, c: c, nh: nh)
+                for threads in [1, 2] {
+                    BLAS.setThreads(threads)
+                    var out = [Float](repeating: 0, count: b * t * c), att = [Float](repeating: 0, count: b * nh * t * t)
+                    var dqkv = [Float](repeating: .nan, count: b * t * 3 * c), scratch = [Float](repeating: 0, count: 2 * t * t)
+                    attentionForward(out: &out, att: &att, keepMaps: true, qkv: qkv, batch: b, seq: t, channels: c, heads: nh)
+                    attentionBackward(dqkv: &dqkv, dout: dout, qkv: qkv, att: att, scratch: &scratch, scratchMaps: 2,
+                                      batch: b, seq: t, channels: c, heads: nh)
+                    for i in 0..<out.count { XCTAssertEqual(Double(out[i]), reference[i], accuracy: 1e-5, "T=\(t)") }
+                    for i in 0..<dqkv.count { XCTAssertEqual(Double(dqkv[i]), dReference[i], accuracy: 1e-5, "T=\(t) at \(i)") }
+                }
             }
         }
     }
 
     func testGELUForwardAndDerivative() {
-        let n = 37
-        let x = values(n, seed: 5, scale: 6)
-        var y = [Float](repeating: 0, count: n), d = [Float](repeating: 1, count: n)
-        geluForward(out: &y, inp: x, count: n)
-        d.withUnsafeMutableBufferPointer { geluBackward(dinp: $0.baseAddress!, dout: $0.baseAddress!, inp: x, count: n) }
-        func gelu(_ v: Double) -> Double { 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))) }
-        for i in 0..<n {
-            let v = Double(x[i])
-            XCTAssertEqual(Double(y[i]), gelu(v), accuracy: 2e-6)
-            XCTAssertEqual(Double(d[i]), (gelu(v + 1e-5) - gelu(v - 1e-5)) / 2e-5, accuracy: 1e-5)
+        onEveryPath { path in
+            let n = 37
+            let x = values(n, seed: 5, scale: 6)
+            var y = [Float](repeating: 0, count: n), d = [Float](repeating: 1, count: n)
+            geluForward(out: &y, inp: x, count: n)
+            d.withUnsafeMutableBufferPointer { geluBackward(dinp: $0.baseAddress!, dout: $0.baseAddress!, inp: x, count: n) }
+            func gelu(_ v: Double) -> Double { 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))) }
+            for i in 0..<n {
+                let v = Double(x[i])
+                XCTAssertEqual(Double(y[i]), gelu(v), accuracy: 2e-6)
+                XCTAssertEqual(Double(d[i]), (gelu(v + 1e-5) - gelu(v - 1e-5)) / 2e-5, accuracy: 1e-5)
+            }
         }
     }
 
@@ -210,57 +234,63 @@ final class KernelTests: XCTestCase {
     }
 
     func testResidualAndZeroFill() {
-        let n = 70_001
-        let a = values(n, seed: 1), b = values(n, seed: 2)
-        var out = [Float](repeating: 0, count: n)
-        residualForward(out: &out, a, b, count: n)
-        for i in stride(from: 0, to: n, by: 997) { XCTAssertEqual(out[i], a[i] + b[i]) }
-        XCTAssertEqual(out[n - 1], a[n - 1] + b[n - 1])
-        zeroFill(&out, count: n)
-        XCTAssertTrue(out.allSatisfy { $0 == 0 })
+        onEveryPath { path in
+            let n = 70_001
+            let a = values(n, seed: 1), b = values(n, seed: 2)
+            var out = [Float](repeating: 0, count: n)
+            residualForward(out: &out, a, b, count: n)
+            for i in stride(from: 0, to: n, by: 997) { XCTAssertEqual(out[i], a[i] + b[i]) }
+            XCTAssertEqual(out[n - 1], a[n - 1] + b[n - 1])
+            zeroFill(&out, count: n)
+            XCTAssertTrue(out.allSatisfy { $0 == 0 })
+        }
     }
 
     func testCrossEntropyLossAndGradient() {
-        let (rows, vocab) = (4, 13)
-        var logits = values(rows * vocab, seed: 9, scale: 4)
-        let input = logits
-        let targets: [Int32] = [3, -1, 12, 0]
-        let (sum, count) = crossEntropy(logits: &logits, targets: targets, rows: rows, vocab: vocab, gradientScale: 1.0 / 3)
-        XCTAssertEqual(count, 3)
-        var expected = 0.0
-        for r in 0..<rows {
-            let row = input[(r * vocab)..<((r + 1) * vocab)].map(Double.init)
-            guard targets[r] >= 0 else {
-                XCTAssertTrue(logits[(r * vocab)..<((r + 1) * vocab)].allSatisfy { $0 == 0 })
-                continue
+        onEveryPath { path in
+            let (rows, vocab) = (4, 13)
+            var logits = values(rows * vocab, seed: 9, scale: 4)
+            let input = logits
+            let targets: [Int32] = [3, -1, 12, 0]
+            let (sum, count) = crossEntropy(logits: &logits, targets: targets, rows: rows, vocab: vocab, gradientScale: 1.0 / 3)
+            XCTAssertEqual(count, 3)
+            var expected = 0.0
+            for r in 0..<rows {
+                let row = input[(r * vocab)..<((r + 1) * vocab)].map(Double.init)
+                guard targets[r] >= 0 else {
+                    XCTAssertTrue(logits[(r * vocab)..<((r + 1) * vocab)].allSatisfy { $0 == 0 })
+                    continue
+                }
+                let z = row.map(exp).reduce(0, +)
+                expected += log(z) - row[Int(targets[r])]
+                for v in 0..<vocab {
+                    let g = (exp(row[v]) / z - (v == Int(targets[r]) ? 1 : 0)) / 3
+                    XCTAssertEqual(Double(logits[r * vocab + v]), g, accuracy: 1e-6)
+                }
             }
-            let z = row.map(exp).reduce(0, +)
-            expected += log(z) - row[Int(targets[r])]
-            for v in 0..<vocab {
-                let g = (exp(row[v]) / z - (v == Int(targets[r]) ? 1 : 0)) / 3
-                XCTAssertEqual(Double(logits[r * vocab + v]), g, accuracy: 1e-6)
-            }
+            XCTAssertEqual(sum, expected, accuracy: 1e-5)
         }
-        XCTAssertEqual(sum, expected, accuracy: 1e-5)
     }
 
     func testAdamWMatchesTorchFormula() {
-        let n = 11
-        var p = values(n, seed: 1), m = [Float](repeating: 0, count: n), v = [Float](repeating: 0, count: n)
-        let g = values(n, seed: 2, scale: 0.1)
-        var (rp, rm, rv) = (p.map(Double.init), [Double](repeating: 0, count: n), [Double](repeating: 0, count: n))
-        for step in 1...3 {
-            adamWUpdate(params: &p, grads: g, m: &m, v: &v, count: n, learningRate: 1e-2, beta1: 0.9, beta2: 0.95,
-                        epsilon: 1e-8, weightDecay: 0.1, step: step)
-            for i in 0..<n {
-                rp[i] *= 1 - 1e-2 * 0.1
-                rm[i] = 0.9 * rm[i] + 0.1 * Double(g[i])
-                rv[i] = 0.95 * rv[i] + 0.05 * Double(g[i]) * Double(g[i])
-                let mh = rm[i] / (1 - pow(0.9, Double(step))), vh = rv[i] / (1 - pow(0.95, Double(step)))
-                rp[i] -= 1e-2 * mh / (vh.squareRoot() + 1e-8)
+        onEveryPath { path in
+            let n = 11
+            var p = values(n, seed: 1), m = [Float](repeating: 0, count: n), v = [Float](repeating: 0, count: n)
+            let g = values(n, seed: 2, scale: 0.1)
+            var (rp, rm, rv) = (p.map(Double.init), [Double](repeating: 0, count: n), [Double](repeating: 0, count: n))
+            for step in 1...3 {
+                adamWUpdate(params: &p, grads: g, m: &m, v: &v, count: n, learningRate: 1e-2, beta1: 0.9, beta2: 0.95,
+                            epsilon: 1e-8, weightDecay: 0.1, step: step)
+                for i in 0..<n {
+                    rp[i] *= 1 - 1e-2 * 0.1
+                    rm[i] = 0.9 * rm[i] + 0.1 * Double(g[i])
+                    rv[i] = 0.95 * rv[i] + 0.05 * Double(g[i]) * Double(g[i])
+                    let mh = rm[i] / (1 - pow(0.9, Double(step))), vh = rv[i] / (1 - pow(0.95, Double(step)))
+                    rp[i] -= 1e-2 * mh / (vh.squareRoot() + 1e-8)
+                }
             }
+            for i in 0..<n { XCTAssertEqual(Double(p[i]), rp[i], accuracy: 1e-6) }
         }
-        for i in 0..<n { XCTAssertEqual(Double(p[i]), rp[i], accuracy: 1e-6) }
     }
 
     func testBLASThreadsSetting() {

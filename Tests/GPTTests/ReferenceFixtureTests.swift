@@ -1,3 +1,4 @@
+import Kernels
 import XCTest
 @testable import GPT
 
@@ -23,5 +24,16 @@ final class ReferenceFixtureTests: XCTestCase {
         for entry in report.entries { XCTAssertTrue(entry.passed, entry.name) }
         XCTAssertTrue(report.passed)
         XCTAssertTrue(report.description.contains("PASSED"))
+    }
+
+    /// Every compiled kernel path the CPU runs (baseline SSE2, AVX2+FMA, AVX-512) matches Hugging Face.
+    func testFixtureMatchesOnEveryKernelPath() throws {
+        defer { KernelPath.select(.best) }
+        for path in KernelPath.supported {
+            XCTAssertTrue(KernelPath.select(path))
+            let report = try ReferenceCheck.verify(folder: Self.fixtureFolder)
+            for entry in report.entries { XCTAssertTrue(entry.passed, "\(entry.name) on the \(path.rawValue) path") }
+            XCTAssertTrue(report.passed, path.rawValue)
+        }
     }
 }

@@ -1,0 +1,313 @@
+// The kernel bodies, included once per instruction set by kernels_<path>.c, which define
+// FK_WIDTH (floats per vector) and FK_TABLE (the name of that path's function table) and wrap
+// the include in a `#pragma clang attribute` that sets the target features. Everything here is
+// plain C on GCC/Clang vector types, so each copy is compiled for its own vector width.
+#include <math.h>
+#include <string.h>
+#include "table.h"
+
+typedef float vf __attribute__((vector_size(FK_WIDTH * 4), aligned(4)));
+typedef int32_t vi __attribute__((vector_size(FK_WIDTH * 4), aligned(4)));
+#define W FK_WIDTH
+
+static inline __attribute__((always_inline)) vf splat(float x) { return (vf){0} + x; }
+static inline __attribute__((always_inline)) vf ld(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline __attribute__((always_inline)) void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
+/// The first k (< W) floats at p, the other lanes set to fill.
+static inline __attribute__((always_inline)) vf ldp(const float *p, size_t k, float fill) {
+    float b[W];
+    for (int i = 0; i < W; i++) b[i] = fill;
+    memcpy(b, p, k * sizeof(float));
+    return ld(b);
+}
+/// Stores the first k (< W) lanes.
+static inline __attribute__((always_inline)) void stp(float *p, vf v, size_t k) {
+    float b[W];
+    st(b, v);
+    memcpy(p, b, k * sizeof(float));
+}
+static inline __attribute__((always_inline)) vf vselect(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
+static inline __attribute__((always_inline)) vf vmax(vf a, vf b) { return vselect(a > b, a, b); }
+static inline __attribute__((always_inline)) vf vmin(vf a, vf b) { return vselect(a < b, a, b); }
+static inline __attribute__((always_inline)) vf vsqrt(vf a) { return __builtin_elementwise_sqrt(a); }
+static inline __attribute__((always_inline)) float hsum(vf v) {
+    float s = 0;
+    for (int i = 0; i < W; i++) s += v[i];
+    return s;
+}
+static inline __attribute__((always_inline)) float hmax(vf v) {
+    float m = v[0];
+    for (int i = 1; i < W; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+/// e^x, Cephes-style: x = n ln2 + r, a degree-6 polynomial for e^r, 2^n from the exponent bits.
+/// Inputs are clamped to [-87.3, 88], so the result is finite and positive.
+static inline __attribute__((always_inline)) vf vexp(vf input) {
+    vf x = vmax(vmin(input, splat(88.0f)), splat(-87.3f));
+    const vf magic = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer in the low bits
+    vf t = x * splat(1.44269504f) + magic;
+    vf n = t - magic;
+    vf r = x - n * splat(0.693359375f);
+    r = r - n * splat(-2.12194440e-4f);
+    vf p = splat(1.9875691500e-4f);
+    p = p * r + splat(1.3981999507e-3f);
+    p = p * r + splat(8.3334519073e-3f);
+    p = p * r + splat(4.1665795894e-2f);
+    p = p * r + splat(1.6666665459e-1f);
+    p = p * r + splat(5.0000001201e-1f);
+    vf y = p * (r * r) + r + splat(1.0f);
+    vi bits = ((vi)t << 23) + 0x3F800000;
+    return y * (vf)bits;
+}
+
+static const float gelu_scale = 0.7978845608028654f;  // sqrt(2 / pi)
+static const float gelu_cubic = 0.044715f;
+
+static inline __attribute__((always_inline)) vf gelu_tanh(vf x) {
+    vf z = splat(gelu_scale) * (x + splat(gelu_cubic) * x * x * x);
+    return splat(1.0f) - splat(2.0f) / (vexp(z + z) + splat(1.0f));
+}
+static inline __attribute__((always_inline)) vf gelu_derivative(vf x, vf th) {
+    vf sech2 = splat(1.0f) - th * th;
+    return splat(0.5f) * (splat(1.0f) + th)
+         + splat(0.5f) * x * sech2 * splat(gelu_scale) * (splat(1.0f) + splat(3.0f * gelu_cubic) * x * x);
+}
+
+static void gelu_forward(float *out, float *tanh_out, const float *inp, size_t n) {
+    size_t i = 0;
+    for (; i + W <= n; i += W) {
+        vf x = ld(inp + i), th = gelu_tanh(x);
+        st(out + i, splat(0.5f) * x * (splat(1.0f) + th));
+        if (tanh_out) st(tanh_out + i, th);
+    }
+    if (i < n) {
+        vf x = ldp(inp + i, n - i, 0), th = gelu_tanh(x);
+        stp(out + i, splat(0.5f) * x * (splat(1.0f) + th), n - i);
+        if (tanh_out) stp(tanh_out + i, th, n - i);
+    }
+}
+
+static void gelu_from_tanh(float *out, const float *inp, const float *tanh_in, size_t n) {
+    size_t i = 0;
+    for (; i + W <= n; i += W) st(out + i, splat(0.5f) * ld(inp + i) * (splat(1.0f) + ld(tanh_in + i)));
+    for (; i < n; i++) out[i] = 0.5f * inp[i] * (1 + tanh_in[i]);
+}
+
+static void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+    size_t i = 0;
+    for (; i + W <= n; i += W) {
+        vf x = ld(inp + i);
+        st(dinp + i, ld(dout + i) * gelu_derivative(x, gelu_tanh(x)));
+    }
+    if (i < n) {
+        size_t k = n - i;
+        vf x = ldp(inp + i, k, 0);
+        stp(dinp + i, ldp(dout + i, k, 0) * gelu_derivative(x, gelu_tanh(x)), k);
+    }
+}
+
+static void gelu_backward_tanh(float *dinp, const float *dout, const float *inp, const float *tanh_in, size_t n) {
+    size_t i = 0;
+    for (; i + W <= n; i += W) st(dinp + i, ld(dout + i) * gelu_derivative(ld(inp + i), ld(tanh_in + i)));
+    if (i < n) {
+        size_t k = n - i;
+        stp(dinp + i, ldp(dout + i, k, 0) * gelu_derivative(ldp(inp + i, k, 0), ldp(tanh_in + i, k, 0)), k);
+    }
+}
+
+static void softmax_row(float *x, size_t n, size_t len) {
+    size_t end = n - n % W, i;
+    vf mv = splat(-INFINITY);
+    for (i = 0; i < end; i += W) mv = vmax(mv, ld(x + i));
+    float m = hmax(mv);
+    for (i = end; i < n; i++) m = x[i] > m ? x[i] : m;
+    vf mb = splat(m), acc = splat(0);
+    for (i = 0; i < end; i += W) {
+        vf e = vexp(ld(x + i) - mb);
+        st(x + i, e);
+        acc += e;
+    }
+    float sum = hsum(acc);
+    if (end < n) {
+        size_t k = n - end;
+        vf e = vexp(ldp(x + end, k, 0) - mb);
+        for (size_t j = 0; j < k; j++) sum += e[j];
+        stp(x + end, e, k);
+    }
+    vf inv = splat(1.0f / sum);
+    for (i = 0; i < end; i += W) st(x + i, ld(x + i) * inv);
+    for (i = end; i < n; i++) x[i] *= inv[0];
+    if (len > n) memset(x + n, 0, (len - n) * sizeof(float));
+}
+
+static void softmax_backward_row(float *dp, const float *p, size_t n, float scale) {
+    size_t end = n - n % W, i;
+    vf acc = splat(0);
+    for (i = 0; i < end; i += W) acc += ld(p + i) * ld(dp + i);
+    float s = hsum(acc);
+    for (i = end; i < n; i++) s += p[i] * dp[i];
+    vf sv = splat(s), sc = splat(scale);
+    for (i = 0; i < end; i += W) st(dp + i, sc * ld(p + i) * (ld(dp + i) - sv));
+    for (i = end; i < n; i++) dp[i] = scale * p[i] * (dp[i] - s);
+}
+
+static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                              const float *bias, size_t r0, size_t r1, size_t dim, float eps) {
+    size_t end = dim - dim % W;
+    for (size_t r = r0; r < r1; r++) {
+        const float *x = inp + r * dim;
+        float *o = out + r * dim;
+        vf acc = splat(0);
+        size_t i;
+        for (i = 0; i < end; i += W) acc += ld(x + i);
+        float s = hsum(acc);
+        for (; i < dim; i++) s += x[i];
+        float m = s / (float)dim;
+        vf mv = splat(m);
+        acc = splat(0);
+        for (i = 0; i < end; i += W) { vf d = ld(x + i) - mv; acc += d * d; }
+        float var = hsum(acc);
+        for (; i < dim; i++) { float d = x[i] - m; var += d * d; }
+        float rs = 1.0f / sqrtf(var / (float)dim + eps);
+        vf rv = splat(rs);
+        for (i = 0; i < end; i += W) st(o + i, (ld(x + i) - mv) * rv * ld(weight + i) + ld(bias + i));
+        for (; i < dim; i++) o[i] = (x[i] - m) * rs * weight[i] + bias[i];
+        mean[r] = m;
+        rstd[r] = rs;
+    }
+}
+
+static void layernorm_input_grad(float *dinp, const float *dout, const float *inp, const float *weight,
+                                 const float *mean, const float *rstd, size_t r0, size_t r1, size_t dim) {
+    size_t end = dim - dim % W;
+    for (size_t r = r0; r < r1; r++) {
+        const float *x = inp + r * dim, *g = dout + r * dim;
+        float *d = dinp + r * dim;
+        vf mv = splat(mean[r]), rv = splat(rstd[r]), a1 = splat(0), a2 = splat(0);
+        size_t i;
+        for (i = 0; i < end; i += W) {
+            vf dn = ld(weight + i) * ld(g + i);
+            a1 += dn;
+            a2 += dn * (ld(x + i) - mv) * rv;
+        }
+        float s1 = hsum(a1), s2 = hsum(a2);
+        for (; i < dim; i++) {
+            float dn = weight[i] * g[i];
+            s1 += dn;
+            s2 += dn * (x[i] - mean[r]) * rstd[r];
+        }
+        float m1 = s1 / (float)dim, m2 = s2 / (float)dim;
+        vf m1v = splat(m1), m2v = splat(m2);
+        for (i = 0; i < end; i += W) {
+            vf norm = (ld(x + i) - mv) * rv;
+            vf dn = ld(weight + i) * ld(g + i);
+            st(d + i, ld(d + i) + (dn - m1v - norm * m2v) * rv);
+        }
+        for (; i < dim; i++) {
+            float norm = (x[i] - mean[r]) * rstd[r];
+            d[i] += (weight[i] * g[i] - m1 - norm * m2) * rstd[r];
+        }
+    }
+}
+
+static void layernorm_param_grad(float *dweight, float *dbias, const float *dout, const float *inp,
+                                 const float *mean, const float *rstd, size_t rows, size_t dim, size_t c0, size_t c1) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *x = inp + r * dim, *g = dout + r * dim;
+        vf mv = splat(mean[r]), rv = splat(rstd[r]);
+        size_t i = c0;
+        for (; i + W <= c1; i += W) {
+            vf gv = ld(g + i);
+            st(dbias + i, ld(dbias + i) + gv);
+            st(dweight + i, ld(dweight + i) + (ld(x + i) - mv) * rv * gv);
+        }
+        for (; i < c1; i++) {
+            dbias[i] += g[i];
+            dweight[i] += (x[i] - mean[r]) * rstd[r] * g[i];
+        }
+    }
+}
+
+static void cross_entropy(float *logits, const int32_t *targets, size_t r0, size_t r1, size_t vocab,
+                          int has_gradient, float gradient_scale, double *losses) {
+    size_t end = vocab - vocab % W;
+    for (size_t r = r0; r < r1; r++) {
+        float *x = logits + r * vocab;
+        int32_t target = targets[r];
+        losses[r] = 0;
+        if (target < 0) {
+            if (has_gradient) memset(x, 0, vocab * sizeof(float));
+            continue;
+        }
+        vf mv = splat(-INFINITY);
+        size_t i;
+        for (i = 0; i < end; i += W) mv = vmax(mv, ld(x + i));
+        float m = hmax(mv);
+        for (; i < vocab; i++) m = x[i] > m ? x[i] : m;
+        vf mb = splat(m), acc = splat(0);
+        for (i = 0; i < end; i += W) acc += vexp(ld(x + i) - mb);
+        float sum = hsum(acc);
+        if (end < vocab) {
+            vf e = vexp(ldp(x + end, vocab - end, 0) - mb);
+            for (size_t j = 0; j < vocab - end; j++) sum += e[j];
+        }
+        losses[r] = log((double)sum) + (double)m - (double)x[target];
+        if (!has_gradient) continue;
+        vf k = splat(gradient_scale / sum);
+        for (i = 0; i < end; i += W) st(x + i, vexp(ld(x + i) - mb) * k);
+        if (end < vocab) stp(x + end, vexp(ldp(x + end, vocab - end, 0) - mb) * k, vocab - end);
+        x[target] -= gradient_scale;
+    }
+}
+
+static void adamw(float *params, const float *grads, float *m, float *v, size_t count, float learning_rate,
+                  float beta1, float beta2, float eps, float weight_decay, long step) {
+    double lr = learning_rate, b1 = beta1, b2 = beta2, b1t = 1, b2t = 1;
+    for (long s = 0; s < step; s++) { b1t *= b1; b2t *= b2; }
+    float decay = (float)(1 - lr * (double)weight_decay);
+    float step_size = (float)(lr / (1 - b1t));
+    float bc2 = (float)sqrt(1 - b2t);
+    float w1 = 1 - beta1, w2 = 1 - beta2;
+    size_t i = 0;
+    for (; i + W <= count; i += W) {
+        vf g = ld(grads + i);
+        vf p = ld(params + i) * splat(decay);
+        vf mm = ld(m + i);
+        mm = mm + splat(w1) * (g - mm);
+        vf vv = ld(v + i) * splat(beta2) + g * g * splat(w2);
+        vf denom = vsqrt(vv) / splat(bc2) + splat(eps);
+        st(params + i, p - splat(step_size) * (mm / denom));
+        st(m + i, mm);
+        st(v + i, vv);
+    }
+    for (; i < count; i++) {
+        float g = grads[i], p = params[i] * decay;
+        m[i] = m[i] + w1 * (g - m[i]);
+        v[i] = v[i] * beta2 + g * g * w2;
+        params[i] = p - step_size * (m[i] / (sqrtf(v[i]) / bc2 + eps));
+    }
+}
+
+static void exp_array(float *out, const float *inp, size_t n) {
+    size_t i = 0;
+    for (; i + W <= n; i += W) st(out + i, vexp(ld(inp + i)));
+    if (i < n) stp(out + i, vexp(ldp(inp + i, n - i, 0)), n - i);
+}
+
+static void add(float *out, const float *a, const float *b, size_t n) {
+    size_t i = 0;
+    for (; i + W <= n; i += W) st(out + i, ld(a + i) + ld(b + i));
+    for (; i < n; i++) out[i] = a[i] + b[i];
+}
+
+static void column_sums(float *sums, const float *mat, size_t rows, size_t cols, size_t c0, size_t c1) {
+    for (size_t r = 0; r < rows; r++) add(sums + c0, sums + c0, mat + r * cols + c0, c1 - c0);
+}
+
+const struct fk_table FK_TABLE = {
+    gelu_forward, gelu_from_tanh, gelu_backward, gelu_backward_tanh,
+    softmax_row, softmax_backward_row,
+    layernorm_forward, layernorm_input_grad, layernorm_param_grad,
+    cross_entropy, adamw, add, column_sums, exp_array,
+};
