@@ -3,6 +3,7 @@
 // the include in a `#pragma clang attribute` that sets the target features. Everything here is
 // plain C on GCC/Clang vector types, so each copy is compiled for its own vector width.
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "table.h"
 
@@ -30,15 +31,21 @@ static inline __attribute__((always_inline)) vf vselect(vi mask, vf a, vf b) { r
 static inline __attribute__((always_inline)) vf vmax(vf a, vf b) { return vselect(a > b, a, b); }
 static inline __attribute__((always_inline)) vf vmin(vf a, vf b) { return vselect(a < b, a, b); }
 static inline __attribute__((always_inline)) vf vsqrt(vf a) { return __builtin_elementwise_sqrt(a); }
+// Horizontal reductions as a tree (depth log2 W), not a serial chain: short rows (attention at small
+// T) would otherwise spend more time reducing than computing.
 static inline __attribute__((always_inline)) float hsum(vf v) {
-    float s = 0;
-    for (int i = 0; i < W; i++) s += v[i];
-    return s;
+    float b[W];
+    st(b, v);
+    for (int w = W / 2; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++) b[i] += b[i + w];
+    return b[0];
 }
 static inline __attribute__((always_inline)) float hmax(vf v) {
-    float m = v[0];
-    for (int i = 1; i < W; i++) m = v[i] > m ? v[i] : m;
-    return m;
+    float b[W];
+    st(b, v);
+    for (int w = W / 2; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++) b[i] = b[i + w] > b[i] ? b[i + w] : b[i];
+    return b[0];
 }
 
 /// e^x, Cephes-style: x = n ln2 + r, a degree-6 polynomial for e^r, 2^n from the exponent bits.
@@ -129,16 +136,45 @@ static void softmax_row(float *x, size_t n, size_t len) {
         acc += e;
     }
     float sum = hsum(acc);
-    if (end < n) {
-        size_t k = n - end;
-        vf e = vexp(ldp(x + end, k, 0) - mb);
-        for (size_t j = 0; j < k; j++) sum += e[j];
-        stp(x + end, e, k);
+    for (i = end; i < n; i++) {
+        x[i] = vexp(splat(x[i] - m))[0];
+        sum += x[i];
     }
     vf inv = splat(1.0f / sum);
     for (i = 0; i < end; i += W) st(x + i, ld(x + i) * inv);
     for (i = end; i < n; i++) x[i] *= inv[0];
     if (len > n) memset(x + n, 0, (len - n) * sizeof(float));
+}
+
+/// Lanes 0, 1, ..., W-1.
+static inline __attribute__((always_inline)) vi lane_index(void) {
+    vi v;
+    for (int i = 0; i < W; i++) v[i] = i;
+    return v;
+}
+
+/// Softmax of x[0..<n] in place in a buffer that holds whole vectors past n: the lanes past n in the
+/// last vector are masked (and written as 0), so short rows take no scalar tail.
+static void softmax_padded_row(float *x, size_t n) {
+    size_t end = n - n % W, k = n - end, i;
+    vi live = lane_index() < (int)k;
+    vf mv = splat(-INFINITY);
+    for (i = 0; i < end; i += W) mv = vmax(mv, ld(x + i));
+    if (k) mv = vmax(mv, vselect(live, ld(x + end), splat(-INFINITY)));
+    vf mb = splat(hmax(mv)), acc = splat(0);
+    for (i = 0; i < end; i += W) {
+        vf e = vexp(ld(x + i) - mb);
+        st(x + i, e);
+        acc += e;
+    }
+    vf tail = splat(0);
+    if (k) {
+        tail = vselect(live, vexp(ld(x + end) - mb), splat(0));
+        acc += tail;
+    }
+    vf inv = splat(1.0f / hsum(acc));
+    for (i = 0; i < end; i += W) st(x + i, ld(x + i) * inv);
+    if (k) st(x + end, tail * inv);
 }
 
 static void softmax_backward_row(float *dp, const float *p, size_t n, float scale) {
@@ -150,6 +186,14 @@ static void softmax_backward_row(float *dp, const float *p, size_t n, float scal
     vf sv = splat(s), sc = splat(scale);
     for (i = 0; i < end; i += W) st(dp + i, sc * ld(p + i) * (ld(dp + i) - sv));
     for (i = end; i < n; i++) dp[i] = scale * p[i] * (dp[i] - s);
+}
+
+/// softmax_backward_row over whole vectors: p is zero past n, so those entries come out 0.
+static void softmax_backward_padded_row(float *dp, const float *p, size_t vectors_end, float scale) {
+    vf acc = splat(0);
+    for (size_t i = 0; i < vectors_end; i += W) acc += ld(p + i) * ld(dp + i);
+    vf sv = splat(hsum(acc)), sc = splat(scale);
+    for (size_t i = 0; i < vectors_end; i += W) st(dp + i, sc * ld(p + i) * (ld(dp + i) - sv));
 }
 
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
@@ -289,6 +333,8 @@ static void adamw(float *params, const float *grads, float *m, float *v, size_t 
     }
 }
 
+#include "attention_impl.h"
+
 static void exp_array(float *out, const float *inp, size_t n) {
     size_t i = 0;
     for (; i + W <= n; i += W) st(out + i, vexp(ld(inp + i)));
@@ -310,4 +356,5 @@ const struct fk_table FK_TABLE = {
     softmax_row, softmax_backward_row,
     layernorm_forward, layernorm_input_grad, layernorm_param_grad,
     cross_entropy, adamw, add, column_sums, exp_array,
+    attention_forward, attention_backward,
 };

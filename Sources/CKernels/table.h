@@ -21,6 +21,9 @@ struct fk_table {
     void (*add)(float *, const float *, const float *, size_t);
     void (*column_sums)(float *, const float *, size_t, size_t, size_t, size_t);
     void (*exp)(float *, const float *, size_t);
+    void (*attention_forward)(float *, float *, size_t, const float *, size_t, size_t, size_t, size_t, size_t);
+    void (*attention_backward)(float *, const float *, const float *, const float *, float *, size_t, size_t, size_t,
+                               size_t, size_t);
 };
 
 extern const struct fk_table fk_table_baseline;
