@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing, builds, and trains jobs/demo.toml on the fortunes corpus
-# with 4 MPI ranks (1 server, 3 client hosts). The run lands in runs/demo/; a short sample of
+# with 4 MPI ranks (1 server, 3 client hosts; the job's k = 3 gives each client rank one client
+# per round). The run lands in runs/demo/; a short sample of
 # generated text ends the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
