@@ -38,6 +38,7 @@ struct InspectCommand: ParsableCommand {
             say("  bytes per client (down + up) \(megabytes(Int(summary.bytesPerClientMean.rounded()))) mean, "
                 + "\(megabytes(summary.bytesPerClientMax)) max; peak RSS client ranks \(megabytes(summary.peakClientRSS)), "
                 + "server \(megabytes(summary.peakServerRSS))")
+            if let share = ProgressPrinter.computeShare(summary) { say("  " + share) }
         } else {
             say("not finished (no /summary yet): running, stopped, or killed; 'fedcybgd resume \(runFolder)' continues it")
         }

@@ -75,9 +75,18 @@ final class ProgressPrinter: FederationObserver {
             "  peak RSS    client ranks \(megabytes(summary.peakClientRSS)), server \(megabytes(summary.peakServerRSS))",
         ]
         if let split = times.description { lines.append("  time        " + split) }
+        if let share = computeShare(summary) { lines.append("  compute     " + share) }
         lines.append("  server CPU  \(seconds(summary.serverCPUSeconds)) of \(seconds(summary.wallSeconds)) wall "
             + "(\(String(format: "%.0f", 100 * summary.serverCPUSeconds / max(summary.wallSeconds, 1e-9)))%)")
         return lines
+    }
+
+    /// "client ranks computed 71.3% of the wall time (client_compute_fraction 0.713)", or nil when not measured.
+    static func computeShare(_ summary: RunSummary) -> String? {
+        let fraction = summary.clientComputeFraction
+        guard fraction >= 0, fraction.isFinite else { return nil }
+        return "client ranks computed \(String(format: "%.1f", 100 * fraction))% of the wall time "
+            + "(client_compute_fraction \(String(format: "%.3f", fraction)))"
     }
 
     private func format(_ loss: Float) -> String { loss.isNaN ? "   nan" : String(format: "%6.3f", loss) }

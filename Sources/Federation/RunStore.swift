@@ -27,7 +27,8 @@ public struct RoundRecord: Sendable, Equatable {
     public var lossAfter: Float
     /// L2 norm of the change the round made to its block (0 when every upload was rejected).
     public var updateNorm: Float
-    /// Wall time of the round, including evaluation.
+    /// Wall time of the round on rank 0, including its evaluation unless that ran during the next
+    /// round (docs/RUN-FILES.md, "Time split").
     public var seconds: Double
     /// CPU time the server rank used during the round.
     public var serverCPUSeconds: Double
@@ -146,6 +147,10 @@ public struct RunSummary: Sendable, Equatable {
     /// rounds), and of rank 0; -1 when none was measured.
     public var peakClientRSS = -1
     public var peakServerRSS = -1
+    /// Fraction of this start's wall time the client ranks spent computing: their compute
+    /// seconds over the rounds of this start / (client ranks × `wallSeconds`), in [0, 1]
+    /// (`ClientComputeShare`); -1 when no round was measured.
+    public var clientComputeFraction: Double = -1
 
     public init(rounds: Int, clients: Int, parameterCount: Int, totalBytesDown: Int, totalBytesUp: Int,
                 totalBytesBroadcast: Int, tokensTrained: Int, initialEvalLoss: Float, finalEvalLoss: Float,

@@ -130,6 +130,7 @@ public enum HDF5RunReader {
         summary.bytesPerClientMax = try optional("bytes_per_client_max", summary.bytesPerClientMax)
         summary.peakClientRSS = try optional("peak_client_rss", summary.peakClientRSS)
         summary.peakServerRSS = try optional("peak_server_rss", summary.peakServerRSS)
+        summary.clientComputeFraction = try optional("client_compute_fraction", summary.clientComputeFraction)
         return summary
     }
 

@@ -210,11 +210,13 @@ public final class HDF5RunStore: RunStore, RecordedHistory {
             "rejected_uploads": summary.rejectedUploads,
             "bytes_per_client_mean": summary.bytesPerClientMean, "bytes_per_client_max": summary.bytesPerClientMax,
             "peak_client_rss": summary.peakClientRSS, "peak_server_rss": summary.peakServerRSS,
+            "client_compute_fraction": summary.clientComputeFraction,
         ]
         for column in RunSchema.summary {
             guard let value = values[column.name] else { continue }
             try setNumericAttribute(group, column.name, value)
             try group.setAttribute(column.name + "_units", RunSchema.units(column, config: config))
+            try group.setAttribute(column.name + "_description", column.description)
         }
         try file.close()
     }

@@ -90,7 +90,7 @@ enum RunSchema {
         Column(name: "update_norm_accepted", description: "how many updates the update-norm guard has accepted", units: "1"),
     ]
 
-    /// The attributes of `/summary` in history.h5; each also has `<name>_units`.
+    /// The attributes of `/summary` in history.h5; each also has `<name>_units` and `<name>_description`.
     static let summary: [Column] = [
         Column(name: "rounds", description: "rounds run", units: "1"),
         Column(name: "clients", description: "number of clients", units: "1"),
@@ -108,6 +108,7 @@ enum RunSchema {
         Column(name: "bytes_per_client_max", description: "bytes down + up per client over the whole run, the largest over the clients", units: "bytes"),
         Column(name: "peak_client_rss", description: "largest peak RSS of a rank hosting clients over the run (rank 0 in one-rank rounds)", units: "bytes"),
         Column(name: "peak_server_rss", description: "largest peak RSS of rank 0 over the run", units: "bytes"),
+        Column(name: "client_compute_fraction", description: "fraction of wall_seconds the client ranks spent computing: rank_compute_seconds of the client ranks (ranks 1..P-1; rank 0 when P = 1) summed over the rounds since the last start or resume, divided by (client ranks × wall_seconds); -1: not measured", units: "1"),
     ]
 
     static func checkpointName(round: Int) -> String {

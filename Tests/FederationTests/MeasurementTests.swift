@@ -50,6 +50,9 @@ final class MeasurementTests: XCTestCase {
         let summary = try XCTUnwrap(store.summary)
         assertSummary(summary, matches: store.records)
         XCTAssertEqual(summary.peakClientRSS, store.records.flatMap { $0.rankPeakRSS.dropFirst() }.max())
+        let clientCompute = store.records.reduce(0.0) { $0 + $1.rankComputeSeconds[1] + $1.rankComputeSeconds[2] }
+        XCTAssertEqual(summary.clientComputeFraction, clientCompute / (2 * summary.wallSeconds), accuracy: 1e-12)
+        XCTAssertTrue(summary.clientComputeFraction > 0 && summary.clientComputeFraction <= 1)
     }
 
     func testOneRankRunMeasuresRankZeroAloneAndItsTrainingIsCompute() throws {
@@ -64,6 +67,9 @@ final class MeasurementTests: XCTestCase {
         let summary = try XCTUnwrap(store.summary)
         assertSummary(summary, matches: store.records)
         XCTAssertEqual(summary.peakClientRSS, summary.peakServerRSS, "with one rank, the client rank is rank 0")
+        let compute = store.records.reduce(0.0) { $0 + $1.rankComputeSeconds[0] }
+        XCTAssertEqual(summary.clientComputeFraction, compute / summary.wallSeconds, accuracy: 1e-12)
+        XCTAssertTrue(summary.clientComputeFraction > 0 && summary.clientComputeFraction <= 1)
     }
 
     func testResumedRunSummaryCountsTheBytesOfTheRoundsBeforeTheResume() throws {

@@ -98,6 +98,28 @@ def test_summary_is_consistent_with_the_history_and_the_printed_block(three_rank
     assert re.search(r"time\s+server compute [\d.]+ s, comm [\d.]+ s, wait [\d.]+ s; client ranks \(mean\)", stdout)
 
 
+def test_client_compute_fraction_is_the_client_ranks_compute_over_ranks_times_wall(three_rank_run, single_rank_run):
+    """/summary client_compute_fraction = client ranks' compute, summed / (client ranks × wall)."""
+    for (run, stdout), client_ranks in ((three_rank_run, slice(1, None)), (single_rank_run, slice(0, 1))):
+        h, s = history(run)
+        compute = h["rank_compute_seconds"][:, client_ranks]
+        assert np.isfinite(compute).all() and compute.sum() > 0
+        expected = compute.sum() / (compute.shape[1] * s["wall_seconds"])
+        fraction = s["client_compute_fraction"]
+        assert 0 < fraction <= 1, fraction
+        assert abs(fraction - expected) <= 1e-12, (fraction, expected)
+        assert s["client_compute_fraction_units"] == "1"
+        assert "wall_seconds" in s["client_compute_fraction_description"]
+        printed = re.search(r"client ranks computed ([\d.]+)% of the wall time \(client_compute_fraction ([\d.]+)\)", stdout)
+        assert printed, stdout
+        assert abs(float(printed.group(2)) - fraction) <= 0.0005 and abs(float(printed.group(1)) - 100 * fraction) <= 0.05
+    # Every summary attribute carries its units and a description.
+    _, s = history(three_rank_run[0])
+    values = [name for name in s if not name.endswith(("_units", "_description")) and name not in ("description", "units", "end_time")]
+    for name in values:
+        assert isinstance(s[name + "_units"], str) and s[name + "_description"], name
+
+
 def test_one_rank_run_measures_rank_zero_as_server_and_client(single_rank_run):
     h, s = history(single_rank_run[0])
     for name in RANK_COLUMNS:
