@@ -75,8 +75,7 @@ struct VerifyReferenceCommand: ParsableCommand {
     var folder: String
 
     func run() throws {
-        BLASStartup.noteOnce()
-        let report = try ReferenceCheck.verify(folder: folder)
+        let report = try ReferenceCheck.verify(folder: folder, willCompute: { BLASStartup.noteOnce() })
         ProgressPrinter.say(report.description)
         if !report.passed { throw ExitCode.failure }
     }
