@@ -49,12 +49,15 @@ small=(--layers 6 --width 256 --heads 8 --vocab 256 --sequence 128 --batch 8)
 gpt2=(--layers 12 --width 768 --heads 12 --vocab 50257 --sequence 256 --batch 4)
 gpt2_torch=(--layers 12 --embd 768 --heads 12 --vocab 50257 --seq 256 --batch 4 --steps 3 --warmup 1)
 
+# The machine: CPU, OpenBLAS's kernel set (and where OPENBLAS_CORETYPE came from), our kernel path.
+"$bin" bench --sgemm-only --layers 1 --width 32 --heads 2 --vocab 64 --sequence 16 --batch 2 --threads "$threads" \
+  2>/dev/null | grep -E '^(cpu|blas|kernels): '
+
 tf=(); tl=(); of=(); ol=(); sf=(); sl=(); gt=(); go=(); gs=()
 for i in $(seq "$repeats"); do
   t=$(torch); need "$t" "torch full"; tf+=("$t")
   t=$(torch --block 5); need "$t" "torch --block 5"; tl+=("$t")
   ours=$("$bin" bench "${small[@]}" --threads "$threads" --steps 10 --cases full,last)
-  if [ "$i" = 1 ]; then grep -E '^(cpu|blas|kernels): ' <<<"$ours"; fi
   of+=("$(field "$ours" full tokens/s)"); ol+=("$(field "$ours" 'last layer' tokens/s)")
   sf+=("$(field "$ours" full of_sgemm)"); sl+=("$(field "$ours" 'last layer' of_sgemm)")
   need "${of[-1]}" "fedcybgd bench (full)"; need "${ol[-1]}" "fedcybgd bench (last layer)"
