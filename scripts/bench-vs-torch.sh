@@ -1,24 +1,92 @@
 #!/usr/bin/env bash
-# Speed against PyTorch, measured in the same run on this machine: the reference script
-# (shared/bench/torch_gpt_bench.py, CPU PyTorch installed by setup.sh) and `fedcybgd bench` run
-# interleaved REPEATS times on the default bench config with 2 threads; prints medians and ratios.
+# Speed against PyTorch, measured in the same run on this machine (docs/PERFORMANCE.md).
+#
+#   scripts/bench-vs-torch.sh [BENCH_DIR]
+#
+# BENCH_DIR holds torch_gpt_bench.py (CPU PyTorch, installed by setup.sh); by default the
+# `shared/bench` folder next to this repository (../shared/bench from the repository root),
+# wherever the clone lives. Runs the reference script and `fedcybgd bench` interleaved:
+#   - the bench shape (6 layers x 256, vocab 256, T 128, B 8, 2 threads), REPEATS times (default 5):
+#     the full step, and the last-layer step (torch --block 5, ours "last layer (block 6)");
+#   - GPT-2 small (12 x 768, vocab 50257, T 256, B 4, 2 threads), GPT2_REPEATS times (default 3;
+#     0 skips it): the full step only, 1 warm-up + 3 timed steps on both sides.
+# Prints the CPU, OpenBLAS's kernel set and our element-wise kernel path, then medians, ratios
+# (fedcybgd / torch; the target is 1.3x) and our fraction of plain sgemm at each shape.
+# OPENBLAS_CORETYPE is left as the environment has it; the `blas:` line says which kernels ran.
+# Settings: REPEATS, GPT2_REPEATS, THREADS (default 2), FEDCYBGD_BIN (skip the build), PYTHON.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+default_dir="$(dirname "$root")/shared/bench"
+bench_dir=${1:-$default_dir}
+if [ ! -f "$bench_dir/torch_gpt_bench.py" ]; then
+  if [ $# -ge 1 ]; then
+    echo "bench-vs-torch: no torch_gpt_bench.py in '$bench_dir' (the BENCH_DIR argument)" >&2
+  else
+    echo "bench-vs-torch: no torch_gpt_bench.py in $default_dir (shared/bench next to the repository);" \
+      "give its folder: scripts/bench-vs-torch.sh BENCH_DIR" >&2
+  fi
+  exit 2
+fi
+reference="$bench_dir/torch_gpt_bench.py"
 repeats=${REPEATS:-5}
-reference=${TORCH_BENCH:-../shared/bench/torch_gpt_bench.py}
-swift build -c release --product fedcybgd >/dev/null
-torch_full=(); torch_last=(); ours_full=(); ours_last=()
-for _ in $(seq "$repeats"); do
-  torch_full+=("$(python3 "$reference" --threads 2 2>/dev/null | sed -n 's/.*tokens\/s=\([0-9]*\).*/\1/p')")
-  torch_last+=("$(python3 "$reference" --threads 2 --block 5 2>/dev/null | sed -n 's/.*tokens\/s=\([0-9]*\).*/\1/p')")
-  ours=$(.build/release/fedcybgd bench --threads 2 --steps 10)
-  ours_full+=("$(echo "$ours" | sed -n 's/^ *full .*tokens\/s= *\([0-9]*\).*/\1/p')")
-  ours_last+=("$(echo "$ours" | sed -n 's/^ *last layer.*tokens\/s= *\([0-9]*\).*/\1/p')")
+gpt2_repeats=${GPT2_REPEATS:-3}
+threads=${THREADS:-2}
+python=${PYTHON:-python3}
+if [ -n "${FEDCYBGD_BIN:-}" ]; then
+  bin=$FEDCYBGD_BIN
+else
+  (cd "$root" && swift build -c release --product fedcybgd >/dev/null)
+  bin="$root/.build/release/fedcybgd"
+fi
+
+# One value of `field=` from the line that starts with `case` (leading spaces allowed).
+field() { sed -n "s|^ *$2 .*[ ]$3= *\([0-9.]*\).*|\1|p" <<<"$1" | head -n 1; }
+torch() { "$python" "$reference" --threads "$threads" "$@" 2>/dev/null | sed -n 's/.*tokens\/s=\([0-9.]*\).*/\1/p'; }
+need() { [ -n "$1" ] || { echo "bench-vs-torch: $2 printed no figure" >&2; exit 1; }; }
+
+small=(--layers 6 --width 256 --heads 8 --vocab 256 --sequence 128 --batch 8)
+gpt2=(--layers 12 --width 768 --heads 12 --vocab 50257 --sequence 256 --batch 4)
+gpt2_torch=(--layers 12 --embd 768 --heads 12 --vocab 50257 --seq 256 --batch 4 --steps 3 --warmup 1)
+
+# The machine: CPU, OpenBLAS's kernel set (and where OPENBLAS_CORETYPE came from), our kernel path.
+"$bin" bench --sgemm-only --layers 1 --width 32 --heads 2 --vocab 64 --sequence 16 --batch 2 --threads "$threads" \
+  2>/dev/null | grep -E '^(cpu|blas|kernels): '
+
+tf=(); tl=(); of=(); ol=(); sf=(); sl=(); gt=(); go=(); gs=()
+for i in $(seq "$repeats"); do
+  t=$(torch); need "$t" "torch full"; tf+=("$t")
+  t=$(torch --block 5); need "$t" "torch --block 5"; tl+=("$t")
+  ours=$("$bin" bench "${small[@]}" --threads "$threads" --steps 10 --cases full,last)
+  of+=("$(field "$ours" full tokens/s)"); ol+=("$(field "$ours" 'last layer' tokens/s)")
+  sf+=("$(field "$ours" full of_sgemm)"); sl+=("$(field "$ours" 'last layer' of_sgemm)")
+  need "${of[-1]}" "fedcybgd bench (full)"; need "${ol[-1]}" "fedcybgd bench (last layer)"
+  echo "  bench shape run $i/$repeats: torch full ${tf[-1]} last ${tl[-1]}; fedcybgd full ${of[-1]} last ${ol[-1]} tokens/s" >&2
 done
-python3 - "${torch_full[*]}" "${torch_last[*]}" "${ours_full[*]}" "${ours_last[*]}" <<'PY'
+for i in $(seq "$gpt2_repeats"); do
+  t=$(torch "${gpt2_torch[@]}"); need "$t" "torch GPT-2 small"; gt+=("$t")
+  ours=$("$bin" bench "${gpt2[@]}" --threads "$threads" --steps 3 --warmup 1 --cases full)
+  go+=("$(field "$ours" full tokens/s)"); gs+=("$(field "$ours" full of_sgemm)")
+  need "${go[-1]}" "fedcybgd bench (GPT-2 small)"
+  echo "  GPT-2 small run $i/$gpt2_repeats: torch ${gt[-1]}, fedcybgd ${go[-1]} tokens/s" >&2
+done
+
+"$python" - "$threads" "${tf[*]}" "${of[*]}" "${sf[*]}" "${tl[*]}" "${ol[*]}" "${sl[*]}" "${gt[*]:-}" "${go[*]:-}" "${gs[*]:-}" <<'PY'
 import statistics, sys
-tf, tl, of, ol = ([int(x) for x in arg.split()] for arg in sys.argv[1:])
-for name, torch, ours in (("full step", tf, of), ("last layer only", tl, ol)):
-    t, o = statistics.median(torch), statistics.median(ours)
-    print(f"{name:16s} torch median {t:7.0f} tokens/s  fedcybgd median {o:7.0f} tokens/s  ratio {o / t:.2f}  (runs: torch {torch}, fedcybgd {ours})")
+threads, *columns = sys.argv[1:]
+values = [[float(x) for x in c.split()] for c in columns]
+rows = [("bench shape, full step", *values[0:3]), ("bench shape, last layer", *values[3:6]),
+        ("GPT-2 small, full step", *values[6:9])]
+target = 1.3
+print(f"\n{threads} threads; tokens/s medians of interleaved runs; ratio = fedcybgd / torch (target {target}x); "
+      "of_sgemm = our GFLOP/s / plain cblas_sgemm's at the same shapes")
+print(f"{'step':26s} {'torch':>9s} {'fedcybgd':>9s} {'ratio':>6s} {'of_sgemm':>8s}  target")
+for name, torch, ours, frac in rows:
+    if not torch:
+        print(f"{name:26s} (skipped)")
+        continue
+    t, o, f = statistics.median(torch), statistics.median(ours), statistics.median(frac)
+    verdict = "met" if o / t >= target else "missed"
+    print(f"{name:26s} {t:9.0f} {o:9.0f} {o / t:6.2f} {f:8.2f}  {target}x {verdict}   "
+          f"(runs: torch {[round(x) for x in torch]}, fedcybgd {[round(x) for x in ours]})")
 PY

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GPT
 import Kernels
 
@@ -17,16 +18,50 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads.") var threads = 2
     @Option(help: "Untimed warm-up steps.") var warmup = 3
     @Option(help: "Timed steps; the median is reported.") var steps = 20
+    @Option(help: "The cases to run, comma-separated: full, first, last.") var cases = "full,first,last"
+    @Flag(help: "Print the machine and plain sgemm's GFLOP/s at this model's matmul shapes, and skip the training steps.")
+    var sgemmOnly = false
 
     func run() throws {
         #if DEBUG
         ProgressPrinter.say("warning: this is a debug build; build with -c release for meaningful figures")
         #endif
         guard width % heads == 0 else { throw CLIError("--width \(width) is not a multiple of --heads \(heads); pick numbers that divide") }
+        guard layers > 0, width > 0, vocab > 0, sequence > 0, batch > 0, threads > 0, warmup >= 0, steps > 0 else {
+            throw CLIError("--layers, --width, --vocab, --sequence, --batch, --threads and --steps must be positive, --warmup not negative")
+        }
+        var kinds = Set<TrainingBenchmark.CaseKind>()
+        for name in cases.split(separator: ",") {
+            guard let kind = TrainingBenchmark.CaseKind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw CLIError("--cases: unknown case '\(name)'; use full, first and last, comma-separated")
+            }
+            kinds.insert(kind)
+        }
+        guard !kinds.isEmpty else { throw CLIError("--cases names no case; use full, first and last, comma-separated") }
+        BLASStartup.noteOnce()
         let config = GPTConfig(vocabSize: vocab, contextLength: sequence, embedDim: width, layers: layers, heads: heads)
+        for line in Self.machineLines() { ProgressPrinter.say(line) }
+        let sgemm = TrainingBenchmark.sgemmRate(config: config, batch: batch, sequence: sequence, threads: threads)
+        ProgressPrinter.say("sgemm:   plain cblas_sgemm at this model's matmul shapes (each layer's and the head's forward and "
+            + "backward products, weighted by FLOPs), \(threads) OpenBLAS thread(s): GFLOP/s=\(String(format: "%.1f", sgemm / 1e9))")
+        if sgemmOnly { return }
         let result = TrainingBenchmark.run(config: config, batch: batch, sequence: sequence, threads: threads,
-                                           warmup: warmup, steps: steps)
+                                           warmup: warmup, steps: steps, sgemmRate: sgemm, cases: kinds)
         ProgressPrinter.say(result.description)
+    }
+
+    /// The CPU, the BLAS library and its kernel set (and where OPENBLAS_CORETYPE came from), and our
+    /// element-wise kernel path.
+    static func machineLines(environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+        let model = CPU.model.isEmpty ? "unknown" : CPU.model
+        let source = BLASStartup.source(environment: environment)
+        let setting = source == .auto ? source.rawValue
+            : "OPENBLAS_CORETYPE=\(environment[BLASStartup.coretypeVariable] ?? ""), \(source.rawValue)"
+        return [
+            "cpu:     \(model); features \(CPU.features.joined(separator: " "))",
+            "blas:    \(BLAS.buildConfiguration); core \(BLAS.coreName) (\(setting))",
+            "kernels: element-wise path \(KernelPath.current.rawValue) (best on this CPU: \(KernelPath.best.rawValue))",
+        ]
     }
 }
 
@@ -40,7 +75,7 @@ struct VerifyReferenceCommand: ParsableCommand {
     var folder: String
 
     func run() throws {
-        let report = try ReferenceCheck.verify(folder: folder)
+        let report = try ReferenceCheck.verify(folder: folder, willCompute: { BLASStartup.noteOnce() })
         ProgressPrinter.say(report.description)
         if !report.passed { throw ExitCode.failure }
     }

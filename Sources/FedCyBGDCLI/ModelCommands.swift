@@ -73,6 +73,7 @@ struct SampleCommand: ParsableCommand {
             throw CLIError("--tokens, --temperature and --top-k must not be negative")
         }
         let model = try RunModel(runFolder: runFolder, checkpoint: checkpoint)
+        BLASStartup.noteOnce()
         BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount)
         var start = model.tokenizer.encode(prompt)
         if start.isEmpty { start = model.tokenizer.endOfText.map { [$0] } ?? model.tokenizer.encode("\n") }

@@ -29,6 +29,7 @@ struct TrainingSession {
             try FedCyBGD.releaseClients(transport: transport)
             return
         }
+        BLASStartup.noteOnce(rank: transport.rank)
         let summary = try FedCyBGD.run(
             settings: prepared.plan.settings, corpus: prepared.corpus, initial: prepared.initial,
             transport: transport, store: prepared.store, jobText: prepared.plan.job.effectiveTOML,

@@ -55,7 +55,8 @@ public enum ReferenceCheck {
     /// logits, loss, grad.<name> (grad.lm_head.weight optional, compared with wte's tied gradient) and
     /// adamw_losses, each the loss measured after its step), runs forward, backward and AdamW, and reports
     /// the max relative error of each against its tolerance. Batch and sequence come from input_ids' shape.
-    public static func verify(folder: String) throws -> ReferenceReport {
+    /// `willCompute` runs once the folder's files have been read, before the first pass.
+    public static func verify(folder: String, willCompute: () -> Void = {}) throws -> ReferenceReport {
         let parameters = try HuggingFaceGPT2.load(folder: folder)
         let config = parameters.layout.config
         let expected = try SafeTensorsFile(path: folder + "/expected.safetensors")
@@ -71,6 +72,7 @@ public enum ReferenceCheck {
         guard targets.count == inputs.count else {
             throw GPTError.shapeMismatch(tensor: "targets", expected: idsEntry.shape, found: try expected.entry("targets").shape)
         }
+        willCompute()
         for t in inputs where t < 0 || Int(t) >= config.vocabSize {
             throw GPTError.invalidConfig("input_ids holds token \(t), outside vocab_size \(config.vocabSize)")
         }

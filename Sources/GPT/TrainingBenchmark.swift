@@ -13,6 +13,11 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
         public let trainableParameters: Int
         public let medianStepSeconds: Double
         public let tokensPerSecond: Double
+        /// The step's work as `TrainingBenchmark.flops` counts it.
+        public let flops: Double
+
+        /// FLOP per second of the median step.
+        public var flopsPerSecond: Double { flops / medianStepSeconds }
     }
 
     public let config: GPTConfig
@@ -23,6 +28,9 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
     public let steps: Int
     public let parameterCount: Int
     public let cases: [Case]
+    /// Plain `cblas_sgemm` at this model's matmul shapes (OpenBLAS's own threading, `threads`
+    /// threads), weighted by their FLOPs; nil when not measured.
+    public let sgemmFlopsPerSecond: Double?
 
     public func `case`(_ name: String) -> Case? { cases.first { $0.name == name } }
 
@@ -35,7 +43,9 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
         for k in cases {
             let name = k.name.padding(toLength: 24, withPad: " ", startingAt: 0)
             let tps = String(format: "%8.0f", k.tokensPerSecond), ms = String(format: "%8.1f", k.medianStepSeconds * 1000)
-            lines.append("  \(name) tokens/s=\(tps)  step_ms=\(ms)  trainable=\(k.trainableParameters)")
+            var line = "  \(name) tokens/s=\(tps)  step_ms=\(ms)  GFLOP/s=\(String(format: "%7.1f", k.flopsPerSecond / 1e9))"
+            if let sgemm = sgemmFlopsPerSecond { line += "  of_sgemm=\(String(format: "%5.2f", k.flopsPerSecond / sgemm))" }
+            lines.append(line + "  GFLOP=\(String(format: "%.2f", k.flops / 1e9))  trainable=\(k.trainableParameters)")
         }
         return lines.joined(separator: "\n")
     }
@@ -43,6 +53,11 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
 
 /// Times forward + backward + AdamW steps for full training and for one-block training.
 public enum TrainingBenchmark {
+    /// The three cases: every block trains, only the first layer, only the last layer.
+    public enum CaseKind: String, CaseIterable, Sendable {
+        case full, first, last
+    }
+
     /// The default benchmark model: 6 layers, width 256, 8 heads, vocab 256, context 128.
     public static let defaultConfig = GPTConfig(vocabSize: 256, contextLength: 128, embedDim: 256, layers: 6, heads: 8)
 
@@ -50,7 +65,8 @@ public enum TrainingBenchmark {
     /// Each case reports batch*sequence / median step time. BLAS runs with `threads` threads during the run
     /// and is restored afterwards.
     public static func run(config: GPTConfig = defaultConfig, batch: Int = 8, sequence: Int = 128, threads: Int = 2,
-                           warmup: Int = 3, steps: Int = 10) -> BenchmarkResult {
+                           warmup: Int = 3, steps: Int = 10, sgemmRate: Double? = nil,
+                           cases selected: Set<CaseKind> = Set(CaseKind.allCases)) -> BenchmarkResult {
         let previous = BLAS.threads
         BLAS.setThreads(threads)
         defer { BLAS.setThreads(previous) }
@@ -60,11 +76,13 @@ public enum TrainingBenchmark {
         let count = batch * sequence
         let inputs = (0..<count).map { _ in Int32(rng.nextInt(below: config.vocabSize)) }
         let targets = (0..<count).map { _ in Int32(rng.nextInt(below: config.vocabSize)) }
-        let plans: [(String, Set<Int>)] = [
-            ("full", Set(0..<layout.blockCount)),
-            ("first layer (block 1)", [1]),
-            ("last layer (block \(config.layers))", [config.layers]),
-        ]
+        let plans: [(String, Set<Int>)] = CaseKind.allCases.filter(selected.contains).map { kind in
+            switch kind {
+            case .full: ("full", Set(0..<layout.blockCount))
+            case .first: ("first layer (block 1)", [1])
+            case .last: ("last layer (block \(config.layers))", [config.layers])
+            }
+        }
         var cases: [BenchmarkResult.Case] = []
         for (name, blocks) in plans {
             let trainer = GPTTrainer(config: config, batch: batch, sequence: sequence, trainableBlocks: blocks)
@@ -75,13 +93,117 @@ public enum TrainingBenchmark {
                 _ = trainer.step(parameters: parameters, inputs: inputs, targets: targets, settings: settings)
                 if i >= warmup { times.append(now() - start) }
             }
-            times.sort()
-            let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+            let median = Self.median(times)
             cases.append(.init(name: name, trainableBlocks: blocks.sorted(), trainableParameters: trainer.gradientParameterCount,
-                               medianStepSeconds: median, tokensPerSecond: Double(count) / median))
+                               medianStepSeconds: median, tokensPerSecond: Double(count) / median,
+                               flops: flops(config: config, batch: batch, sequence: sequence, trainableBlocks: blocks)))
         }
         return BenchmarkResult(config: config, batch: batch, sequence: sequence, threads: threads, warmup: warmup,
-                               steps: max(steps, 1), parameterCount: layout.parameterCount, cases: cases)
+                               steps: max(steps, 1), parameterCount: layout.parameterCount, cases: cases,
+                               sgemmFlopsPerSecond: sgemmRate)
+    }
+
+    /// The floating-point operations of one training step (forward + backward; AdamW, the embedding
+    /// lookup and the element-wise kernels are not counted), as docs/PERFORMANCE.md counts them and
+    /// PyTorch's eager mode performs them:
+    ///
+    /// - a transformer layer's forward pass: its four matmuls 24·BT·C² (c_attn 6, c_proj 2, c_fc 8,
+    ///   mlp c_proj 8), plus attention 4·B·T²·C (QKᵀ and PV over the full T×T, as PyTorch's eager
+    ///   attention computes it; our causal chunks skip part of it);
+    /// - the tied head's forward pass: 2·BT·C·V;
+    /// - backward, per layer: nothing below the lowest trained block; input gradients only above it
+    ///   (the matmuls 1x forward; attention, which has no weights, 2x); input and weight gradients in
+    ///   a trained layer (2x forward, so a full step is 3x forward). The head's backward is its input
+    ///   gradient (1x) when any block trains, plus the tied embedding's weight gradient (another 1x)
+    ///   when the embedding (block 0) trains.
+    ///
+    /// Blocks are numbered as in `ParameterLayout`: 0 the embeddings, 1...L the layers, L+1 the final
+    /// norm. The default bench config gives 31.8 GFLOP for the full step, 14.2 for the last layer and
+    /// 23.6 for the first layer.
+    public static func flops(config: GPTConfig, batch: Int, sequence: Int, trainableBlocks: Set<Int>) -> Double {
+        let bt = Double(batch * sequence), t = Double(sequence), c = Double(config.embedDim), v = Double(config.vocabSize)
+        let matmuls = 24 * bt * c * c, attention = 4 * bt * t * c, head = 2 * bt * c * v
+        guard let lowest = trainableBlocks.min() else { return Double(config.layers) * (matmuls + attention) + head }
+        var total = head * (1 + 1 + (trainableBlocks.contains(0) ? 1 : 0))
+        for layer in 0..<config.layers {
+            let block = layer + 1
+            total += matmuls + attention
+            if trainableBlocks.contains(block) { total += 2 * (matmuls + attention) }
+            else if block > lowest { total += matmuls + 2 * attention }
+        }
+        return total
+    }
+
+    /// One matrix product of the model: row-major C[m, n] = op(A) op(B), and how many times a full
+    /// training step runs it.
+    public struct MatmulShape: Sendable, Equatable {
+        public let name: String
+        public let m: Int, n: Int, k: Int
+        public let transA: Bool, transB: Bool
+        public let count: Int
+        public var flops: Double { 2 * Double(m) * Double(n) * Double(k) * Double(count) }
+    }
+
+    /// The dense products of a full training step: each layer's four projections forward, their input
+    /// gradients and weight gradients (times `layers`), and the tied head's logits, input gradient and
+    /// embedding gradient. Their FLOPs are those of `flops(...)` for full training, minus attention.
+    public static func matmulShapes(config: GPTConfig, batch: Int, sequence: Int) -> [MatmulShape] {
+        let bt = batch * sequence, c = config.embedDim, l = config.layers, v = config.vocabSize
+        var shapes: [MatmulShape] = []
+        for (name, input, output) in [("c_attn", c, 3 * c), ("attn.c_proj", c, c), ("c_fc", c, 4 * c), ("mlp.c_proj", 4 * c, c)] {
+            shapes.append(.init(name: "\(name) fwd", m: bt, n: output, k: input, transA: false, transB: false, count: l))
+            shapes.append(.init(name: "\(name) dX", m: bt, n: input, k: output, transA: false, transB: true, count: l))
+            shapes.append(.init(name: "\(name) dW", m: input, n: output, k: bt, transA: true, transB: false, count: l))
+        }
+        shapes.append(.init(name: "head fwd", m: bt, n: v, k: c, transA: false, transB: true, count: 1))
+        shapes.append(.init(name: "head dX", m: bt, n: c, k: v, transA: false, transB: false, count: 1))
+        shapes.append(.init(name: "head dW", m: v, n: c, k: bt, transA: true, transB: false, count: 1))
+        return shapes
+    }
+
+    /// FLOP/s of plain `cblas_sgemm` (OpenBLAS's own threading with `threads` threads) over
+    /// `matmulShapes`: total FLOPs / total time, each shape weighted by how often a full step runs it.
+    /// Each shape is timed (after one untimed call) until `minSeconds` have passed (at least 3 and at most
+    /// 10,000 calls);
+    /// its median call counts, as the bench's steps do.
+    public static func sgemmRate(config: GPTConfig, batch: Int, sequence: Int, threads: Int, minSeconds: Double = 0.1) -> Double {
+        let previous = BLAS.threads
+        BLAS.setThreads(threads)
+        defer { BLAS.setThreads(previous) }
+        var flops = 0.0, seconds = 0.0
+        for shape in matmulShapes(config: config, batch: batch, sequence: sequence) {
+            let a = [Float](repeating: 0.01, count: shape.m * shape.k)
+            let b = [Float](repeating: 0.02, count: shape.k * shape.n)
+            var out = [Float](repeating: 0, count: shape.m * shape.n)
+            func once() -> Double {
+                let start = now()
+                a.withUnsafeBufferPointer { a in
+                    b.withUnsafeBufferPointer { b in
+                        out.withUnsafeMutableBufferPointer { c in
+                            sgemm(transA: shape.transA, transB: shape.transB, m: shape.m, n: shape.n, k: shape.k,
+                                  a: a.baseAddress!, lda: shape.transA ? shape.m : shape.k,
+                                  b: b.baseAddress!, ldb: shape.transB ? shape.k : shape.n,
+                                  beta: 0, c: c.baseAddress!, ldc: shape.n)
+                        }
+                    }
+                }
+                return now() - start
+            }
+            _ = once()
+            var times: [Double] = [], spent = 0.0
+            while times.count < 3 || (spent < minSeconds && times.count < 10_000) {
+                times.append(once())
+                spent += times[times.count - 1]
+            }
+            flops += shape.flops
+            seconds += Self.median(times) * Double(shape.count)
+        }
+        return flops / seconds
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted(), n = sorted.count
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     }
 
     /// Monotonic seconds.

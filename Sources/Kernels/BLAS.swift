@@ -11,11 +11,15 @@ public enum BLAS {
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
     /// The OpenBLAS build and the kernel family it picked for this CPU.
-    public static var configuration: String {
-        let config = openblas_get_config().map { String(cString: $0) } ?? "unknown"
-        let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
-        return "\(config) (core \(core))"
-    }
+    public static var configuration: String { "\(buildConfiguration) (core \(coreName))" }
+
+    /// OpenBLAS's `openblas_get_config()`, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64".
+    public static var buildConfiguration: String { openblas_get_config().map { String(cString: $0) } ?? "unknown" }
+
+    /// The kernel set OpenBLAS loaded, `openblas_get_corename()`: "Haswell", "SkylakeX", "Prescott", …
+    /// A DYNAMIC_ARCH build decides it once, when the library loads, from the CPU model or from
+    /// `OPENBLAS_CORETYPE` (docs/PERFORMANCE.md, "OpenBLAS and the CPU").
+    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
 }
 
 /// `sgemm` split across `BLAS.threads` workers, each calling single-threaded OpenBLAS on a slice of

@@ -24,7 +24,9 @@ enum ProgramRunner {
     }
 
     /// Runs the binary with `arguments`; with `ranks`, under scripts/mpirun.sh -n ranks.
-    static func run(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:]) throws -> Result {
+    /// `removing` names variables to take out of the environment (e.g. OPENBLAS_CORETYPE).
+    static func run(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:],
+                    removing: [String] = []) throws -> Result {
         let process = Process()
         if let ranks {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
@@ -39,6 +41,7 @@ enum ProgramRunner {
             !["OMPI_", "PMIX_", "OPAL_", "PRTE_"].contains { key.hasPrefix($0) }
         }
         env.merge(environment) { $1 }
+        for name in removing { env[name] = nil }
         process.environment = env
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

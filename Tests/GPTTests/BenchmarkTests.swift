@@ -13,3 +13,57 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertTrue(result.description.contains("width 8"))
     }
 }
+
+/// The FLOP count the bench divides by (docs/PERFORMANCE.md, "Default configuration").
+final class BenchmarkFlopTests: XCTestCase {
+    private let config = TrainingBenchmark.defaultConfig
+    // Per layer forward: the matmuls 24·BT·C² and attention 4·B·T²·C; the head 2·BT·C·V (B 8, T 128, C 256, V 256).
+    private let matmuls: Double = 24 * 1024 * 65536
+    private let attention: Double = 4 * 8 * 16384 * 256
+    private let head: Double = 2 * 1024 * 65536
+
+    private func gflop(_ blocks: Set<Int>) -> Double {
+        TrainingBenchmark.flops(config: config, batch: 8, sequence: 128, trainableBlocks: blocks) / 1e9
+    }
+
+    func testDefaultConfigMatchesTheDocs() {
+        XCTAssertEqual(gflop(Set(0...7)), 31.8, accuracy: 0.05)   // full: 3x forward
+        XCTAssertEqual(gflop([6]), 14.2, accuracy: 0.05)          // last layer
+        XCTAssertEqual(gflop([1]), 23.6, accuracy: 0.05)          // first layer
+        let layer = matmuls + attention
+        XCTAssertEqual(gflop(Set(0...7)) * 1e9, 3 * (6 * layer + head))
+        XCTAssertEqual(gflop([6]) * 1e9, 5 * layer + 3 * layer + 2 * head)
+    }
+
+    func testOneBlockCasesAreConsistent() {
+        // Lower trained blocks cost more: more layers need input gradients.
+        let layers = (1...6).map { gflop([$0]) }
+        XCTAssertEqual(layers, layers.sorted(by: >))
+        // Only the final norm: every layer forward, the head forward and its input gradient.
+        XCTAssertEqual(gflop([7]), gflop([6]) - 2 * (matmuls + attention) / 1e9, accuracy: 1e-9)
+        // The embedding alone: every layer needs input gradients, the head its weight gradient too.
+        // Against the first layer: its matmuls' weight gradients are gone, the head's weight gradient comes.
+        XCTAssertEqual(gflop([0]), gflop([1]) - (matmuls - head) / 1e9, accuracy: 1e-9)
+    }
+
+    func testMatmulShapesAreTheFullStepsMatmuls() {
+        let shapes = TrainingBenchmark.matmulShapes(config: config, batch: 8, sequence: 128)
+        let total = shapes.reduce(0.0) { $0 + $1.flops }
+        XCTAssertEqual(total, 3 * (6 * matmuls + head))
+        XCTAssertEqual(shapes.count, 15)
+    }
+
+    func testCaseLinesShowGFLOPsAndTheSgemmFraction() {
+        let tiny = GPTConfig(vocabSize: 17, contextLength: 8, embedDim: 8, layers: 2, heads: 2)
+        let rate = TrainingBenchmark.sgemmRate(config: tiny, batch: 2, sequence: 8, threads: 1, minSeconds: 0.001)
+        XCTAssertGreaterThan(rate, 0)
+        let result = TrainingBenchmark.run(config: tiny, batch: 2, sequence: 8, threads: 1, warmup: 0, steps: 1, sgemmRate: rate)
+        for line in result.description.split(separator: "\n").dropFirst(2) {
+            XCTAssertTrue(line.contains("tokens/s=") && line.contains("step_ms=") && line.contains("GFLOP/s=") && line.contains("of_sgemm="),
+                          String(line))
+        }
+        let full = result.case("full")!
+        XCTAssertEqual(full.flops, TrainingBenchmark.flops(config: tiny, batch: 2, sequence: 8, trainableBlocks: Set(0...3)))
+        XCTAssertEqual(full.flopsPerSecond, full.flops / full.medianStepSeconds)
+    }
+}
