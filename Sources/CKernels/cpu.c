@@ -130,9 +130,9 @@ void fk_cross_entropy(float *logits, const int32_t *targets, size_t r0, size_t r
                       int has_gradient, float gradient_scale, double *losses) {
     table()->cross_entropy(logits, targets, r0, r1, vocab, has_gradient, gradient_scale, losses);
 }
-void fk_adamw(float *params, const float *grads, float *m, float *v, size_t count, float lr,
-              float beta1, float beta2, float eps, float weight_decay, long step) {
-    table()->adamw(params, grads, m, v, count, lr, beta1, beta2, eps, weight_decay, step);
+void fk_adamw(float *params, float *grads, float *m, float *v, size_t count, float lr,
+              float beta1, float beta2, float eps, float weight_decay, long step, int zero_grads) {
+    table()->adamw(params, grads, m, v, count, lr, beta1, beta2, eps, weight_decay, step, zero_grads);
 }
 void fk_add(float *out, const float *a, const float *b, size_t n) { table()->add(out, a, b, n); }
 void fk_column_sums(float *sums, const float *m, size_t rows, size_t cols, size_t c0, size_t c1) {

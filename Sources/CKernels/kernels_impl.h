@@ -305,8 +305,8 @@ static void cross_entropy(float *logits, const int32_t *targets, size_t r0, size
     }
 }
 
-static void adamw(float *params, const float *grads, float *m, float *v, size_t count, float learning_rate,
-                  float beta1, float beta2, float eps, float weight_decay, long step) {
+static void adamw(float *params, float *grads, float *m, float *v, size_t count, float learning_rate,
+                  float beta1, float beta2, float eps, float weight_decay, long step, int zero_grads) {
     double lr = learning_rate, b1 = beta1, b2 = beta2, b1t = 1, b2t = 1;
     for (long s = 0; s < step; s++) { b1t *= b1; b2t *= b2; }
     float decay = (float)(1 - lr * (double)weight_decay);
@@ -324,12 +324,14 @@ static void adamw(float *params, const float *grads, float *m, float *v, size_t 
         st(params + i, p - splat(step_size) * (mm / denom));
         st(m + i, mm);
         st(v + i, vv);
+        if (zero_grads) st(grads + i, splat(0));
     }
     for (; i < count; i++) {
         float g = grads[i], p = params[i] * decay;
         m[i] = m[i] + w1 * (g - m[i]);
         v[i] = v[i] * beta2 + g * g * w2;
         params[i] = p - step_size * (m[i] / (sqrtf(v[i]) / bc2 + eps));
+        if (zero_grads) grads[i] = 0;
     }
 }
 

@@ -17,7 +17,7 @@ struct fk_table {
     void (*layernorm_param_grad)(float *, float *, const float *, const float *, const float *, const float *,
                                  size_t, size_t, size_t, size_t);
     void (*cross_entropy)(float *, const int32_t *, size_t, size_t, size_t, int, float, double *);
-    void (*adamw)(float *, const float *, float *, float *, size_t, float, float, float, float, float, long);
+    void (*adamw)(float *, float *, float *, float *, size_t, float, float, float, float, float, long, int);
     void (*add)(float *, const float *, const float *, size_t);
     void (*column_sums)(float *, const float *, size_t, size_t, size_t, size_t);
     void (*exp)(float *, const float *, size_t);

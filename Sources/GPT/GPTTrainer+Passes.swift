@@ -4,9 +4,12 @@ extension GPTTrainer {
     /// The whole forward and backward pass on validated token pointers; returns the mean loss.
     func run(_ p: ParameterBuffer, tokens: UnsafePointer<Int32>, targets: UnsafePointer<Int32>) -> Float {
         let d = dims
-        for (i, g) in gradients.enumerated() {
-            if let g { zeroFill(g, count: layout.blocks[i].range.count) }
+        if !gradientsAreZero {
+            for (i, g) in gradients.enumerated() {
+                if let g { zeroFill(g, count: layout.blocks[i].range.count) }
+            }
         }
+        gradientsAreZero = false
         forwardToFinalNorm(p, tokens: tokens)
         let loss = headAndLoss(p, targets: targets)
         guard let lowest = lowestTrainableBlock else { return loss }

@@ -44,6 +44,9 @@ public final class GPTTrainer {
     let moments: [(m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)?]
     /// AdamW steps taken since the last reset.
     public private(set) var optimizerStep = 0
+    /// True after `applyAdamW`, which zeroes the gradients in its own pass: the next backward pass
+    /// then skips its separate zeroing.
+    var gradientsAreZero = false
 
     /// `skippedLayers` (0-based) act as the identity on the residual stream: their weights are never
     /// read, cost no matmuls and store no activations (FedCyBGD's layer dropping). They must be frozen,
@@ -150,7 +153,8 @@ public final class GPTTrainer {
         }
     }
 
-    /// One AdamW step on the trainable blocks, from the gradients of the last forwardBackward.
+    /// One AdamW step on the trainable blocks, from the gradients of the last forwardBackward; the
+    /// gradients read zero afterwards.
     public func applyAdamW(parameters: ParameterBuffer, settings: AdamWSettings) {
         precondition(hasOptimizerState, "this trainer was created with optimizerState: false")
         optimizerStep += 1
@@ -159,7 +163,7 @@ public final class GPTTrainer {
             adamWUpdate(params: parameters.base + block.range.lowerBound, grads: g, m: mv.m, v: mv.v,
                         count: block.range.count, learningRate: settings.learningRate, beta1: settings.beta1,
                         beta2: settings.beta2, epsilon: settings.epsilon, weightDecay: settings.weightDecay,
-                        step: optimizerStep)
+                        step: optimizerStep, zeroingGradients: true)
         }
     }
 

@@ -276,10 +276,10 @@ final class KernelTests: XCTestCase {
         onEveryPath { path in
             let n = 11
             var p = values(n, seed: 1), m = [Float](repeating: 0, count: n), v = [Float](repeating: 0, count: n)
-            let g = values(n, seed: 2, scale: 0.1)
+            var g = values(n, seed: 2, scale: 0.1)
             var (rp, rm, rv) = (p.map(Double.init), [Double](repeating: 0, count: n), [Double](repeating: 0, count: n))
             for step in 1...3 {
-                adamWUpdate(params: &p, grads: g, m: &m, v: &v, count: n, learningRate: 1e-2, beta1: 0.9, beta2: 0.95,
+                adamWUpdate(params: &p, grads: &g, m: &m, v: &v, count: n, learningRate: 1e-2, beta1: 0.9, beta2: 0.95,
                             epsilon: 1e-8, weightDecay: 0.1, step: step)
                 for i in 0..<n {
                     rp[i] *= 1 - 1e-2 * 0.1
@@ -290,6 +290,15 @@ final class KernelTests: XCTestCase {
                 }
             }
             for i in 0..<n { XCTAssertEqual(Double(p[i]), rp[i], accuracy: 1e-6) }
+            // The zeroing variant updates identically and leaves the gradients at 0.
+            var pz = values(n, seed: 1), mz = [Float](repeating: 0, count: n), vz = [Float](repeating: 0, count: n)
+            var p1 = pz, m1 = mz, v1 = vz, g1 = g
+            adamWUpdate(params: &p1, grads: &g1, m: &m1, v: &v1, count: n, learningRate: 1e-2, beta1: 0.9, beta2: 0.95,
+                        epsilon: 1e-8, weightDecay: 0.1, step: 1)
+            adamWUpdate(params: &pz, grads: &g, m: &mz, v: &vz, count: n, learningRate: 1e-2, beta1: 0.9, beta2: 0.95,
+                        epsilon: 1e-8, weightDecay: 0.1, step: 1, zeroingGradients: true)
+            XCTAssertEqual(pz, p1, "\(path)")
+            XCTAssertEqual(g, [Float](repeating: 0, count: n), "\(path)")
         }
     }
 

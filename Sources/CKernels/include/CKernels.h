@@ -64,9 +64,10 @@ void fk_layernorm_param_grad(float *dweight, float *dbias, const float *dout, co
 void fk_cross_entropy(float *logits, const int32_t *targets, size_t r0, size_t r1, size_t vocab,
                       int has_gradient, float gradient_scale, double *losses);
 
-// AdamW with torch.optim.AdamW's arithmetic, over count parameters, step counting from 1.
-void fk_adamw(float *params, const float *grads, float *m, float *v, size_t count, float lr,
-              float beta1, float beta2, float eps, float weight_decay, long step);
+// AdamW with torch.optim.AdamW's arithmetic, over count parameters, step counting from 1; with
+// zero_grads, the gradients are set to 0 in the same pass (saving the next step's separate zeroing).
+void fk_adamw(float *params, float *grads, float *m, float *v, size_t count, float lr,
+              float beta1, float beta2, float eps, float weight_decay, long step, int zero_grads);
 
 // out = a + b (out may alias a or b); sums[c] += sum over rows of m[r, c] for columns [c0, c1).
 void fk_add(float *out, const float *a, const float *b, size_t n);
