@@ -13,7 +13,8 @@
 # Prints the CPU, OpenBLAS's kernel set and our element-wise kernel path, then medians, ratios
 # (fedcybgd / torch; the target is 1.3x) and our fraction of plain sgemm at each shape.
 # OPENBLAS_CORETYPE is left as the environment has it; the `blas:` line says which kernels ran.
-# Settings: REPEATS, GPT2_REPEATS, THREADS (default 2), FEDCYBGD_BIN (skip the build), PYTHON.
+# Settings: REPEATS, GPT2_REPEATS, THREADS (default 2), FEDCYBGD_BIN (skip the build), PYTHON,
+# OUT (a file that receives the date, the machine lines and the table, for docs/PERFORMANCE.md).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
@@ -50,8 +51,9 @@ gpt2=(--layers 12 --width 768 --heads 12 --vocab 50257 --sequence 256 --batch 4)
 gpt2_torch=(--layers 12 --embd 768 --heads 12 --vocab 50257 --seq 256 --batch 4 --steps 3 --warmup 1)
 
 # The machine: CPU, OpenBLAS's kernel set (and where OPENBLAS_CORETYPE came from), our kernel path.
-"$bin" bench --sgemm-only --layers 1 --width 32 --heads 2 --vocab 64 --sequence 16 --batch 2 --threads "$threads" \
-  2>/dev/null | grep -E '^(cpu|blas|kernels): '
+machine=$("$bin" bench --sgemm-only --layers 1 --width 32 --heads 2 --vocab 64 --sequence 16 --batch 2 --threads "$threads" \
+  2>/dev/null | grep -E '^(cpu|blas|kernels): ')
+echo "$machine"
 
 tf=(); tl=(); of=(); ol=(); sf=(); sl=(); gt=(); go=(); gs=()
 for i in $(seq "$repeats"); do
@@ -71,7 +73,7 @@ for i in $(seq "$gpt2_repeats"); do
   echo "  GPT-2 small run $i/$gpt2_repeats: torch ${gt[-1]}, fedcybgd ${go[-1]} tokens/s" >&2
 done
 
-"$python" - "$threads" "${tf[*]}" "${of[*]}" "${sf[*]}" "${tl[*]}" "${ol[*]}" "${sl[*]}" "${gt[*]:-}" "${go[*]:-}" "${gs[*]:-}" <<'PY'
+table=$("$python" - "$threads" "${tf[*]}" "${of[*]}" "${sf[*]}" "${tl[*]}" "${ol[*]}" "${sl[*]}" "${gt[*]:-}" "${go[*]:-}" "${gs[*]:-}" <<'PY'
 import statistics, sys
 threads, *columns = sys.argv[1:]
 values = [[float(x) for x in c.split()] for c in columns]
@@ -80,13 +82,23 @@ rows = [("bench shape, full step", *values[0:3]), ("bench shape, last layer", *v
 target = 1.3
 print(f"\n{threads} threads; tokens/s medians of interleaved runs; ratio = fedcybgd / torch (target {target}x); "
       "of_sgemm = our GFLOP/s / plain cblas_sgemm's at the same shapes")
-print(f"{'step':26s} {'torch':>9s} {'fedcybgd':>9s} {'ratio':>6s} {'of_sgemm':>8s}  target")
+print(f"{'step':26s} {'torch':>9s} {'fedcybgd':>9s} {'ratio':>6s} {'of_sgemm':>8s}  targets")
 for name, torch, ours, frac in rows:
     if not torch:
         print(f"{name:26s} (skipped)")
         continue
     t, o, f = statistics.median(torch), statistics.median(ours), statistics.median(frac)
     verdict = "met" if o / t >= target else "missed"
+    # The full step is also held to 85 % of plain sgemm at the same shapes.
+    if "full" in name:
+        verdict += ", sgemm 0.85 " + ("met" if f >= 0.85 else "missed")
     print(f"{name:26s} {t:9.0f} {o:9.0f} {o / t:6.2f} {f:8.2f}  {target}x {verdict}   "
           f"(runs: torch {[round(x) for x in torch]}, fedcybgd {[round(x) for x in ours]})")
 PY
+)
+echo "$table"
+if [ -n "${OUT:-}" ]; then
+  mkdir -p "$(dirname "$OUT")"
+  { echo "scripts/bench-vs-torch.sh, $(date -u +%Y-%m-%d), REPEATS=$repeats GPT2_REPEATS=$gpt2_repeats"; echo "$machine"; echo "$table"; } > "$OUT"
+  echo "written to $OUT"
+fi

@@ -142,14 +142,14 @@ static void tile_weighted_columns(float *out, size_t lo, const float *p, size_t 
 /// Copies the [seq, hs] slice at src (row stride ls) transposed into dst [hs, ldt], zero-padding
 /// columns seq..<ldt.
 static void pack_transposed(float *dst, size_t ldt, const float *src, size_t ls, size_t seq, size_t hs) {
-    // Rows are read contiguously and written with a stride: the [hs, ldt] block stays in L1, and
-    // this avoids the gathers a vectorised column walk would compile to.
-    for (size_t t = 0; t < seq; t++) {
-#pragma clang loop vectorize(disable)
-        for (size_t d = 0; d < hs; d++) dst[d * ldt + t] = src[t * ls + d];
+    // Column by column, with scalar loads (the [seq, hs] slice stays in L1 after the first column)
+    // and contiguous stores; vectorising the column walk would compile to slow gathers.
+    for (size_t d = 0; d < hs; d++) {
+        float *row = dst + d * ldt;
+#pragma clang loop vectorize(disable) interleave_count(4)
+        for (size_t t = 0; t < seq; t++) row[t] = src[t * ls + d];
+        for (size_t t = seq; t < ldt; t++) row[t] = 0;
     }
-    for (size_t d = 0; d < hs; d++)
-        for (size_t t = seq; t < ldt; t++) dst[d * ldt + t] = 0;
 }
 
 static size_t padded(size_t n) { return (n + 2 * W - 1) / (2 * W) * (2 * W); }

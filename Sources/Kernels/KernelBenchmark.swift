@@ -2,11 +2,11 @@
 import Glibc
 #endif
 
-/// Per-FLOP cost of attention against the dense layers at one layer's shapes: each part runs its
-/// forward and backward passes on random data, and the median time gives GFLOP/s. Attention is counted
-/// as PyTorch's eager attention computes it, the full T×T (4·B·T²·C forward, twice that backward).
+/// Kernel timings at one layer's shapes: the per-FLOP cost of attention against the dense layers,
+/// and the element-wise kernels on every compiled path the CPU runs. Attention is counted as
+/// PyTorch's eager attention computes it, the full T×T (4·B·T²·C forward, twice that backward).
 public struct KernelBenchmark: Sendable, CustomStringConvertible {
-    /// One timed part: its counted FLOPs and median seconds per forward + backward.
+    /// One timed part: its counted FLOPs (0 for memory-bound kernels) and median seconds.
     public struct Part: Sendable {
         public let name: String
         public let flops: Double
@@ -14,58 +14,103 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
         public var gflopsPerSecond: Double { flops / medianSeconds / 1e9 }
     }
 
+    /// Dense matmuls and attention, forward + backward, on the path in use.
     public let parts: [Part]
+    /// The element-wise kernels of one layer (and AdamW over its weights) on each path, keyed by path.
+    public let elementwise: [(path: KernelPath, seconds: Double)]
+
+    /// Attention's cost per counted FLOP relative to the dense layers' (≤ 1: no dearer than a matmul).
+    public var attentionCostPerFlop: Double { parts[0].gflopsPerSecond / parts[1].gflopsPerSecond }
 
     public var description: String {
-        parts.map { p in
-            let name = p.name + String(repeating: " ", count: max(0, 34 - p.name.count))
-            let ms = fixed(p.medianSeconds * 1000, 2), g = fixed(p.gflopsPerSecond, 1)
-            return "  \(name) ms=\(ms)  GFLOP/s=\(g)"
-        }.joined(separator: "\n")
+        var lines = parts.map { p in
+            "  \(pad(p.name, 36)) ms=\(fixed(p.medianSeconds * 1000, 3))  GFLOP/s=\(fixed(p.gflopsPerSecond, 1))"
+        }
+        lines.append("  attention costs \(fixed(attentionCostPerFlop, 2))x the dense layers per FLOP (target: at most 1)")
+        let baseline = elementwise.first?.seconds ?? 1
+        for (path, seconds) in elementwise {
+            lines.append("  \(pad("element-wise kernels, \(path.rawValue) path", 36)) ms=\(fixed(seconds * 1000, 3))  "
+                         + "speed-up over baseline=\(fixed(baseline / seconds, 2))")
+        }
+        return lines.joined(separator: "\n")
     }
 
-    /// Times the dense matmuls of one layer and attention, forward + backward, `steps` times each.
-    /// With `cpuTime`, parts are timed by the process's CPU time instead of the wall clock: on a busy
-    /// machine and with one thread, that still measures the work itself.
+    /// Times one layer's dense matmuls and attention on the current path, then the element-wise
+    /// kernels (LayerNorm, GELU, residual adds, cross-entropy over a 256-wide vocabulary, AdamW) on
+    /// each supported path. With `cpuTime`, parts are timed by the process's CPU time instead of the
+    /// wall clock: on a busy machine and with one thread, that still measures the work itself.
     public static func run(batch: Int, sequence: Int, channels: Int, heads: Int, steps: Int,
                            cpuTime: Bool = false) -> KernelBenchmark {
+        let buffers = Buffers(rows: batch * sequence, channels: channels, maps: batch * heads * sequence * sequence)
+        defer { buffers.free() }
         let rows = batch * sequence, c = channels
-        func buffer(_ n: Int, _ seed: Int) -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
-            for i in 0..<n { p[i] = Float((i &* 7919 &+ seed &* 104_729) % 2001 - 1000) / 4000 }
-            return p
-        }
-        let x = buffer(rows * 4 * c, 1), w = buffer(16 * c * c, 2), y = buffer(rows * 4 * c, 3)
-        let dx = buffer(rows * 4 * c, 4), dw = buffer(16 * c * c, 5), dy = buffer(rows * 4 * c, 6)
-        let qkv = buffer(rows * 3 * c, 7), dqkv = buffer(rows * 3 * c, 8)
-        let maps = buffer(batch * heads * sequence * sequence, 9), scratch = buffer(max(2, BLAS.threads) * sequence * sequence, 10)
-        defer { for p in [x, w, y, dx, dw, dy, qkv, dqkv, maps, scratch] { p.deallocate() } }
         let dense: [(Int, Int)] = [(c, 3 * c), (c, c), (c, 4 * c), (4 * c, c)]
         let denseFlops = dense.reduce(0.0) { $0 + 6 * Double(rows) * Double($1.0 * $1.1) }
+        let b = buffers
         let denseTime = median(steps, cpuTime) {
             for (inDim, outDim) in dense {
-                matmulForward(out: y, inp: x, weight: w, bias: nil, rows: rows, inDim: inDim, outDim: outDim)
-                matmulBackward(dinp: dx, dweight: dw, dbias: nil, dout: dy, inp: x, weight: w,
+                matmulForward(out: b.y, inp: b.x, weight: b.w, bias: nil, rows: rows, inDim: inDim, outDim: outDim)
+                matmulBackward(dinp: b.dx, dweight: b.dw, dbias: nil, dout: b.dy, inp: b.x, weight: b.w,
                                rows: rows, inDim: inDim, outDim: outDim)
             }
         }
         let attentionFlops = 12 * Double(batch) * Double(sequence * sequence) * Double(c)
         let attentionTime = median(steps, cpuTime) {
-            attentionForward(out: y, att: maps, keepMaps: true, qkv: qkv, batch: batch, seq: sequence, channels: c, heads: heads)
-            attentionBackward(dqkv: dqkv, dout: dy, qkv: qkv, att: maps, scratch: scratch, scratchMaps: max(2, BLAS.threads),
+            attentionForward(out: b.y, att: b.maps, keepMaps: true, qkv: b.qkv, batch: batch, seq: sequence, channels: c, heads: heads)
+            attentionBackward(dqkv: b.dqkv, dout: b.dy, qkv: b.qkv, att: b.maps, scratch: b.scratch, scratchMaps: 2,
                               batch: batch, seq: sequence, channels: c, heads: heads)
+        }
+        let chosen = KernelPath.current
+        defer { KernelPath.select(chosen) }
+        let elementwise = KernelPath.supported.map { path in
+            KernelPath.select(path)
+            return (path, median(steps, cpuTime) { elementwisePass(b, rows: rows, channels: c) })
         }
         return KernelBenchmark(parts: [
             Part(name: "dense layer matmuls (fwd + bwd)", flops: denseFlops, medianSeconds: denseTime),
             Part(name: "attention, full T x T (fwd + bwd)", flops: attentionFlops, medianSeconds: attentionTime),
-        ])
+        ], elementwise: elementwise)
     }
 
-    private func fixed(_ value: Double, _ digits: Int) -> String {
-        var scale = 1.0
-        for _ in 0..<digits { scale *= 10 }
-        let rounded = (value * scale).rounded() / scale
-        return "\(rounded)"
+    /// One layer's element-wise work, forward and backward, plus AdamW over 12·C² weights.
+    private static func elementwisePass(_ b: Buffers, rows: Int, channels c: Int) {
+        layerNormForward(out: b.y, mean: b.stats, rstd: b.stats + rows, inp: b.x, weight: b.w, bias: b.w + c,
+                         rows: rows, dim: c, eps: 1e-5)
+        layerNormBackward(dinp: b.dx, dweight: b.dw, dbias: b.dw + c, dout: b.dy, inp: b.x, weight: b.w,
+                          mean: b.stats, rstd: b.stats + rows, rows: rows, dim: c)
+        geluForward(out: b.y, tanhOut: b.dqkv, inp: b.x, count: rows * 4 * c)
+        geluBackward(dinp: b.dx, dout: b.dy, inp: b.x, tanh: b.dqkv, count: rows * 4 * c)
+        residualForward(out: b.y, b.x, b.dy, count: rows * c)
+        _ = crossEntropy(logits: b.y, targets: b.targets, rows: rows, vocab: 256, gradientScale: 1 / Float(rows))
+        adamWUpdate(params: b.w, grads: b.dw, m: b.m, v: b.v, count: 12 * c * c, learningRate: 1e-4,
+                    beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay: 0.1, step: 1)
+    }
+
+    /// The benchmark's buffers, filled with small deterministic values.
+    private struct Buffers {
+        let x, w, y, dx, dw, dy, qkv, dqkv, maps, scratch, stats, m, v: UnsafeMutablePointer<Float>
+        let targets: UnsafeMutablePointer<Int32>
+
+        init(rows: Int, channels c: Int, maps mapCount: Int) {
+            func buffer(_ n: Int, _ seed: Int) -> UnsafeMutablePointer<Float> {
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                for i in 0..<n { p[i] = Float((i &* 7919 &+ seed &* 104_729) % 2001 - 1000) / 4000 }
+                return p
+            }
+            x = buffer(rows * 4 * c, 1); w = buffer(16 * c * c, 2); y = buffer(rows * 4 * c, 3)
+            dx = buffer(rows * 4 * c, 4); dw = buffer(16 * c * c, 5); dy = buffer(rows * 4 * c, 6)
+            qkv = buffer(rows * 4 * c, 7); dqkv = buffer(rows * 4 * c, 8)
+            maps = buffer(mapCount, 9); scratch = buffer(2 * mapCount, 10); stats = buffer(2 * rows, 11)
+            m = buffer(16 * c * c, 12); v = buffer(16 * c * c, 13)
+            for i in 0..<(16 * c * c) { v[i] = abs(v[i]) }
+            targets = .allocate(capacity: rows)
+            for r in 0..<rows { targets[r] = Int32(r % 256) }
+        }
+
+        func free() {
+            for p in [x, w, y, dx, dw, dy, qkv, dqkv, maps, scratch, stats, m, v] { p.deallocate() }
+            targets.deallocate()
+        }
     }
 
     private static func median(_ steps: Int, _ cpuTime: Bool, _ body: () -> Void) -> Double {
@@ -86,4 +131,12 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
         clock_gettime(clock, &t)
         return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
     }
+}
+
+private func pad(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
+
+private func fixed(_ value: Double, _ digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    return "\((value * scale).rounded() / scale)"
 }
