@@ -142,14 +142,19 @@ static void tile_weighted_columns(float *out, size_t lo, const float *p, size_t 
 /// Copies the [seq, hs] slice at src (row stride ls) transposed into dst [hs, ldt], zero-padding
 /// columns seq..<ldt.
 static void pack_transposed(float *dst, size_t ldt, const float *src, size_t ls, size_t seq, size_t hs) {
-    // Column by column, with scalar loads (the [seq, hs] slice stays in L1 after the first column)
-    // and contiguous stores; vectorising the column walk would compile to slow gathers.
-    for (size_t d = 0; d < hs; d++) {
-        float *row = dst + d * ldt;
-#pragma clang loop vectorize(disable) interleave_count(4)
-        for (size_t t = 0; t < seq; t++) row[t] = src[t * ls + d];
-        for (size_t t = seq; t < ldt; t++) row[t] = 0;
+    // In blocks of 16 rows: the rows of qkv are 3C floats apart, a stride that maps them onto a few
+    // L1 sets, so a whole column walk would miss on every load; a block's rows stay in L1. Scalar
+    // loads and contiguous stores: vectorising the column walk would compile to slow gathers.
+    for (size_t t0 = 0; t0 < seq; t0 += 16) {
+        size_t t1 = t0 + 16 < seq ? t0 + 16 : seq;
+        for (size_t d = 0; d < hs; d++) {
+            float *row = dst + d * ldt;
+#pragma clang loop vectorize(disable)
+            for (size_t t = t0; t < t1; t++) row[t] = src[t * ls + d];
+        }
     }
+    for (size_t d = 0; d < hs; d++)
+        for (size_t t = seq; t < ldt; t++) dst[d * ldt + t] = 0;
 }
 
 static size_t padded(size_t n) { return (n + 2 * W - 1) / (2 * W) * (2 * W); }
@@ -159,16 +164,24 @@ static inline __attribute__((always_inline)) void zero_vectors(float *row, size_
     for (size_t j = from; j < to; j += W) st(row + j, splat(0));
 }
 
+/// Copies the [seq, hs] slice at src (row stride ls) into contiguous rows of hs floats: read tile
+/// by tile, rows 3C floats apart alias onto a few L1 sets and miss; contiguous rows do not.
+static void copy_rows(float *dst, const float *src, size_t ls, size_t seq, size_t hs) {
+    for (size_t t = 0; t < seq; t++) memcpy(dst + t * hs, src + t * ls, hs * sizeof(float));
+}
+
 static void attention_forward(float *out, float *att, size_t att_stride, const float *qkv,
                               size_t seq, size_t channels, size_t heads, size_t bh0, size_t bh1) {
     size_t hs = channels / heads, c3 = 3 * channels, ldt = padded(seq);
     float scale = 1.0f / sqrtf((float)hs);
-    float *kt = malloc((hs * ldt + TILE * ldt) * sizeof(float)), *s = kt + hs * ldt;
+    float *kt = malloc((hs * ldt + TILE * ldt + seq * hs) * sizeof(float));
+    float *s = kt + hs * ldt, *vc = s + TILE * ldt;
     for (size_t bh = bh0; bh < bh1; bh++) {
         size_t b = bh / heads, h = bh % heads;
         const float *q = qkv + b * seq * c3 + h * hs, *k = q + channels, *v = q + 2 * channels;
         float *y = out + b * seq * channels + h * hs, *a = att + bh * att_stride;
         pack_transposed(kt, ldt, k, c3, seq, hs);
+        copy_rows(vc, v, c3, seq, hs);
         for (size_t t0 = 0; t0 < seq; t0 += TILE) {
             size_t rows = seq - t0 < TILE ? seq - t0 : TILE, keys = t0 + rows;
             size_t jend = (keys + W - 1) / W * W;
@@ -176,8 +189,11 @@ static void attention_forward(float *out, float *att, size_t att_stride, const f
                 // Whole vectors fit the map's rows: compute in place, no copies.
                 tile_scores(a + t0 * seq, seq, q + t0 * c3, c3, rows, kt, ldt, hs, jend, scale);
                 for (size_t r = 0; r < rows; r++) {
-                    softmax_padded_row(a + (t0 + r) * seq, t0 + r + 1);
-                    zero_vectors(a + (t0 + r) * seq, jend, seq);
+                    // Zero from the end of the row's last vector: the tile's scores reach jend,
+                    // which can lie past it for the tile's first rows.
+                    size_t n = t0 + r + 1;
+                    softmax_padded_row(a + (t0 + r) * seq, n);
+                    zero_vectors(a + (t0 + r) * seq, (n + W - 1) / W * W, seq);
                 }
             } else {
                 tile_scores(s, ldt, q + t0 * c3, c3, rows, kt, ldt, hs, jend, scale);
@@ -188,53 +204,63 @@ static void attention_forward(float *out, float *att, size_t att_stride, const f
                     memset(a + (t0 + r) * seq + n, 0, (seq - n) * sizeof(float));
                 }
             }
-            tile_weighted_rows(y + t0 * channels, channels, a + t0 * seq, seq, rows, v, c3, keys, hs);
+            tile_weighted_rows(y + t0 * channels, channels, a + t0 * seq, seq, rows, vc, hs, keys, hs);
         }
     }
     free(kt);
+}
+
+/// dS rows t0..<t0+rows into ds (row stride seq) from dP = dY V^T: dS = scale * P * (dP - sum(P dP)),
+/// zero above the diagonal.
+static void tile_softmax_backward(float *ds, float *dp, float *pp, size_t ldt, const float *p, const float *dyc,
+                                  const float *vt, size_t seq, size_t hs, size_t t0, size_t rows, float scale) {
+    size_t keys = t0 + rows, jend = (keys + W - 1) / W * W;
+    if (seq % W == 0) {
+        // In place: the kept map is zero past the diagonal, so dS comes out zero there too. Entries of
+        // ds past jend are never read (the products that use dS stop at the diagonal).
+        tile_scores(ds + t0 * seq, seq, dyc + t0 * hs, hs, rows, vt, ldt, hs, jend, 1.0f);
+        for (size_t r = 0; r < rows; r++)
+            softmax_backward_padded_row(ds + (t0 + r) * seq, p + (t0 + r) * seq, jend, scale);
+        return;
+    }
+    tile_scores(dp, ldt, dyc + t0 * hs, hs, rows, vt, ldt, hs, jend, 1.0f);
+    for (size_t r = 0; r < rows; r++) {
+        size_t t = t0 + r;
+        float *prow = pp + r * ldt;
+        memcpy(prow, p + t * seq, (t + 1) * sizeof(float));
+        memset(prow + t + 1, 0, (jend - t - 1) * sizeof(float));
+        softmax_backward_padded_row(dp + r * ldt, prow, jend, scale);
+        memcpy(ds + t * seq, dp + r * ldt, keys * sizeof(float));
+        if (keys < seq) memset(ds + t * seq + keys, 0, (seq - keys) * sizeof(float));
+    }
 }
 
 static void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, float *ds,
                                size_t seq, size_t channels, size_t heads, size_t bh0, size_t bh1) {
     size_t hs = channels / heads, c3 = 3 * channels, ldt = padded(seq);
     float scale = 1.0f / sqrtf((float)hs);
-    float *vt = malloc((hs * ldt + 2 * TILE * ldt) * sizeof(float)), *dp = vt + hs * ldt, *pp = dp + TILE * ldt;
+    float *vt = malloc((hs * ldt + 2 * TILE * ldt + 3 * seq * hs) * sizeof(float));
+    float *dp = vt + hs * ldt, *pp = dp + TILE * ldt, *qc = pp + TILE * ldt, *kc = qc + seq * hs, *dyc = kc + seq * hs;
     for (size_t bh = bh0; bh < bh1; bh++) {
         size_t b = bh / heads, h = bh % heads, off = b * seq * c3 + h * hs;
         const float *q = qkv + off, *k = q + channels, *v = q + 2 * channels;
         float *dq = dqkv + off, *dk = dq + channels, *dv = dq + 2 * channels;
-        const float *dy = dout + b * seq * channels + h * hs, *p = att + bh * seq * seq;
+        const float *p = att + bh * seq * seq;
         pack_transposed(vt, ldt, v, c3, seq, hs);
+        copy_rows(qc, q, c3, seq, hs);
+        copy_rows(kc, k, c3, seq, hs);
+        copy_rows(dyc, dout + b * seq * channels + h * hs, channels, seq, hs);
         for (size_t t0 = 0; t0 < seq; t0 += TILE) {
-            size_t rows = seq - t0 < TILE ? seq - t0 : TILE, keys = t0 + rows;
-            size_t jend = (keys + W - 1) / W * W;
-            // dP = dY V^T, then dS = scale * P * (dP - sum(P dP)) row by row, zero above the diagonal.
-            if (seq % W == 0) {
-                // In place: the kept map is zero past the diagonal, so dS comes out zero there too.
-                // Entries of ds past jend are never read (the products below stop at the diagonal).
-                tile_scores(ds + t0 * seq, seq, dy + t0 * channels, channels, rows, vt, ldt, hs, jend, 1.0f);
-                for (size_t r = 0; r < rows; r++)
-                    softmax_backward_padded_row(ds + (t0 + r) * seq, p + (t0 + r) * seq, jend, scale);
-            } else {
-              tile_scores(dp, ldt, dy + t0 * channels, channels, rows, vt, ldt, hs, jend, 1.0f);
-              for (size_t r = 0; r < rows; r++) {
-                size_t t = t0 + r;
-                float *prow = pp + r * ldt;
-                memcpy(prow, p + t * seq, (t + 1) * sizeof(float));
-                memset(prow + t + 1, 0, (jend - t - 1) * sizeof(float));
-                softmax_backward_padded_row(dp + r * ldt, prow, jend, scale);
-                memcpy(ds + t * seq, dp + r * ldt, keys * sizeof(float));
-                if (keys < seq) memset(ds + t * seq + keys, 0, (seq - keys) * sizeof(float));
-              }
-            }
+            size_t rows = seq - t0 < TILE ? seq - t0 : TILE;
+            tile_softmax_backward(ds, dp, pp, ldt, p, dyc, vt, seq, hs, t0, rows, scale);
             // dQ = dS K for these rows.
-            tile_weighted_rows(dq + t0 * c3, c3, ds + t0 * seq, seq, rows, k, c3, keys, hs);
+            tile_weighted_rows(dq + t0 * c3, c3, ds + t0 * seq, seq, rows, kc, hs, t0 + rows, hs);
         }
-        // dK = dS^T Q and dV = P^T dY, four key rows at a time.
+        // dK = dS^T Q and dV = P^T dY, TILE key rows at a time.
         for (size_t j0 = 0; j0 < seq; j0 += TILE) {
             size_t rows = seq - j0 < TILE ? seq - j0 : TILE;
-            tile_weighted_columns(dk + j0 * c3, c3, ds, seq, j0, rows, q, c3, seq, hs);
-            tile_weighted_columns(dv + j0 * c3, c3, p, seq, j0, rows, dy, channels, seq, hs);
+            tile_weighted_columns(dk + j0 * c3, c3, ds, seq, j0, rows, qc, hs, seq, hs);
+            tile_weighted_columns(dv + j0 * c3, c3, p, seq, j0, rows, dyc, hs, seq, hs);
         }
     }
     free(vt);

@@ -19,6 +19,10 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
     /// The element-wise kernels of one layer (and AdamW over its weights) on each path, keyed by path.
     public let elementwise: [(path: KernelPath, seconds: Double)]
 
+    /// Median wall-clock seconds of one parallel region that does no work (the cost of waking and
+    /// joining `BLAS.threads` workers), paid about 30 times per layer and step.
+    public let parallelRegionSeconds: Double
+
     /// Attention's cost per counted FLOP relative to the dense layers' (≤ 1: no dearer than a matmul).
     public var attentionCostPerFlop: Double { parts[0].gflopsPerSecond / parts[1].gflopsPerSecond }
 
@@ -26,6 +30,7 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
         var lines = parts.map { p in
             "  \(pad(p.name, 36)) ms=\(fixed(p.medianSeconds * 1000, 3))  GFLOP/s=\(fixed(p.gflopsPerSecond, 1))"
         }
+        lines.append("  \(pad("empty parallel region", 36)) us=\(fixed(parallelRegionSeconds * 1e6, 1))")
         lines.append("  attention costs \(fixed(attentionCostPerFlop, 2))x the dense layers per FLOP (target: at most 1)")
         let baseline = elementwise.first?.seconds ?? 1
         for (path, seconds) in elementwise {
@@ -66,10 +71,13 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
             KernelPath.select(path)
             return (path, median(steps, cpuTime) { elementwisePass(b, rows: rows, channels: c) })
         }
+        let region = median(steps, false) {
+            for _ in 0..<100 { Parallel.forRanges(1 << 20) { _, _ in } }
+        } / 100
         return KernelBenchmark(parts: [
             Part(name: "dense layer matmuls (fwd + bwd)", flops: denseFlops, medianSeconds: denseTime),
             Part(name: "attention, full T x T (fwd + bwd)", flops: attentionFlops, medianSeconds: attentionTime),
-        ], elementwise: elementwise)
+        ], elementwise: elementwise, parallelRegionSeconds: region)
     }
 
     /// One layer's element-wise work, forward and backward, plus AdamW over 12·C² weights.

@@ -133,12 +133,14 @@ final class KernelTests: XCTestCase {
         return d
     }
 
-    /// Short sequences take one sgemm per head; longer ones are split into causal row chunks.
-    func testAttentionBackwardMatchesNaiveForOneAndSeveralChunks() {
+    /// T = 13 and 150 leave partial vectors (the copying path); T = 80 and 48 fill whole vectors (the
+    /// in-place path), with head sizes below, at and above one vector, and tiles of query rows that
+    /// end inside a vector.
+    func testAttentionBackwardMatchesNaiveForEveryTiling() {
         onEveryPath { path in
             let saved = BLAS.threads
             defer { BLAS.setThreads(saved) }
-            for (b, t, c, nh) in [(2, 13, 8, 2), (2, 80, 8, 2), (1, 150, 6, 1)] {
+            for (b, t, c, nh) in [(2, 13, 8, 2), (2, 80, 8, 2), (1, 150, 6, 1), (1, 48, 64, 2), (1, 48, 40, 2)] {
                 let qkv = values(b * t * 3 * c, seed: 4, scale: 1.5), dout = values(b * t * c, seed: 6)
                 let reference = referenceAttention(qkv, b: b, t: t, c: c, nh: nh)
                 let dReference = referenceAttentionBackward(qkv, dout, b: b, t: t, c: c, nh: nh)
