@@ -142,8 +142,7 @@ static void tile_weighted_columns(float *out, size_t lo, const float *p, size_t 
 /// Copies the [seq, hs] slice at src (row stride ls) transposed into dst [hs, ldt], zero-padding
 /// columns seq..<ldt.
 static void pack_transposed(float *dst, size_t ldt, const float *src, size_t ls, size_t seq, size_t hs) {
-    // In blocks of 16 rows: the rows of qkv are 3C floats apart, a stride that maps them onto a few
-    // L1 sets, so a whole column walk would miss on every load; a block's rows stay in L1. Scalar
+    // From contiguous rows (copy_rows), in blocks of 16 rows so that a block stays in L1. Scalar
     // loads and contiguous stores: vectorising the column walk would compile to slow gathers.
     for (size_t t0 = 0; t0 < seq; t0 += 16) {
         size_t t1 = t0 + 16 < seq ? t0 + 16 : seq;
@@ -174,13 +173,14 @@ static void attention_forward(float *out, float *att, size_t att_stride, const f
                               size_t seq, size_t channels, size_t heads, size_t bh0, size_t bh1) {
     size_t hs = channels / heads, c3 = 3 * channels, ldt = padded(seq);
     float scale = 1.0f / sqrtf((float)hs);
-    float *kt = malloc((hs * ldt + TILE * ldt + seq * hs) * sizeof(float));
-    float *s = kt + hs * ldt, *vc = s + TILE * ldt;
+    float *kt = malloc((hs * ldt + TILE * ldt + 2 * seq * hs) * sizeof(float));
+    float *s = kt + hs * ldt, *vc = s + TILE * ldt, *kc = vc + seq * hs;
     for (size_t bh = bh0; bh < bh1; bh++) {
         size_t b = bh / heads, h = bh % heads;
         const float *q = qkv + b * seq * c3 + h * hs, *k = q + channels, *v = q + 2 * channels;
         float *y = out + b * seq * channels + h * hs, *a = att + bh * att_stride;
-        pack_transposed(kt, ldt, k, c3, seq, hs);
+        copy_rows(kc, k, c3, seq, hs);
+        pack_transposed(kt, ldt, kc, hs, seq, hs);
         copy_rows(vc, v, c3, seq, hs);
         for (size_t t0 = 0; t0 < seq; t0 += TILE) {
             size_t rows = seq - t0 < TILE ? seq - t0 : TILE, keys = t0 + rows;
@@ -188,13 +188,9 @@ static void attention_forward(float *out, float *att, size_t att_stride, const f
             if (seq % W == 0) {
                 // Whole vectors fit the map's rows: compute in place, no copies.
                 tile_scores(a + t0 * seq, seq, q + t0 * c3, c3, rows, kt, ldt, hs, jend, scale);
-                for (size_t r = 0; r < rows; r++) {
-                    // Zero from the end of the row's last vector: the tile's scores reach jend,
-                    // which can lie past it for the tile's first rows.
-                    size_t n = t0 + r + 1;
-                    softmax_padded_row(a + (t0 + r) * seq, n);
-                    zero_vectors(a + (t0 + r) * seq, (n + W - 1) / W * W, seq);
-                }
+                // Each row is valid to the end of its last vector (zeros past the diagonal); the
+                // rest of the row is never read, so it is not written: half the map's traffic.
+                for (size_t r = 0; r < rows; r++) softmax_padded_row(a + (t0 + r) * seq, t0 + r + 1);
             } else {
                 tile_scores(s, ldt, q + t0 * c3, c3, rows, kt, ldt, hs, jend, scale);
                 for (size_t r = 0; r < rows; r++) {
@@ -216,11 +212,15 @@ static void tile_softmax_backward(float *ds, float *dp, float *pp, size_t ldt, c
                                   const float *vt, size_t seq, size_t hs, size_t t0, size_t rows, float scale) {
     size_t keys = t0 + rows, jend = (keys + W - 1) / W * W;
     if (seq % W == 0) {
-        // In place: the kept map is zero past the diagonal, so dS comes out zero there too. Entries of
-        // ds past jend are never read (the products that use dS stop at the diagonal).
+        // In place: the kept map is zero past the diagonal to the end of each row's last vector, so dS
+        // comes out zero there too; it is zeroed to the tile's end, and entries past that are never
+        // read (the products that use dS stop at the diagonal).
         tile_scores(ds + t0 * seq, seq, dyc + t0 * hs, hs, rows, vt, ldt, hs, jend, 1.0f);
-        for (size_t r = 0; r < rows; r++)
-            softmax_backward_padded_row(ds + (t0 + r) * seq, p + (t0 + r) * seq, jend, scale);
+        for (size_t r = 0; r < rows; r++) {
+            size_t end = (t0 + r + 1 + W - 1) / W * W;  // the map row is valid (zero past the diagonal) to here
+            softmax_backward_padded_row(ds + (t0 + r) * seq, p + (t0 + r) * seq, end, scale);
+            zero_vectors(ds + (t0 + r) * seq, end, jend);
+        }
         return;
     }
     tile_scores(dp, ldt, dyc + t0 * hs, hs, rows, vt, ldt, hs, jend, 1.0f);
@@ -239,14 +239,16 @@ static void attention_backward(float *dqkv, const float *dout, const float *qkv,
                                size_t seq, size_t channels, size_t heads, size_t bh0, size_t bh1) {
     size_t hs = channels / heads, c3 = 3 * channels, ldt = padded(seq);
     float scale = 1.0f / sqrtf((float)hs);
-    float *vt = malloc((hs * ldt + 2 * TILE * ldt + 3 * seq * hs) * sizeof(float));
+    float *vt = malloc((hs * ldt + 2 * TILE * ldt + 4 * seq * hs) * sizeof(float));
     float *dp = vt + hs * ldt, *pp = dp + TILE * ldt, *qc = pp + TILE * ldt, *kc = qc + seq * hs, *dyc = kc + seq * hs;
+    float *vc = dyc + seq * hs;
     for (size_t bh = bh0; bh < bh1; bh++) {
         size_t b = bh / heads, h = bh % heads, off = b * seq * c3 + h * hs;
         const float *q = qkv + off, *k = q + channels, *v = q + 2 * channels;
         float *dq = dqkv + off, *dk = dq + channels, *dv = dq + 2 * channels;
         const float *p = att + bh * seq * seq;
-        pack_transposed(vt, ldt, v, c3, seq, hs);
+        copy_rows(vc, v, c3, seq, hs);
+        pack_transposed(vt, ldt, vc, hs, seq, hs);
         copy_rows(qc, q, c3, seq, hs);
         copy_rows(kc, k, c3, seq, hs);
         copy_rows(dyc, dout + b * seq * channels + h * hs, channels, seq, hs);

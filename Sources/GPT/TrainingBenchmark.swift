@@ -15,6 +15,16 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
         public let tokensPerSecond: Double
         /// The step's work as `TrainingBenchmark.flops` counts it.
         public let flops: Double
+        /// Of `flops`, the attention's (the rest is the dense layers and the head).
+        public let attentionFlops: Double
+        /// Mean wall-clock seconds per step inside the dense layers and inside attention.
+        public let denseSeconds: Double
+        public let attentionSeconds: Double
+
+        /// Attention's time per counted FLOP over the dense layers' (≤ 1: attention is no dearer).
+        public var attentionCostPerFlop: Double {
+            (attentionSeconds / attentionFlops) / (denseSeconds / (flops - attentionFlops))
+        }
 
         /// FLOP per second of the median step.
         public var flopsPerSecond: Double { flops / medianStepSeconds }
@@ -46,6 +56,9 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
             var line = "  \(name) tokens/s=\(tps)  step_ms=\(ms)  GFLOP/s=\(String(format: "%7.1f", k.flopsPerSecond / 1e9))"
             if let sgemm = sgemmFlopsPerSecond { line += "  of_sgemm=\(String(format: "%5.2f", k.flopsPerSecond / sgemm))" }
             lines.append(line + "  GFLOP=\(String(format: "%.2f", k.flops / 1e9))  trainable=\(k.trainableParameters)")
+            let dense = (k.flops - k.attentionFlops) / k.denseSeconds / 1e9, attention = k.attentionFlops / k.attentionSeconds / 1e9
+            lines.append("    inside the step: dense layers GFLOP/s=\(String(format: "%6.1f", dense))  attention GFLOP/s=\(String(format: "%6.1f", attention))"
+                         + "  attention_cost_per_flop=\(String(format: "%4.2f", k.attentionCostPerFlop)) (target <= 1)")
         }
         return lines.joined(separator: "\n")
     }
@@ -88,15 +101,20 @@ public enum TrainingBenchmark {
             let trainer = GPTTrainer(config: config, batch: batch, sequence: sequence, trainableBlocks: blocks)
             let settings = AdamWSettings(learningRate: 1e-4)
             var times: [Double] = []
+            defer { PhaseTimes.enabled = false }
             for i in 0..<(warmup + max(steps, 1)) {
+                if i == warmup { PhaseTimes.reset(); PhaseTimes.enabled = true }
                 let start = now()
                 _ = trainer.step(parameters: parameters, inputs: inputs, targets: targets, settings: settings)
                 if i >= warmup { times.append(now() - start) }
             }
-            let median = Self.median(times)
+            let median = Self.median(times), timed = Double(times.count)
+            let work = flopsByPart(config: config, batch: batch, sequence: sequence, trainableBlocks: blocks)
             cases.append(.init(name: name, trainableBlocks: blocks.sorted(), trainableParameters: trainer.gradientParameterCount,
                                medianStepSeconds: median, tokensPerSecond: Double(count) / median,
-                               flops: flops(config: config, batch: batch, sequence: sequence, trainableBlocks: blocks)))
+                               flops: work.dense + work.attention, attentionFlops: work.attention,
+                               denseSeconds: PhaseTimes.seconds(.dense) / timed,
+                               attentionSeconds: PhaseTimes.seconds(.attention) / timed))
         }
         return BenchmarkResult(config: config, batch: batch, sequence: sequence, threads: threads, warmup: warmup,
                                steps: max(steps, 1), parameterCount: layout.parameterCount, cases: cases,
@@ -121,17 +139,31 @@ public enum TrainingBenchmark {
     /// norm. The default bench config gives 31.8 GFLOP for the full step, 14.2 for the last layer and
     /// 23.6 for the first layer.
     public static func flops(config: GPTConfig, batch: Int, sequence: Int, trainableBlocks: Set<Int>) -> Double {
+        let parts = flopsByPart(config: config, batch: batch, sequence: sequence, trainableBlocks: trainableBlocks)
+        return parts.dense + parts.attention
+    }
+
+    /// `flops(...)` split into the dense layers with the head, and attention.
+    public static func flopsByPart(config: GPTConfig, batch: Int, sequence: Int,
+                                   trainableBlocks: Set<Int>) -> (dense: Double, attention: Double) {
         let bt = Double(batch * sequence), t = Double(sequence), c = Double(config.embedDim), v = Double(config.vocabSize)
         let matmuls = 24 * bt * c * c, attention = 4 * bt * t * c, head = 2 * bt * c * v
-        guard let lowest = trainableBlocks.min() else { return Double(config.layers) * (matmuls + attention) + head }
-        var total = head * (1 + 1 + (trainableBlocks.contains(0) ? 1 : 0))
+        let layers = Double(config.layers)
+        guard let lowest = trainableBlocks.min() else { return (layers * matmuls + head, layers * attention) }
+        var dense = head * (1 + 1 + (trainableBlocks.contains(0) ? 1 : 0)), attentionTotal = 0.0
         for layer in 0..<config.layers {
             let block = layer + 1
-            total += matmuls + attention
-            if trainableBlocks.contains(block) { total += 2 * (matmuls + attention) }
-            else if block > lowest { total += matmuls + 2 * attention }
+            dense += matmuls
+            attentionTotal += attention
+            if trainableBlocks.contains(block) {
+                dense += 2 * matmuls
+                attentionTotal += 2 * attention
+            } else if block > lowest {
+                dense += matmuls
+                attentionTotal += 2 * attention
+            }
         }
-        return total
+        return (dense, attentionTotal)
     }
 
     /// One matrix product of the model: row-major C[m, n] = op(A) op(B), and how many times a full

@@ -6,8 +6,9 @@ import CKernels
 /// `out[B, T, C]` = softmax(Q K^T / sqrt(hs), causal) V for every head.
 ///
 /// With `keepMaps`, the attention probabilities of head h of batch row b go to
-/// `att + (b * heads + h) * seq * seq` as [T, T] row-major (zero above the diagonal), for the backward
-/// pass. Without, `att` is scratch of `scratchMaps` [T, T] maps, one per worker thread (at most
+/// `att + (b * heads + h) * seq * seq` as [T, T] row-major, for the backward pass. Above the diagonal
+/// each row is zero to the end of its last vector (and, when T is not a multiple of the vector width,
+/// to its end); past that it is not written. Without, `att` is scratch of `scratchMaps` [T, T] maps, one per worker thread (at most
 /// `scratchMaps` threads are used). (batch, head) pairs are split across `BLAS.threads` workers; each
 /// runs the fused kernel of CKernels (scores, softmax and values per tile of 4 query rows, keys only
 /// up to the diagonal).
@@ -15,10 +16,12 @@ public func attentionForward(
     out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>, keepMaps: Bool, scratchMaps: Int = 1,
     qkv: UnsafePointer<Float>, batch: Int, seq: Int, channels: Int, heads: Int
 ) {
-    Parallel.forRanges(batch * heads, maxWorkers: keepMaps ? .max : scratchMaps) { worker, range in
-        let maps = keepMaps ? att : att + worker * seq * seq
-        fk_attention_forward(out, maps, keepMaps ? seq * seq : 0, qkv, seq, channels, heads,
-                             range.lowerBound, range.upperBound)
+    PhaseTimes.time(.attention) {
+        Parallel.forRanges(batch * heads, maxWorkers: keepMaps ? .max : scratchMaps) { worker, range in
+            let maps = keepMaps ? att : att + worker * seq * seq
+            fk_attention_forward(out, maps, keepMaps ? seq * seq : 0, qkv, seq, channels, heads,
+                                 range.lowerBound, range.upperBound)
+        }
     }
 }
 
@@ -30,9 +33,11 @@ public func attentionBackward(
     att: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, scratchMaps: Int = 1,
     batch: Int, seq: Int, channels: Int, heads: Int
 ) {
-    Parallel.forRanges(batch * heads, maxWorkers: scratchMaps) { worker, range in
-        fk_attention_backward(dqkv, dout, qkv, att, scratch + worker * seq * seq, seq, channels, heads,
-                              range.lowerBound, range.upperBound)
+    PhaseTimes.time(.attention) {
+        Parallel.forRanges(batch * heads, maxWorkers: scratchMaps) { worker, range in
+            fk_attention_backward(dqkv, dout, qkv, att, scratch + worker * seq * seq, seq, channels, heads,
+                                  range.lowerBound, range.upperBound)
+        }
     }
 }
 

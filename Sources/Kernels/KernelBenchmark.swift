@@ -52,19 +52,19 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
         let dense: [(Int, Int)] = [(c, 3 * c), (c, c), (c, 4 * c), (4 * c, c)]
         let denseFlops = dense.reduce(0.0) { $0 + 6 * Double(rows) * Double($1.0 * $1.1) }
         let b = buffers
-        let denseTime = median(steps, cpuTime) {
+        let attentionFlops = 12 * Double(batch) * Double(sequence * sequence) * Double(c)
+        // Interleaved, repeat by repeat, so that both parts see the same machine.
+        let (denseTime, attentionTime) = interleavedMedians(steps, cpuTime, {
             for (inDim, outDim) in dense {
                 matmulForward(out: b.y, inp: b.x, weight: b.w, bias: nil, rows: rows, inDim: inDim, outDim: outDim)
                 matmulBackward(dinp: b.dx, dweight: b.dw, dbias: nil, dout: b.dy, inp: b.x, weight: b.w,
                                rows: rows, inDim: inDim, outDim: outDim)
             }
-        }
-        let attentionFlops = 12 * Double(batch) * Double(sequence * sequence) * Double(c)
-        let attentionTime = median(steps, cpuTime) {
+        }, {
             attentionForward(out: b.y, att: b.maps, keepMaps: true, qkv: b.qkv, batch: batch, seq: sequence, channels: c, heads: heads)
             attentionBackward(dqkv: b.dqkv, dout: b.dy, qkv: b.qkv, att: b.maps, scratch: b.scratch, scratchMaps: 2,
                               batch: batch, seq: sequence, channels: c, heads: heads)
-        }
+        })
         let chosen = KernelPath.current
         defer { KernelPath.select(chosen) }
         let elementwise = KernelPath.supported.map { path in
@@ -121,8 +121,20 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
         }
     }
 
-    private static func median(_ steps: Int, _ cpuTime: Bool, _ body: () -> Void) -> Double {
-        body()
+    private static func interleavedMedians(_ steps: Int, _ cpuTime: Bool, _ first: () -> Void,
+                                           _ second: () -> Void) -> (Double, Double) {
+        first()
+        second()
+        var a: [Double] = [], b: [Double] = []
+        for _ in 0..<max(1, steps) {
+            a.append(median(1, cpuTime, first, warm: false))
+            b.append(median(1, cpuTime, second, warm: false))
+        }
+        return (a.sorted()[a.count / 2], b.sorted()[b.count / 2])
+    }
+
+    private static func median(_ steps: Int, _ cpuTime: Bool, _ body: () -> Void, warm: Bool = true) -> Double {
+        if warm { body() }
         let clock = cpuTime ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC
         var times: [Double] = []
         for _ in 0..<max(1, steps) {

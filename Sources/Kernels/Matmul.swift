@@ -11,23 +11,25 @@ public func matmulForward(
     bias: UnsafePointer<Float>?, rows: Int, inDim: Int, outDim: Int,
     residual: UnsafePointer<Float>? = nil
 ) {
-    var beta: Float = 0
-    if residual != nil || bias != nil {
-        Parallel.forRanges(rows, minimumPerWorker: 64) { _, range in
-            for r in range {
-                let o = out + r * outDim
-                if let residual {
-                    let s = residual + r * outDim
-                    if let bias { addVectors(o, s, bias, outDim) } else { o.update(from: s, count: outDim) }
-                } else if let bias {
-                    o.update(from: bias, count: outDim)
+    PhaseTimes.time(.dense) {
+        var beta: Float = 0
+        if residual != nil || bias != nil {
+            Parallel.forRanges(rows, minimumPerWorker: 64) { _, range in
+                for r in range {
+                    let o = out + r * outDim
+                    if let residual {
+                        let s = residual + r * outDim
+                        if let bias { addVectors(o, s, bias, outDim) } else { o.update(from: s, count: outDim) }
+                    } else if let bias {
+                        o.update(from: bias, count: outDim)
+                    }
                 }
             }
+            beta = 1
         }
-        beta = 1
+        parallelSgemm(transA: false, transB: false, m: rows, n: outDim, k: inDim,
+                      a: inp, lda: inDim, b: weight, ldb: outDim, beta: beta, c: out, ldc: outDim)
     }
-    parallelSgemm(transA: false, transB: false, m: rows, n: outDim, k: inDim,
-                  a: inp, lda: inDim, b: weight, ldb: outDim, beta: beta, c: out, ldc: outDim)
 }
 
 /// Backward of `matmulForward`. Any of the three gradients may be skipped by passing nil:
@@ -38,15 +40,17 @@ public func matmulBackward(
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     rows: Int, inDim: Int, outDim: Int, accumulateInput: Bool = false
 ) {
-    if let dinp {
-        parallelSgemm(transA: false, transB: true, m: rows, n: inDim, k: outDim,
-              a: dout, lda: outDim, b: weight, ldb: outDim, beta: accumulateInput ? 1 : 0, c: dinp, ldc: inDim)
+    PhaseTimes.time(.dense) {
+        if let dinp {
+            parallelSgemm(transA: false, transB: true, m: rows, n: inDim, k: outDim,
+                  a: dout, lda: outDim, b: weight, ldb: outDim, beta: accumulateInput ? 1 : 0, c: dinp, ldc: inDim)
+        }
+        if let dweight {
+            parallelSgemm(transA: true, transB: false, m: inDim, n: outDim, k: rows,
+                  a: inp, lda: inDim, b: dout, ldb: outDim, beta: 1, c: dweight, ldc: outDim)
+        }
+        if let dbias { columnSums(into: dbias, dout, rows: rows, cols: outDim) }
     }
-    if let dweight {
-        parallelSgemm(transA: true, transB: false, m: inDim, n: outDim, k: rows,
-              a: inp, lda: inDim, b: dout, ldb: outDim, beta: 1, c: dweight, ldc: outDim)
-    }
-    if let dbias { columnSums(into: dbias, dout, rows: rows, cols: outDim) }
 }
 
 /// Language-model head tied to the token embedding: `logits[rows, vocab] = inp[rows, dim] @ wte[vocab, dim]^T`.
@@ -54,8 +58,10 @@ public func tiedHeadForward(
     logits: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, wte: UnsafePointer<Float>,
     rows: Int, dim: Int, vocab: Int
 ) {
-    parallelSgemm(transA: false, transB: true, m: rows, n: vocab, k: dim,
-          a: inp, lda: dim, b: wte, ldb: dim, beta: 0, c: logits, ldc: vocab)
+    PhaseTimes.time(.dense) {
+        parallelSgemm(transA: false, transB: true, m: rows, n: vocab, k: dim,
+              a: inp, lda: dim, b: wte, ldb: dim, beta: 0, c: logits, ldc: vocab)
+    }
 }
 
 /// Backward of `tiedHeadForward`: `dinp = dlogits @ wte` (overwritten), `dwte += dlogits^T @ inp`.
@@ -64,13 +70,15 @@ public func tiedHeadBackward(
     dlogits: UnsafePointer<Float>, inp: UnsafePointer<Float>, wte: UnsafePointer<Float>,
     rows: Int, dim: Int, vocab: Int
 ) {
-    if let dinp {
-        parallelSgemm(transA: false, transB: false, m: rows, n: dim, k: vocab,
-              a: dlogits, lda: vocab, b: wte, ldb: dim, beta: 0, c: dinp, ldc: dim)
-    }
-    if let dwte {
-        parallelSgemm(transA: true, transB: false, m: vocab, n: dim, k: rows,
-              a: dlogits, lda: vocab, b: inp, ldb: dim, beta: 1, c: dwte, ldc: dim)
+    PhaseTimes.time(.dense) {
+        if let dinp {
+            parallelSgemm(transA: false, transB: false, m: rows, n: dim, k: vocab,
+                  a: dlogits, lda: vocab, b: wte, ldb: dim, beta: 0, c: dinp, ldc: dim)
+        }
+        if let dwte {
+            parallelSgemm(transA: true, transB: false, m: vocab, n: dim, k: rows,
+                  a: dlogits, lda: vocab, b: inp, ldb: dim, beta: 1, c: dwte, ldc: dim)
+        }
     }
 }
 
