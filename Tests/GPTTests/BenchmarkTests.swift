@@ -1,3 +1,4 @@
+import Kernels
 import XCTest
 @testable import GPT
 
@@ -58,12 +59,23 @@ final class BenchmarkFlopTests: XCTestCase {
         let rate = TrainingBenchmark.sgemmRate(config: tiny, batch: 2, sequence: 8, threads: 1, minSeconds: 0.001)
         XCTAssertGreaterThan(rate, 0)
         let result = TrainingBenchmark.run(config: tiny, batch: 2, sequence: 8, threads: 1, warmup: 0, steps: 1, sgemmRate: rate)
-        for line in result.description.split(separator: "\n").dropFirst(2) {
+        let lines = result.description.split(separator: "\n").dropFirst(2)
+        XCTAssertEqual(lines.count, 2 * result.cases.count, "a case line and an inside-the-step line per case")
+        for (index, line) in lines.enumerated() where index % 2 == 0 {
             XCTAssertTrue(line.contains("tokens/s=") && line.contains("step_ms=") && line.contains("GFLOP/s=") && line.contains("of_sgemm="),
                           String(line))
+        }
+        for (index, line) in lines.enumerated() where index % 2 == 1 {
+            XCTAssertTrue(line.contains("inside the step") && line.contains("attention_cost_per_flop="), String(line))
         }
         let full = result.case("full")!
         XCTAssertEqual(full.flops, TrainingBenchmark.flops(config: tiny, batch: 2, sequence: 8, trainableBlocks: Set(0...3)))
         XCTAssertEqual(full.flopsPerSecond, full.flops / full.medianStepSeconds)
+        // Attention's share of the count: 4·B·T²·C forward per layer, three times over in a full step.
+        XCTAssertEqual(full.attentionFlops, 2 * 3 * 4 * 16 * 8 * 8)
+        XCTAssertGreaterThan(full.attentionSeconds, 0)
+        XCTAssertGreaterThan(full.denseSeconds, 0)
+        XCTAssertLessThanOrEqual(full.denseSeconds + full.attentionSeconds, full.medianStepSeconds, "one timed step holds both parts")
+        XCTAssertFalse(PhaseTimes.enabled, "the bench switches phase timing off again")
     }
 }
