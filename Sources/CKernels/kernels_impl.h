@@ -257,19 +257,30 @@ static void layernorm_input_grad(float *dinp, const float *dout, const float *in
 
 static void layernorm_param_grad(float *dweight, float *dbias, const float *dout, const float *inp,
                                  const float *mean, const float *rstd, size_t rows, size_t dim, size_t c0, size_t c1) {
-    for (size_t r = 0; r < rows; r++) {
-        const float *x = inp + r * dim, *g = dout + r * dim;
-        vf mv = splat(mean[r]), rv = splat(rstd[r]);
-        size_t i = c0;
-        for (; i + W <= c1; i += W) {
-            vf gv = ld(g + i);
-            st(dbias + i, ld(dbias + i) + gv);
-            st(dweight + i, ld(dweight + i) + (ld(x + i) - mv) * rv * gv);
+    // Two vectors of columns at a time, summed over every row in registers, then added once: a
+    // load-add-store per row would chain every row through memory.
+    size_t i = c0;
+    for (; i + 2 * W <= c1; i += 2 * W) {
+        vf b0 = splat(0), b1 = splat(0), w0 = splat(0), w1 = splat(0);
+        for (size_t r = 0; r < rows; r++) {
+            const float *x = inp + r * dim + i, *g = dout + r * dim + i;
+            vf mv = splat(mean[r]), rv = splat(rstd[r]), g0 = ld(g), g1 = ld(g + W);
+            b0 += g0; b1 += g1;
+            w0 += (ld(x) - mv) * rv * g0;
+            w1 += (ld(x + W) - mv) * rv * g1;
         }
-        for (; i < c1; i++) {
-            dbias[i] += g[i];
-            dweight[i] += (x[i] - mean[r]) * rstd[r] * g[i];
+        st(dbias + i, ld(dbias + i) + b0); st(dbias + i + W, ld(dbias + i + W) + b1);
+        st(dweight + i, ld(dweight + i) + w0); st(dweight + i + W, ld(dweight + i + W) + w1);
+    }
+    for (; i < c1; i++) {
+        float bs = 0, ws = 0;
+        for (size_t r = 0; r < rows; r++) {
+            float g = dout[r * dim + i];
+            bs += g;
+            ws += (inp[r * dim + i] - mean[r]) * rstd[r] * g;
         }
+        dbias[i] += bs;
+        dweight[i] += ws;
     }
 }
 
@@ -350,7 +361,27 @@ static void add(float *out, const float *a, const float *b, size_t n) {
 }
 
 static void column_sums(float *sums, const float *mat, size_t rows, size_t cols, size_t c0, size_t c1) {
-    for (size_t r = 0; r < rows; r++) add(sums + c0, sums + c0, mat + r * cols + c0, c1 - c0);
+    // Column blocks summed over the rows in registers (see layernorm_param_grad).
+    size_t c = c0;
+    for (; c + 4 * W <= c1; c += 4 * W) {
+        vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
+        for (size_t r = 0; r < rows; r++) {
+            const float *row = mat + r * cols + c;
+            a0 += ld(row); a1 += ld(row + W); a2 += ld(row + 2 * W); a3 += ld(row + 3 * W);
+        }
+        st(sums + c, ld(sums + c) + a0); st(sums + c + W, ld(sums + c + W) + a1);
+        st(sums + c + 2 * W, ld(sums + c + 2 * W) + a2); st(sums + c + 3 * W, ld(sums + c + 3 * W) + a3);
+    }
+    for (; c + W <= c1; c += W) {
+        vf a = splat(0);
+        for (size_t r = 0; r < rows; r++) a += ld(mat + r * cols + c);
+        st(sums + c, ld(sums + c) + a);
+    }
+    for (; c < c1; c++) {
+        float a = 0;
+        for (size_t r = 0; r < rows; r++) a += mat[r * cols + c];
+        sums[c] += a;
+    }
 }
 
 const struct fk_table FK_TABLE = {
