@@ -1,14 +1,6 @@
 import Corpus
 import GPT
 
-/// Hears what a run does, on rank 0, so the command line can report progress.
-public protocol FederationObserver: AnyObject {
-    /// `resumedAfterRound` is the checkpoint's round when the run continues one; `evalLoss` is then the last evaluation before it.
-    func runStarted(settings: FederationSettings, corpus: FederatedCorpus, ranks: Int, evalLoss: Float, resumedAfterRound: Int?)
-    func roundFinished(_ record: RoundRecord, totalRounds: Int, etaSeconds: Double)
-    func runFinished(_ summary: RunSummary, rejections: Int)
-}
-
 /// Federated cycle block gradient descent (Wang, Wang, Tang, arXiv 2406.11187) as an SPMD
 /// program: every rank calls `run`, and the transport's rank decides its part.
 ///

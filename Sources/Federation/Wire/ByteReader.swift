@@ -1,24 +1,3 @@
-/// Appends little-endian fixed-width values to a byte array, for the round and upload headers.
-struct ByteWriter {
-    private(set) var bytes: [UInt8] = []
-
-    init(capacity: Int = 64) { bytes.reserveCapacity(capacity) }
-
-    mutating func write<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
-    }
-
-    mutating func write(_ value: Float) { write(value.bitPattern) }
-    mutating func write(_ value: Double) { write(value.bitPattern) }
-
-    mutating func write(bytes more: [UInt8]) { bytes.append(contentsOf: more) }
-
-    mutating func write(floats: UnsafeBufferPointer<Float>) {
-        // Floats are stored in the host's order; every supported host is little-endian.
-        bytes.append(contentsOf: UnsafeRawBufferPointer(floats))
-    }
-}
-
 /// Reads what `ByteWriter` wrote, refusing to read past the end.
 struct ByteReader {
     private let bytes: [UInt8]
@@ -61,20 +40,5 @@ struct ByteReader {
                 from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + size)]))
         }
         offset += size
-    }
-}
-
-/// A message that does not decode.
-public enum WireError: Error, CustomStringConvertible, Equatable {
-    case truncated(needed: Int, remaining: Int)
-    case badValue(String)
-
-    public var description: String {
-        switch self {
-        case let .truncated(needed, remaining):
-            return "message truncated: needed \(needed) more bytes, \(remaining) left; every rank must run the same program version"
-        case let .badValue(what):
-            return "message has a bad value: \(what); every rank must run the same program version and job"
-        }
     }
 }
