@@ -21,6 +21,12 @@ public enum Aggregation {
         for i in 0..<target.count { target[i] = Float(sum[i]) }
     }
 
+    /// The sample-weighted mean of one of the uploads' losses.
+    public static func weightedLoss(_ uploads: [ReceivedUpload], _ loss: KeyPath<UploadHeader, Float>) -> Float {
+        let total = uploads.reduce(0.0) { $0 + Double($1.header.sampleCount) }
+        return Float(uploads.reduce(0.0) { $0 + Double($1.header[keyPath: loss]) * Double($1.header.sampleCount) } / total)
+    }
+
     /// Euclidean distance between a block before and after an update.
     public static func distance(_ before: [Float], _ after: UnsafeMutableBufferPointer<Float>) -> Float {
         var sum = 0.0

@@ -7,6 +7,8 @@ public final class ClientHost {
     public let settings: FederationSettings
     private let rank: Int
     private let placement: ClientPlacement
+    /// Turns each broadcast header into the round's plan.
+    private let schedule: CycleSchedule
     private let shards: [Int: ClientShard]
     /// This rank's copy of the global model, updated from every broadcast. Frozen units may be
     /// lossy copies (the download codec); the units a round trains always arrive exact.
@@ -19,6 +21,7 @@ public final class ClientHost {
         self.settings = settings
         self.rank = rank
         self.placement = placement
+        self.schedule = CycleSchedule(settings: settings, clientCount: corpus.clients.count)
         var mine: [Int: ClientShard] = [:]
         for shard in corpus.clients where placement.host(of: shard.client) == rank { mine[shard.client] = shard }
         self.shards = mine
@@ -41,10 +44,11 @@ public final class ClientHost {
     /// Trains and uploads every client of the round that is hosted here.
     public func train(_ header: RoundHeader, transport: Transport) throws {
         guard !header.finished else { return }
-        let mine = header.clients.filter { placement.host(of: $0) == rank }
+        let plan = schedule.plan(for: header)
+        let mine = plan.clients.filter { placement.host(of: $0) == rank }
         for (index, client) in mine.enumerated() {
             guard let shard = shards[client] else { throw WireError.badValue("client \(client) is not hosted on rank \(rank)") }
-            try visit(shard: shard, header: header, transport: transport, restore: index < mine.count - 1)
+            try visit(shard: shard, plan: plan, transport: transport, restore: index < mine.count - 1)
         }
     }
 
@@ -53,19 +57,18 @@ public final class ClientHost {
     /// the round starts from the same point. The last client of a rank leaves its trained values
     /// in the view, sparing a copy of the trained units (for FedAvg, of the model): the server
     /// counts trained units as stale in the views and sends them again when next needed.
-    private func visit(shard: ClientShard, header: RoundHeader, transport: Transport, restore: Bool) throws {
-        let units = settings.trainedUnits(block: header.block, model: view)
+    private func visit(shard: ClientShard, plan: RoundPlan, transport: Transport, restore: Bool) throws {
+        let units = plan.trainedUnits
         let region = UploadCoding.region(units, of: view)
         // A delta upload needs the starting values as well.
         let start = restore || settings.uploadEncoding != .fp32 ? Array(region) : []
         defer { if restore { start.withUnsafeBufferPointer { _ = region.update(fromContentsOf: $0) } } }
 
-        let losses = LocalTraining.run(
-            model: view, block: header.block, tokens: shard.tokens, client: shard.client,
-            round: header.round, learningRate: header.learningRate, settings: settings)
+        let losses = LocalTraining.run(model: view, plan: plan, tokens: shard.tokens, client: shard.client,
+                                       settings: settings)
         let rows = UploadCoding.rows(units, of: view)
         let fault = settings.faultyClients[shard.client]
-        let upload = UploadHeader(round: header.round, client: shard.client, block: header.block,
+        let upload = UploadHeader(round: plan.round, client: shard.client, target: plan.target,
                                   sampleCount: shard.sampleCount, loss: losses.mean, firstLoss: losses.first,
                                   lastLoss: losses.last, bodyBytes: settings.uploadEncoding.codec.encodedSize(rows))
         try upload.encoded().withUnsafeBytes {

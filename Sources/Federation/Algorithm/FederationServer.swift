@@ -1,8 +1,8 @@
 import Corpus
 import GPT
 
-/// Rank 0's side of a run: it owns the global model, the schedule, the byte accounting, the
-/// upload checks and the evaluation. What a round trains follows from `settings.algorithm`.
+/// Rank 0's side of a round: it owns the global model, the schedule, delta sync, the upload
+/// checks and the evaluation. What a round trains comes from its `RoundPlan`.
 public final class FederationServer {
     public let settings: FederationSettings
     public let schedule: CycleSchedule
@@ -12,12 +12,8 @@ public final class FederationServer {
     private let evaluator: Evaluation
     /// Delta sync and the codecs: what to broadcast and what each client is charged.
     private var downloads: DownloadPlanner
-    /// For each client, the round in which it was last selected (0: never).
-    public private(set) var clientLastSync: [Int]
     /// Uploads left out of the aggregate in this process, with their reasons.
     public private(set) var rejections: [(round: Int, client: Int, reason: UploadRejection)] = []
-    /// Uploads left out of the aggregate over the whole run, including before a resume.
-    public private(set) var rejectedCount = 0
     /// The bound on update sizes, learned from the accepted updates so far.
     public private(set) var normGuard: UpdateNormGuard
 
@@ -30,115 +26,78 @@ public final class FederationServer {
         self.evaluator = Evaluation(settings: settings, validation: corpus.validation)
         let clients = corpus.clients.count, units = initial.unitCount
         self.downloads = DownloadPlanner(units: units, clients: clients, frozenEncoding: settings.downloadEncoding)
-        self.clientLastSync = Array(repeating: 0, count: clients)
         self.normGuard = UpdateNormGuard(configuration: settings.updateNormGuard)
         guard let state else { return }
         if let restored = try? UpdateNormGuard(configuration: settings.updateNormGuard, state: state.updateNorms) {
             normGuard = restored
         }
-        if state.clientLastSync.count == clients { clientLastSync = state.clientLastSync }
-        rejectedCount = state.rejectedUploads
-        let saved = state.downloads ?? Self.savedDownloads(fromSyncRounds: clientLastSync, changed: state.blockChangedRound)
-        downloads = DownloadPlanner(units: units, clients: clients, frozenEncoding: settings.downloadEncoding, saved: saved)
+        downloads = DownloadPlanner(units: units, clients: clients, frozenEncoding: settings.downloadEncoding,
+                                    state: state.downloads)
         if let adapters = initial.adapters, state.adapters.count == adapters.count {
             _ = adapters.update(fromContentsOf: state.adapters)
         }
     }
 
-    /// Delta-sync state for a checkpoint from before codecs: every copy was exact fp32, and a
-    /// client synchronised in round s holds each unit last changed before s.
-    private static func savedDownloads(fromSyncRounds sync: [Int], changed: [Int]) -> DownloadPlanner.SavedState {
-        DownloadPlanner.SavedState(
-            changedRound: changed,
-            clientVersions: sync.map { s in changed.map { s > 0 && $0 < s ? $0 : -1 } },
-            clientExact: sync.map { _ in changed.map { _ in true } })
-    }
-
     /// Builds the round's broadcast (header plus the units the views need refreshed) and charges
     /// each selected client for what it lacks.
-    public func prepare(round: Int) -> (header: RoundHeader, bytes: [UInt8], chargedDown: [Int]) {
-        let block = settings.headerBlock(round: round, schedule: schedule)
-        let header = RoundHeader(round: round, block: block, clients: schedule.clients(ofRound: round),
-                                 learningRate: settings.learningRate(round: round), finished: false)
+    public func prepare(_ plan: RoundPlan) -> (bytes: [UInt8], chargedDown: [Int]) {
         let model = global
-        let plan = downloads.plan(needed: settings.neededUnits(block: block, model: model),
-                                  trained: Set(settings.trainedUnits(block: block, model: model)),
-                                  selected: header.clients) {
+        let sync = downloads.plan(needed: plan.neededUnits, trained: Set(plan.trainedUnits), selected: plan.clients) {
             Download.encodedSize(unit: $0, of: model, as: $1)
         }
-        for client in header.clients { clientLastSync[client] = round }
-        return (header, Download.encode(header: header, units: plan.broadcast, model: model), plan.charges)
-    }
-
-    /// What the server made of one round's uploads.
-    public struct RoundOutcome {
-        /// Sample-weighted mean losses of the accepted clients: over all local steps, first step, last step.
-        public var loss: Float = .nan
-        public var lossBefore: Float = .nan
-        public var lossAfter: Float = .nan
-        /// L2 norm of the change installed in the trained units.
-        public var updateNorm: Float = 0
-        /// Bytes of the accepted uploads (header plus body).
-        public var bytesUp = 0
-        /// Bytes received from each selected client, in header order, whether accepted or not.
-        public var clientBytesUp: [Int] = []
-        public var accepted = 0
-        public var rejected = 0
-        /// Training tokens the accepted clients processed.
-        public var tokensTrained = 0
+        return (Download.encode(header: plan.header, units: sync.broadcast, model: model), sync.charges)
     }
 
     /// Receives, checks and aggregates the round's uploads, then installs the trained units.
-    public func collect(header: RoundHeader, transport: Transport, placement: ClientPlacement) -> RoundOutcome {
-        let units = settings.trainedUnits(block: header.block, model: global)
-        let region = UploadCoding.region(units, of: global)
-        let rows = UploadCoding.rows(units, of: global)
-        let expected = settings.uploadEncoding.codec.encodedSize(rows)
-        var accepted: [ReceivedUpload] = []
+    public func collect(_ plan: RoundPlan, transport: Transport, placement: ClientPlacement) -> RoundOutcome {
+        let region = UploadCoding.region(plan.trainedUnits, of: global)
+        let receiver = UploadReceiver(plan: plan, encoding: settings.uploadEncoding, current: UnsafeBufferPointer(region),
+                                      rows: UploadCoding.rows(plan.trainedUnits, of: global), sampleCounts: sampleCounts)
         var outcome = RoundOutcome()
-        for client in header.clients {
+        var accepted: [ReceivedUpload] = []
+        for client in plan.clients {
             do {
-                let upload = try receive(client: client, from: placement.host(of: client), header: header,
-                                         expectedBytes: expected, transport: transport) { body in
-                    try UploadCoding.decode(body, current: UnsafeBufferPointer(region), rows: rows,
-                                            encoding: self.settings.uploadEncoding)
-                }
+                let upload = try receiver.receive(client: client, from: placement.host(of: client), transport: transport)
                 outcome.clientBytesUp.append(upload.bytes)
                 accepted.append(upload)
             } catch let refused as RefusedUpload {
                 outcome.clientBytesUp.append(refused.bytes)
-                rejections.append((header.round, client, refused.reason))
-                outcome.rejected += 1
+                reject(client, in: plan, refused.reason, &outcome)
             } catch {
                 outcome.clientBytesUp.append((error as? UploadRejection)?.bytesReceived ?? 0)
-                rejections.append((header.round, client, error as? UploadRejection ?? .transport("\(error)")))
-                outcome.rejected += 1
+                reject(client, in: plan, error as? UploadRejection ?? .transport("\(error)"), &outcome)
             }
         }
-        accepted = screenUpdateNorms(accepted, current: UnsafeBufferPointer(region), round: header.round, outcome: &outcome)
+        accepted = screenUpdateNorms(accepted, current: UnsafeBufferPointer(region), plan: plan, outcome: &outcome)
+        install(accepted, into: region, plan: plan, outcome: &outcome)
+        return outcome
+    }
+
+    private func reject(_ client: Int, in plan: RoundPlan, _ reason: UploadRejection, _ outcome: inout RoundOutcome) {
+        rejections.append((plan.round, client, reason))
+        outcome.rejected += 1
+    }
+
+    /// Takes the accepted uploads' sample-weighted mean into `region` and their losses into `outcome`.
+    private func install(_ accepted: [ReceivedUpload], into region: UnsafeMutableBufferPointer<Float>, plan: RoundPlan,
+                         outcome: inout RoundOutcome) {
         outcome.bytesUp = accepted.reduce(0) { $0 + $1.bytes }
-        rejectedCount += outcome.rejected
         outcome.accepted = accepted.count
         outcome.tokensTrained = accepted.reduce(0) {
             $0 + settings.localSteps(forClientTokens: $1.header.sampleCount) * settings.batch * settings.sequence
         }
-        guard !accepted.isEmpty else { return outcome }
+        guard !accepted.isEmpty else { return }
         let before = Array(region)
         Aggregation.weightedMean(accepted, into: region)
-        for unit in units { downloads.changed(unit: unit, round: header.round) }
+        for unit in plan.trainedUnits { downloads.changed(unit: unit, round: plan.round) }
         outcome.updateNorm = Aggregation.distance(before, region)
-        func weighted(_ value: (UploadHeader) -> Float) -> Float {
-            let total = accepted.reduce(0.0) { $0 + Double($1.header.sampleCount) }
-            return Float(accepted.reduce(0.0) { $0 + Double(value($1.header)) * Double($1.header.sampleCount) } / total)
-        }
-        outcome.loss = weighted(\.loss)
-        outcome.lossBefore = weighted(\.firstLoss)
-        outcome.lossAfter = weighted(\.lastLoss)
-        return outcome
+        outcome.loss = Aggregation.weightedLoss(accepted, \.loss)
+        outcome.lossBefore = Aggregation.weightedLoss(accepted, \.firstLoss)
+        outcome.lossAfter = Aggregation.weightedLoss(accepted, \.lastLoss)
     }
 
     /// Leaves out uploads whose update (RMS of the change to the trained units) the norm guard refuses.
-    private func screenUpdateNorms(_ uploads: [ReceivedUpload], current: UnsafeBufferPointer<Float>, round: Int,
+    private func screenUpdateNorms(_ uploads: [ReceivedUpload], current: UnsafeBufferPointer<Float>, plan: RoundPlan,
                                    outcome: inout RoundOutcome) -> [ReceivedUpload] {
         let norms = uploads.map { upload in
             upload.values.withUnsafeBufferPointer { values in
@@ -155,32 +114,9 @@ public final class FederationServer {
         var kept: [ReceivedUpload] = []
         for (upload, (norm, accepted)) in zip(uploads, zip(norms, verdicts)) {
             if accepted { kept.append(upload); continue }
-            rejections.append((round, upload.header.client, .updateTooLarge(norm: norm, limit: limit ?? .nan)))
-            outcome.rejected += 1
+            reject(upload.header.client, in: plan, .updateTooLarge(norm: norm, limit: limit ?? .nan), &outcome)
         }
         return kept
-    }
-
-    private func receive(client: Int, from source: Int, header: RoundHeader, expectedBytes: Int, transport: Transport,
-                         decode: ([UInt8]) throws -> [Float]) throws -> ReceivedUpload {
-        let headerBytes = try transport.receive(from: source, tag: UploadTag.header(client: client),
-                                                maxBytes: UploadHeader.encodedSize)
-        let uploadHeader = try UploadHeader.decode(headerBytes)
-        // The body is always drained, even from a bad header, so the next round's messages line up.
-        let body: [UInt8]
-        do {
-            body = try transport.receive(from: source, tag: UploadTag.body(client: client), maxBytes: expectedBytes)
-        } catch let error as TransportError {
-            throw UploadRejection.transport("\(error)")
-        }
-        let bytes = headerBytes.count + body.count
-        do {
-            try UploadValidation.check(header: uploadHeader, round: header.round, block: header.block,
-                                       client: client, samples: sampleCounts[client], expectedBytes: expectedBytes)
-            return ReceivedUpload(header: uploadHeader, values: try decode(body), bytes: bytes)
-        } catch let reason as UploadRejection {
-            throw RefusedUpload(reason: reason, bytes: bytes)
-        }
     }
 
     /// Where fedlora's adapters are merged for evaluation and checkpoints.
@@ -192,19 +128,9 @@ public final class FederationServer {
     /// Mean held-out loss of the global model.
     public func evaluate() -> Float { evaluator.loss(of: currentModel()) }
 
-    /// What a checkpoint must hold besides the parameters.
+    /// What a checkpoint after `round` must hold besides the parameters.
     public func state(round: Int, totals: RunTotals) -> RunState {
-        let saved = downloads.saved
-        var state = RunState(
-            round: round, cycle: round == 0 ? 0 : schedule.cycle(ofRound: round),
-            blockOrder: schedule.order(ofCycle: max(schedule.cycle(ofRound: max(round, 1)), 1)),
-            clientLastSync: clientLastSync, blockChangedRound: Array(saved.changedRound.prefix(global.blockCount)),
-            totalBytesDown: totals.bytesDown, totalBytesUp: totals.bytesUp,
-            totalBytesBroadcast: totals.bytesBroadcast, tokensTrained: totals.tokensTrained,
-            rejectedUploads: rejectedCount, initialEvalLoss: totals.initialEvalLoss, lastEvalLoss: totals.lastEvalLoss,
-            updateNorms: normGuard.state)
-        state.downloads = saved
-        state.adapters = global.adapters.map { Array($0) } ?? []
-        return state
+        RunState(schedule: schedule.state(afterRound: round), totals: totals, updateNorms: normGuard.state,
+                 downloads: downloads.state, adapters: global.adapters.map { Array($0) } ?? [])
     }
 }

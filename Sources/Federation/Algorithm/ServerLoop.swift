@@ -18,18 +18,20 @@ struct ServerLoop {
     let store: RunStore?
     let observer: FederationObserver?
     let stopRequested: () -> Bool
+    /// CPU time and peak memory of this process.
+    let probe: ProcessProbe
     var totals = RunTotals()
     var measures = RunMeasures()
     /// The client ranks' compute over the rounds of this start, for the summary's fraction.
     var computeShare: ClientComputeShare
     /// When this start began, and its first round, for the ETA.
-    private var started = ProcessMetrics.now()
+    private var started = MonotonicClock.now()
     private var firstRound = 1
 
     init(server: FederationServer, host: ClientHost?, transport: TimedTransport, placement: ClientPlacement,
-         store: RunStore?, observer: FederationObserver?, stopRequested: @escaping () -> Bool) {
+         store: RunStore?, observer: FederationObserver?, probe: ProcessProbe, stopRequested: @escaping () -> Bool) {
         self.server = server; self.host = host; self.transport = transport; self.placement = placement
-        self.store = store; self.observer = observer; self.stopRequested = stopRequested
+        self.store = store; self.observer = observer; self.probe = probe; self.stopRequested = stopRequested
         self.computeShare = ClientComputeShare(ranks: transport.size)
     }
 
@@ -45,7 +47,7 @@ struct ServerLoop {
 
     /// A round whose broadcast has gone out.
     struct OpenRound {
-        let header: RoundHeader
+        let plan: RoundPlan
         let broadcastBytes: Int
         let chargedDown: [Int]
         let started: Double
@@ -60,15 +62,15 @@ struct ServerLoop {
     }
 
     mutating func run(jobText: String, corpus: FederatedCorpus, resuming: RunState?) throws -> RunSummary {
-        started = ProcessMetrics.now()
-        let cpuStarted = ProcessMetrics.cpuSeconds()
+        started = MonotonicClock.now()
+        let cpuStarted = probe.cpuSeconds()
         firstRound = (resuming?.round ?? 0) + 1
         let layout = server.global.parameters.layout
         var pending: Pending?
         if let resuming {
-            totals = RunTotals(resuming)
+            totals = resuming.totals
             try store?.resume(jobText: jobText, layout: layout, round: resuming.round)
-            measures = RunMeasures(history: try (store as? RecordedHistory)?.recordedRounds() ?? [])
+            measures = RunMeasures(history: try store?.recordedRounds() ?? [])
             announce(corpus, resumedAfterRound: resuming.round)
         } else {
             try store?.begin(jobText: jobText, layout: layout, clientsPerRound: settings.clientsPerRound)
@@ -82,13 +84,13 @@ struct ServerLoop {
             parameterCount: layout.parameterCount, totalBytesDown: totals.bytesDown,
             totalBytesUp: totals.bytesUp, totalBytesBroadcast: totals.bytesBroadcast,
             tokensTrained: totals.tokensTrained, initialEvalLoss: totals.initialEvalLoss,
-            finalEvalLoss: totals.lastEvalLoss, wallSeconds: ProcessMetrics.now() - started,
-            serverCPUSeconds: ProcessMetrics.cpuSeconds() - cpuStarted, rejectedUploads: server.rejectedCount,
+            finalEvalLoss: totals.lastEvalLoss, wallSeconds: MonotonicClock.now() - started,
+            serverCPUSeconds: probe.cpuSeconds() - cpuStarted, rejectedUploads: totals.rejectedUploads,
             interrupted: interrupted)
         measures.fill(&summary)
         summary.clientComputeFraction = computeShare.fraction(wallSeconds: summary.wallSeconds)
         if !interrupted { try store?.finish(summary) }
-        observer?.runFinished(summary, rejections: server.rejectedCount)
+        observer?.runFinished(summary, rejections: totals.rejectedUploads)
         return summary
     }
 
@@ -124,45 +126,40 @@ struct ServerLoop {
 
     /// Broadcasts the round and trains the clients rank 0 hosts (at P = 1).
     private func open(round: Int) throws -> OpenRound {
-        let started = ProcessMetrics.now()
-        let cpuStarted = ProcessMetrics.cpuSeconds()
+        let started = MonotonicClock.now()
+        let cpuStarted = probe.cpuSeconds()
         transport.clock.lap()
-        let (header, bytes, chargedDown) = transport.clock.charge(.communication) { server.prepare(round: round) }
+        let plan = server.schedule.plan(round: round)
+        let (bytes, chargedDown) = transport.clock.charge(.communication) { server.prepare(plan) }
         var broadcast = bytes
         try transport.broadcast(&broadcast, root: 0)
         if let host { try host.handle(broadcast: bytes, transport: transport) }
-        return OpenRound(header: header, broadcastBytes: bytes.count, chargedDown: chargedDown,
+        return OpenRound(plan: plan, broadcastBytes: bytes.count, chargedDown: chargedDown,
                          started: started, cpuStarted: cpuStarted)
     }
 
     /// Collects, checks and aggregates the round's uploads and the ranks' reports.
     private mutating func close(_ opened: OpenRound) -> ClosedRound {
-        let header = opened.header
-        let outcome = server.collect(header: header, transport: transport, placement: placement)
-        let reports = RoundMeasurement.collect(round: header.round, transport: transport,
+        let plan = opened.plan
+        let outcome = server.collect(plan, transport: transport, placement: placement)
+        let reports = RoundMeasurement.collect(round: plan.round, transport: transport,
                                                clientCount: server.schedule.clientCount)
-        let down = opened.chargedDown.reduce(0, +)
-        totals.bytesDown += down
-        totals.bytesUp += outcome.bytesUp
-        totals.bytesBroadcast += opened.broadcastBytes
-        totals.tokensTrained += outcome.tokensTrained
-        var record = RoundRecord(
-            round: header.round, cycle: server.schedule.cycle(ofRound: header.round), block: header.block,
-            clients: header.clients, trainLoss: outcome.loss, evalLoss: .nan, bytesDown: down,
-            bytesUp: outcome.bytesUp, bytesBroadcast: opened.broadcastBytes, rejectedUploads: outcome.rejected,
-            lossBefore: outcome.lossBefore, lossAfter: outcome.lossAfter, updateNorm: outcome.updateNorm,
-            seconds: 0, serverCPUSeconds: 0)
+        var record = RoundRecord(plan: plan)
+        outcome.fill(&record)
+        record.bytesDown = opened.chargedDown.reduce(0, +)
         record.clientBytesDown = opened.chargedDown
-        record.clientBytesUp = outcome.clientBytesUp
+        record.bytesBroadcast = opened.broadcastBytes
+        totals.add(record, tokensTrained: outcome.tokensTrained)
         return ClosedRound(opened: opened, record: record, reports: reports)
     }
 
     /// Ends the round's clock: its wall and CPU time and every rank's time split.
     private func seal(_ closed: ClosedRound) -> RoundRecord {
         var record = closed.record
-        record.seconds = ProcessMetrics.now() - closed.opened.started
-        record.serverCPUSeconds = ProcessMetrics.cpuSeconds() - closed.opened.cpuStarted
-        RoundMeasurement.fill(&record, server: transport.clock.lap(), reports: closed.reports)
+        record.seconds = MonotonicClock.now() - closed.opened.started
+        record.serverCPUSeconds = probe.cpuSeconds() - closed.opened.cpuStarted
+        RoundMeasurement.fill(&record, server: transport.clock.lap(), serverPeakRSS: probe.peakRSSBytes(),
+                              reports: closed.reports)
         return record
     }
 
@@ -189,11 +186,10 @@ struct ServerLoop {
         measures.add(record)
         computeShare.add(record)
         try store?.append(record)
-        if settings.snapshots, record.block >= 0 {
-            try store?.appendSnapshot(block: record.block, round: record.round,
-                                      values: UnsafeBufferPointer(server.global.unit(record.block)))
+        if settings.snapshots, let block = record.target.block {
+            try store?.appendSnapshot(block: block, round: record.round, values: UnsafeBufferPointer(server.global.unit(block)))
         }
-        let elapsed = ProcessMetrics.now() - started
+        let elapsed = MonotonicClock.now() - started
         observer?.roundFinished(record, totalRounds: settings.rounds,
                                 etaSeconds: elapsed / Double(record.round - firstRound + 1) * Double(settings.rounds - record.round))
     }

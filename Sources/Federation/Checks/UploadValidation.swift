@@ -1,8 +1,8 @@
-/// The server's checks on an upload: expected round, block and client, exact size, finite values.
+/// The server's checks on an upload's header: expected round, target and client, exact size, sample count, finite loss.
 enum UploadValidation {
-    static func check(header: UploadHeader, round: Int, block: Int, client: Int, samples: Int, expectedBytes: Int) throws {
-        guard header.round == round else { throw UploadRejection.wrongHeader("round \(header.round), expected \(round)") }
-        guard header.block == block else { throw UploadRejection.wrongHeader("block \(header.block), expected \(block)") }
+    static func check(header: UploadHeader, plan: RoundPlan, client: Int, samples: Int, expectedBytes: Int) throws {
+        guard header.round == plan.round else { throw UploadRejection.wrongHeader("round \(header.round), expected \(plan.round)") }
+        guard header.target == plan.target else { throw UploadRejection.wrongHeader("\(header.target), expected \(plan.target)") }
         guard header.client == client else { throw UploadRejection.wrongHeader("client \(header.client), expected \(client)") }
         guard header.bodyBytes == expectedBytes else {
             throw UploadRejection.wrongSize(expected: expectedBytes, received: header.bodyBytes)

@@ -4,7 +4,7 @@ public final class RankClock {
     /// What a charged interval counts as; the uncharged rest of a lap is compute.
     public enum Phase { case communication, waiting }
 
-    private var lapStarted = ProcessMetrics.now()
+    private var lapStarted = MonotonicClock.now()
     private var communication = 0.0
     private var waiting = 0.0
     /// Set while a charge runs, so a nested charge (a timed transport call inside a timed
@@ -17,9 +17,9 @@ public final class RankClock {
     public func charge<T>(_ phase: Phase, _ body: () throws -> T) rethrows -> T {
         guard !charging else { return try body() }
         charging = true
-        let started = ProcessMetrics.now()
+        let started = MonotonicClock.now()
         defer {
-            let spent = ProcessMetrics.now() - started
+            let spent = MonotonicClock.now() - started
             switch phase {
             case .communication: communication += spent
             case .waiting: waiting += spent
@@ -32,7 +32,7 @@ public final class RankClock {
     /// The split since the previous lap (or since the clock was made); starts the next one.
     @discardableResult
     public func lap() -> RankTimes {
-        let now = ProcessMetrics.now()
+        let now = MonotonicClock.now()
         let times = RankTimes(compute: max(0, now - lapStarted - communication - waiting),
                               communication: communication, waiting: waiting)
         lapStarted = now

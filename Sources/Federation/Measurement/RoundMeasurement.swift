@@ -4,9 +4,9 @@ enum RoundMeasurement {
     /// On a client rank, after its uploads: closes the round's lap and sends the report. The
     /// report goes on the untimed transport and the lap restarts after it, so the report's own
     /// send is charged to no round.
-    static func report(round: Int, transport: TimedTransport, clientCount: Int) throws {
+    static func report(round: Int, transport: TimedTransport, clientCount: Int, probe: ProcessProbe) throws {
         let times = transport.clock.lap()
-        let report = RankReport(rank: transport.rank, round: round, peakRSS: ProcessMetrics.peakRSSBytes(),
+        let report = RankReport(rank: transport.rank, round: round, peakRSS: probe.peakRSSBytes(),
                                 compute: times.compute, communication: times.communication)
         try report.encoded().withUnsafeBytes {
             try transport.inner.send($0, to: 0, tag: RankReport.tag(clientCount: clientCount))
@@ -32,9 +32,9 @@ enum RoundMeasurement {
     /// Rank 0's compute is what the round spent outside communication and waiting; a client
     /// rank's waiting is what the round spent while that rank was neither computing nor
     /// communicating.
-    static func fill(_ record: inout RoundRecord, server: RankTimes, reports: [RankReport?]) {
+    static func fill(_ record: inout RoundRecord, server: RankTimes, serverPeakRSS: Int, reports: [RankReport?]) {
         let seconds = record.seconds
-        record.rankPeakRSS = [ProcessMetrics.peakRSSBytes()] + reports.map { $0?.peakRSS ?? -1 }
+        record.rankPeakRSS = [serverPeakRSS] + reports.map { $0?.peakRSS ?? -1 }
         record.rankComputeSeconds = [max(0, seconds - server.communication - server.waiting)]
             + reports.map { $0?.compute ?? .nan }
         record.rankCommSeconds = [server.communication] + reports.map { $0?.communication ?? .nan }

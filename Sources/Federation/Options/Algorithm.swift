@@ -16,8 +16,14 @@ public enum Algorithm: String, CaseIterable, Sendable {
     /// Whether every client is merged into one that holds all the training data.
     public var poolsClients: Bool { self == .centralized || self == .badam }
 
-    /// Whether a round trains one block of the cycle rather than every parameter.
-    public var trainsOneBlock: Bool { self == .fedcybgd || self == .badam }
+    /// What a round whose turn in the cycle falls on `block` trains.
+    public func target(block: Int) -> RoundTarget {
+        switch self {
+        case .fedcybgd, .badam: return .block(block)
+        case .fedavg, .centralized: return .allBlocks
+        case .fedlora: return .adapters
+        }
+    }
 
     public init(parsing text: String, key: String = "train.algorithm") throws {
         self = try Self.parse(text, key: key)

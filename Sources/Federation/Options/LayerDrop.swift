@@ -1,3 +1,5 @@
+import GPT
+
 /// Layer dropping for the download: job keys `download.drop_fraction` and `download.drop_rule`.
 /// The client trains on a sub-model that skips some frozen transformer layers, so it need not
 /// download them; the active block is never dropped.
@@ -31,11 +33,11 @@ public struct LayerDrop: Sendable, Equatable {
         return self
     }
 
-    /// The 0-based transformer layers a client skips while training `activeBlock` (0 = embeddings,
-    /// 1...layers = layer block − 1, layers + 1 = final norm). Never the active layer itself.
-    public func droppedLayers(activeBlock: Int, layers: Int) -> Set<Int> {
-        let activeLayer = activeBlock - 1
-        let frozen = (0..<layers).filter { $0 != activeLayer }
+    /// The 0-based transformer layers a client skips while training block `activeBlock` of a
+    /// model laid out as `layout`. Never the active layer itself; `far` measures distance in
+    /// blocks, so the embeddings sit below layer 0 and the final norm above the last layer.
+    public func droppedLayers(activeBlock: Int, layout: ParameterLayout) -> Set<Int> {
+        let frozen = (0..<layout.config.layers).filter { layout.block(ofLayer: $0) != activeBlock }
         let count = Int((fraction * Double(frozen.count)).rounded(.down))
         guard count > 0 else { return [] }
         switch rule {
@@ -43,8 +45,9 @@ public struct LayerDrop: Sendable, Equatable {
             // Evenly spaced picks: position (i + 1/2)·m/n for i < n, which at n = m/2 is every other layer.
             return Set((0..<count).map { frozen[Int((Double($0) + 0.5) * Double(frozen.count) / Double(count))] })
         case .far:
+            let distance = { (layer: Int) in abs(layout.block(ofLayer: layer) - activeBlock) }
             let byDistance = frozen.sorted {
-                let a = abs($0 - activeLayer), b = abs($1 - activeLayer)
+                let a = distance($0), b = distance($1)
                 return a != b ? a > b : $0 > $1
             }
             return Set(byDistance.prefix(count))

@@ -20,6 +20,8 @@ public final class MemoryRunStore: RunStore {
 
     public func append(_ record: RoundRecord) throws { records.append(record) }
 
+    public func recordedRounds() throws -> [RoundRecord] { records }
+
     public private(set) var snapshots: [(block: Int, round: Int, values: [Float])] = []
 
     public func appendSnapshot(block: Int, round: Int, values: UnsafeBufferPointer<Float>) throws {

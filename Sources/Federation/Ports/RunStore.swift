@@ -12,6 +12,8 @@ public protocol RunStore: AnyObject {
     func resume(jobText: String, layout: ParameterLayout, round: Int) throws
     /// Appends one history row.
     func append(_ record: RoundRecord) throws
+    /// The history rows stored so far, oldest first: a resumed run's summary starts from them.
+    func recordedRounds() throws -> [RoundRecord]
     /// Stores a block's weights after the round that trained it (only when snapshots are on).
     func appendSnapshot(block: Int, round: Int, values: UnsafeBufferPointer<Float>) throws
     /// Writes a complete checkpoint atomically; an existing checkpoint is never damaged.

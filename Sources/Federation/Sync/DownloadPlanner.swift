@@ -32,7 +32,7 @@ public struct DownloadPlanner: Sendable, Equatable {
     /// of the uninterrupted run exactly, because a view only ever holds a frozen unit's current
     /// version through the codec (a pure function of the values) and never an exact trained unit
     /// for long (`plan` marks trained units stale, since the hosts train them in place).
-    public init(units: Int, clients clientCount: Int, frozenEncoding: BlockEncoding, saved: SavedState) {
+    public init(units: Int, clients clientCount: Int, frozenEncoding: BlockEncoding, state saved: State) {
         self.init(units: units, clients: clientCount, frozenEncoding: frozenEncoding)
         guard saved.changedRound.count == units else { return }
         changedRound = saved.changedRound
@@ -44,8 +44,9 @@ public struct DownloadPlanner: Sendable, Equatable {
         }
     }
 
-    /// What a checkpoint keeps of the planner.
-    public struct SavedState: Sendable, Equatable {
+    /// What a checkpoint keeps of the planner: the round that last changed each unit, and what
+    /// each virtual client holds of each unit ([client][unit]: version, and whether exact).
+    public struct State: Sendable, Equatable {
         public var changedRound: [Int]
         public var clientVersions: [[Int]]
         public var clientExact: [[Bool]]
@@ -54,8 +55,8 @@ public struct DownloadPlanner: Sendable, Equatable {
         }
     }
 
-    public var saved: SavedState {
-        SavedState(changedRound: changedRound, clientVersions: clients.map { $0.map(\.version) },
+    public var state: State {
+        State(changedRound: changedRound, clientVersions: clients.map { $0.map(\.version) },
                    clientExact: clients.map { $0.map(\.exact) })
     }
 

@@ -42,7 +42,7 @@ public struct Download: Equatable, Sendable {
     private static func write(_ header: RoundHeader, to writer: inout ByteWriter) {
         writer.write(RoundHeader.magic)
         writer.write(UInt64(header.round))
-        writer.write(Int32(header.block))
+        writer.write(header.target.wireValue)
         writer.write(UInt8(header.finished ? 1 : 0))
         writer.write(header.learningRate)
         writer.write(UInt32(header.clients.count))
@@ -54,13 +54,13 @@ public struct Download: Equatable, Sendable {
         var reader = ByteReader(bytes)
         guard try reader.read(UInt32.self) == RoundHeader.magic else { throw WireError.badValue("round header magic") }
         let round = Int(try reader.read(UInt64.self))
-        let block = Int(try reader.read(Int32.self))
+        let target = try RoundTarget(wireValue: try reader.read(Int32.self))
         let finished = try reader.read(UInt8.self) == 1
         let learningRate = try reader.readFloat()
         let clientCount = Int(try reader.read(UInt32.self))
         guard clientCount <= reader.remaining / 4 else { throw WireError.badValue("client count \(clientCount)") }
         let clients = try (0..<clientCount).map { _ in Int(try reader.read(UInt32.self)) }
-        let header = RoundHeader(round: round, block: block, clients: clients, learningRate: learningRate, finished: finished)
+        let header = RoundHeader(round: round, target: target, clients: clients, learningRate: learningRate, finished: finished)
         var download = Download(header: header, units: [], encodings: [])
         for _ in 0..<Int(try reader.read(UInt32.self)) {
             let unit = Int(try reader.read(UInt32.self))

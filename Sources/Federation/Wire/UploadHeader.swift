@@ -1,8 +1,9 @@
-/// What a client sends ahead of its trained block.
+/// What a client sends ahead of its trained units.
 public struct UploadHeader: Equatable, Sendable {
     public var round: Int
     public var client: Int
-    public var block: Int
+    /// What the client trained: the round's target.
+    public var target: RoundTarget
     /// Training tokens the client holds: its weight in the aggregate.
     public var sampleCount: Int
     /// Mean training loss over the client's local steps.
@@ -17,9 +18,9 @@ public struct UploadHeader: Equatable, Sendable {
     /// Bytes of an encoded upload header.
     public static let encodedSize = 4 + 8 + 4 + 4 + 8 + 4 + 4 + 4 + 8
 
-    public init(round: Int, client: Int, block: Int, sampleCount: Int, loss: Float, firstLoss: Float, lastLoss: Float,
+    public init(round: Int, client: Int, target: RoundTarget, sampleCount: Int, loss: Float, firstLoss: Float, lastLoss: Float,
                 bodyBytes: Int) {
-        self.round = round; self.client = client; self.block = block; self.sampleCount = sampleCount
+        self.round = round; self.client = client; self.target = target; self.sampleCount = sampleCount
         self.loss = loss; self.firstLoss = firstLoss; self.lastLoss = lastLoss; self.bodyBytes = bodyBytes
     }
 
@@ -28,7 +29,7 @@ public struct UploadHeader: Equatable, Sendable {
         writer.write(UploadHeader.magic)
         writer.write(UInt64(round))
         writer.write(UInt32(client))
-        writer.write(Int32(block))
+        writer.write(target.wireValue)
         writer.write(UInt64(sampleCount))
         writer.write(loss)
         writer.write(firstLoss)
@@ -43,7 +44,7 @@ public struct UploadHeader: Equatable, Sendable {
         guard try reader.read(UInt32.self) == magic else { throw WireError.badValue("upload header magic") }
         return UploadHeader(
             round: Int(try reader.read(UInt64.self)), client: Int(try reader.read(UInt32.self)),
-            block: Int(try reader.read(Int32.self)), sampleCount: Int(try reader.read(UInt64.self)),
+            target: try RoundTarget(wireValue: try reader.read(Int32.self)), sampleCount: Int(try reader.read(UInt64.self)),
             loss: try reader.readFloat(), firstLoss: try reader.readFloat(), lastLoss: try reader.readFloat(),
             bodyBytes: Int(try reader.read(UInt64.self)))
     }

@@ -36,13 +36,13 @@ public enum CodecBenchmark {
             var payload: [UInt8] = []
             var encodeTimes: [Double] = [], decodeTimes: [Double] = []
             for _ in 0..<repetitions {
-                let start = ProcessMetrics.now()
+                let start = MonotonicClock.now()
                 payload = values.withUnsafeBufferPointer { codec.encode(values: $0, rows: rows) }
-                let middle = ProcessMetrics.now()
+                let middle = MonotonicClock.now()
                 // A payload produced by the same codec always decodes.
                 try! decoded.withUnsafeMutableBufferPointer { try codec.decode(payload, into: $0, rows: rows) }
                 encodeTimes.append(middle - start)
-                decodeTimes.append(ProcessMetrics.now() - middle)
+                decodeTimes.append(MonotonicClock.now() - middle)
             }
             let error = zip(values, decoded).reduce(0.0) { Swift.max($0, Double(Swift.abs($1.0 - $1.1))) }
             return Result(encoding: encoding, values: count, bytes: payload.count,

@@ -4,7 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// CPU time and peak memory of this process, as the kernel measured them.
+/// CPU time and peak memory of this process, as the kernel measured them: the operating-system
+/// side of Federation's `ProcessProbe` (`SystemProcessProbe`).
 public enum ProcessMetrics {
     /// User plus system CPU seconds used so far.
     public static func cpuSeconds() -> Double {
