@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compares federated fine-tuning methods run as separate jobs (issue 3, docs/COMPARISON.md).
+"""Compares federated fine-tuning methods run as separate jobs (docs/COMPARISON.md).
 
     python3 analysis/compare_methods.py runs/compare-* --out docs
 

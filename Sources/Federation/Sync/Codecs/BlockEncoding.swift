@@ -22,7 +22,7 @@ public enum BlockEncoding: Sendable, Hashable, CustomStringConvertible {
 
     /// Every family: what `download.codec` accepts.
     public static let downloadKinds: [Kind] = Kind.allCases
-    /// What `upload.codec` accepts: the issue asks for fp32, fp16 or int8 deltas.
+    /// What `upload.codec` accepts: fp32 values, or fp16 or int8 deltas.
     public static let uploadKinds: [Kind] = [.fp32, .fp16, .int8]
 
     public var kind: Kind {
