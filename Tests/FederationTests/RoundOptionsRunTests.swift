@@ -17,7 +17,7 @@ final class RoundOptionsRunTests: XCTestCase {
         return settings
     }
 
-    func testRoundsFollowTheBlockPlanAndClientSelection() throws {
+    func testRoundsFollowTheScheduleAndClientSelection() throws {
         let settings = optionsSettings()
         let corpus = try TinyRun.corpus()
         let store = MemoryRunStore()
