@@ -31,18 +31,20 @@ let package = Package(
         .target(name: "GPT", dependencies: ["Kernels", "Determinism"], swiftSettings: fast),
         .target(name: "Corpus", dependencies: ["Determinism"], swiftSettings: fast),
 
-        // The algorithm. It sees MPI and HDF5 only through its Transport and RunStore protocols.
+        // The algorithm. It sees MPI, HDF5 and the operating system only through its ports:
+        // the Transport, RunStore and ProcessProbe protocols.
         .target(name: "Federation", dependencies: ["GPT", "Corpus", "Determinism"], swiftSettings: fast),
 
         // Thin adapters.
         .target(name: "MPITransport", dependencies: ["CMPI", "Federation"], swiftSettings: fast),
         .target(name: "HDF5Store", dependencies: ["CHDF5", "Federation", "GPT"], swiftSettings: fast),
+        .target(name: "SystemMetrics", dependencies: ["Federation"], swiftSettings: fast),
 
         // The command line: job files, flags, wiring and progress.
         .target(
             name: "FedCyBGDCLI",
             dependencies: [
-                "Federation", "GPT", "Corpus", "MPITransport", "HDF5Store", "Kernels",
+                "Federation", "GPT", "Corpus", "MPITransport", "HDF5Store", "SystemMetrics", "Kernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
@@ -52,7 +54,7 @@ let package = Package(
 
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Kernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus"]),
-        .testTarget(name: "FederationTests", dependencies: ["Federation", "GPT", "Corpus", "Kernels"]),
+        .testTarget(name: "FederationTests", dependencies: ["Federation", "SystemMetrics", "GPT", "Corpus", "Kernels"]),
         .testTarget(name: "HDF5StoreTests", dependencies: ["HDF5Store", "Federation", "GPT"]),
         .testTarget(name: "MPITransportTests", dependencies: ["MPITransport", "Federation"]),
         .testTarget(name: "CLITests", dependencies: ["FedCyBGDCLI", "HDF5Store", "GPT"]),

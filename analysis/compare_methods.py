@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compares federated fine-tuning methods run as separate jobs (issue 3, docs/COMPARISON.md).
+"""Compares federated fine-tuning methods run as separate jobs (docs/COMPARISON.md).
 
     python3 analysis/compare_methods.py runs/compare-* --out docs
 
@@ -79,32 +79,12 @@ def _settings(job: dict) -> str:
     return ", ".join(parts) or NA
 
 
-def _extra(folder: pathlib.Path) -> dict[str, np.ndarray]:
-    """The per-client and per-rank datasets newer engines add to /history (absent in older runs)."""
-    names = ("client_bytes_down", "client_bytes_up", "rank_peak_rss")
-    found = {}
-    with runfiles.open_h5(folder / "history.h5") as f:
-        for group in (f, f["history"] if "history" in f else None):
-            for name in names:
-                if group is not None and name in group and name not in found:
-                    found[name] = np.asarray(group[name][()])
-    return found
-
-
-def _upload(run: runfiles.Run, extra) -> tuple[float | None, tuple[bool, float] | None]:
+def _upload(run: runfiles.Run) -> tuple[float | None, tuple[bool, float] | None]:
     """Mean per-client upload per round, and whether every upload is at most its block's fp32 size."""
     if run.rows == 0:
         return None, None
-    if "client_bytes_up" in extra:
-        table = np.atleast_2d(extra["client_bytes_up"])[: run.rows].astype(np.float64)
-        per_client = [row[row >= 0] for row in table]
-    else:
-        per_client = []
-        for i in range(run.rows):
-            clients = run.round_clients(i)
-            accepted = len(clients) - int(run.col("rejected_uploads")[i])
-            share = run.col("bytes_up")[i] / accepted if accepted > 0 else 0.0
-            per_client.append(np.full(max(accepted, 0), share))
+    table = np.atleast_2d(run.col("client_bytes_up"))[: run.rows].astype(np.float64)
+    per_client = [row[row >= 0] for row in table]
     values = np.concatenate([row for row in per_client if row.size]) if any(r.size for r in per_client) else np.array([])
     mean = float(values.mean()) if values.size else None
     sizes = runfiles.encoded_block_sizes(run)
@@ -119,11 +99,11 @@ def _upload(run: runfiles.Run, extra) -> tuple[float | None, tuple[bool, float] 
     return mean, (ok, worst)
 
 
-def _rss(run: runfiles.Run, extra) -> tuple[float | None, float | None]:
+def _rss(run: runfiles.Run) -> tuple[float | None, float | None]:
     summary = run.summary or {}
     client, server = summary.get("peak_client_rss"), summary.get("peak_server_rss")
-    if "rank_peak_rss" in extra:
-        table = np.atleast_2d(extra["rank_peak_rss"]).astype(np.float64)
+    if "rank_peak_rss" in run.history:
+        table = np.atleast_2d(run.col("rank_peak_rss")).astype(np.float64)
         if client is None and table.shape[1] > 1:
             client = float(table[:, 1:].max())
         if server is None:
@@ -134,7 +114,6 @@ def _rss(run: runfiles.Run, extra) -> tuple[float | None, float | None]:
 def load_method(folder) -> Method:
     folder = pathlib.Path(folder)
     run = runfiles.load_run(folder)
-    extra = _extra(folder)
     rows, losses = runfiles.eval_points(run)
     spent = np.cumsum(run.col("bytes_down").astype(np.int64) + run.col("bytes_up").astype(np.int64))
     summary = run.summary or {}
@@ -143,10 +122,11 @@ def load_method(folder) -> Method:
     clients, _ = run.client_count()
     mean, largest = summary.get("bytes_per_client_mean"), summary.get("bytes_per_client_max")
     if mean is None and clients:
-        split = runfiles.bytes_per_client(run)
-        mean, largest = float((split.down + split.up).mean()), float((split.down + split.up).max())
-    upload, check = _upload(run, extra)
-    client_rss, server_rss = _rss(run, extra)
+        measured = runfiles.measured_bytes_per_client(run)
+        if measured:
+            mean, largest = float(np.mean(list(measured.values()))), float(max(measured.values()))
+    upload, check = _upload(run)
+    client_rss, server_rss = _rss(run)
     final = summary.get("final_eval_loss", losses[-1] if losses.size else None)
     return Method(folder, _label(folder), _algorithm(run), int(run.col("round")[-1]) if run.rows else 0,
                   run.col("round")[rows].astype(int), losses, spent, run.col("round").astype(int),

@@ -220,9 +220,9 @@ def plot_bytes_per_client(run: runfiles.Run, out: pathlib.Path) -> tuple[pathlib
     factor, unit = runfiles.scale_bytes(split.down + split.up)
     fig, ax = plt.subplots(figsize=(max(9, min(0.22 * n + 3, 20)), 6), layout="constrained")
     ids = np.arange(n)
-    ax.bar(ids, split.down / factor, width=0.8, color="#4c72b0", label="downloaded (bytes_down)")
+    ax.bar(ids, split.down / factor, width=0.8, color="#4c72b0", label="downloaded (client_bytes_down)")
     ax.bar(ids, split.up / factor, width=0.8, bottom=split.down / factor, color="#dd8452",
-           label="uploaded (bytes_up)")
+           label="uploaded (client_bytes_up)")
     if n:
         mean = (split.down + split.up).mean() / factor
         ax.axhline(mean, color="black", linestyle="--", linewidth=1, label=f"mean {mean:.3g} {unit} per client")
@@ -240,19 +240,11 @@ def plot_bytes_per_client(run: runfiles.Run, out: pathlib.Path) -> tuple[pathlib
     peak = float((split.down + split.up).max() / factor) if n else 1.0
     ax.set_ylim(0, peak * 1.15 if peak > 0 else 1.0)
     ax.legend(loc="upper center", ncols=3, framealpha=0.95)
-    if split.exact_down_rounds == split.rounds:
-        down_note = f"down: each client's own delta sync charge, replayed exactly in all {split.rounds} rounds"
-    else:
-        down_note = (f"down: each client's own delta sync charge in {split.exact_down_rounds} of {split.rounds} "
-                     "rounds; in the others the round's bytes_down is split equally over its clients")
-    up_note = "up: each round's bytes_up (accepted uploads, all the same size) split equally over its clients"
-    if split.ambiguous_up_rounds:
-        up_note += (f"; {split.ambiguous_up_rounds} round{'s' if split.ambiguous_up_rounds > 1 else ''} "
-                    "had rejected uploads, whose clients are not recorded")
-    # Two footnote lines in a strip the layout keeps free at the bottom.
-    fig.get_layout_engine().set(rect=(0, 0.07, 1, 0.93))
-    fig.text(0.01, 0.01, down_note + ".\n" + up_note + ".", fontsize=9, color="#444444", ha="left", va="bottom",
-             wrap=True)
+    note = ("down: what the server charged each client for its download (its own delta sync) in each of the "
+            f"{split.rounds} rounds; up: the bytes the server received from it, rejected uploads included")
+    # A footnote line in a strip the layout keeps free at the bottom.
+    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+    fig.text(0.01, 0.01, note + ".", fontsize=9, color="#444444", ha="left", va="bottom", wrap=True)
     png = out / "bytes_per_client.png"
     fig.savefig(png)
     plt.close(fig)
@@ -261,8 +253,8 @@ def plot_bytes_per_client(run: runfiles.Run, out: pathlib.Path) -> tuple[pathlib
         f.write("client,rounds_selected,bytes_down,bytes_up,bytes_total\n")
         for c in range(n):
             f.write(f"{c},{split.visits[c]},{split.down[c]:.1f},{split.up[c]:.1f},{split.down[c] + split.up[c]:.1f}\n")
-    print(f"bytes_down per client: each client's own delta in {split.exact_down_rounds} of {split.rounds} rounds "
-          f"(the rest split equally); bytes_up split equally over each round's clients")
+    print(f"bytes_down per client: each client's own delta in {split.rounds} of {split.rounds} rounds "
+          f"(/history/client_bytes_down); bytes_up per client from /history/client_bytes_up")
     return png, csv
 
 

@@ -21,12 +21,7 @@ import tomllib
 import h5py
 import numpy as np
 
-HISTORY_COLUMNS = ("round", "cycle", "block", "clients", "train_loss", "eval_loss", "bytes_down",
-                   "bytes_up", "bytes_broadcast", "rejected_uploads", "seconds", "server_cpu_seconds",
-                   # measured per client [R, k] and per rank [R, P]; absent from runs written before them
-                   "client_bytes_down", "client_bytes_up", "rank_peak_rss", "rank_compute_seconds",
-                   "rank_comm_seconds", "rank_wait_seconds")
-VISIT_COLUMNS = ("round", "clients", "loss_before", "loss_after", "update_norm", "bytes_up", "bytes_down")
+FORMAT_VERSION = 2       # the run-file format these readers understand (docs/RUN-FILES.md)
 BLOCK_HEADER_BYTES = 13  # each block in a download carries a 13-byte header (docs/METHODS.md)
 
 
@@ -126,8 +121,8 @@ class Run:
         """(number of clients, exact?): from /summary or a checkpoint, else the largest id seen + 1."""
         if self.summary and "clients" in self.summary:
             return int(self.summary["clients"]), True
-        if self.checkpoint is not None and "client_last_sync" in self.checkpoint.state:
-            return len(self.checkpoint.state["client_last_sync"]), True
+        if self.checkpoint is not None and "client_unit_version" in self.checkpoint.state:
+            return len(self.checkpoint.state["client_unit_version"]), True
         clients = self.col("clients")
         seen = clients[clients >= 0]
         return (int(seen.max()) + 1 if seen.size else 0), False
@@ -143,12 +138,12 @@ class Run:
         return None
 
 
-def _read_columns(group: h5py.Group, names) -> dict[str, Column]:
-    present = [n for n in names if n in group]
+def _read_columns(group: h5py.Group) -> dict[str, Column]:
+    """Every dataset of a per-round table, with the units and description the file gives it."""
     columns = {}
-    for name in present:
-        ds = group[name]
-        columns[name] = Column(ds[()], str(_attr(ds, "units", "")), str(_attr(ds, "description", "")))
+    for name, ds in group.items():
+        if isinstance(ds, h5py.Dataset):
+            columns[name] = Column(ds[()], str(_attr(ds, "units", "")), str(_attr(ds, "description", "")))
     if columns:
         # A reader may catch an append half done: keep only the rows every column has.
         rows = min(len(c.data) for c in columns.values())
@@ -184,13 +179,17 @@ def load_run(folder: str | os.PathLike) -> Run:
         try:
             with open_h5(path) as f:
                 attrs = {k: _attr(f, k) for k in f.attrs}
-                history = _read_columns(f["history"], HISTORY_COLUMNS)
+                version = int(attrs.get("format_version", 1))
+                if version != FORMAT_VERSION:
+                    raise SystemExit(f"{path}: run-file format version {version}; these scripts read version "
+                                     f"{FORMAT_VERSION} only")
+                history = _read_columns(f["history"])
                 blocks = []
                 if "blocks" in f:
                     for name, group in f["blocks"].items():
                         if "visits" in group:
                             blocks.append(BlockVisits(name, int(_attr(group, "block", len(blocks))),
-                                                      _read_columns(group["visits"], VISIT_COLUMNS)))
+                                                      _read_columns(group["visits"])))
                 summary = {k: _attr(f["summary"], k) for k in f["summary"].attrs} if "summary" in f else None
             break
         except (OSError, KeyError, RuntimeError):
@@ -209,77 +208,38 @@ def load_run(folder: str | os.PathLike) -> Run:
 
 @dataclasses.dataclass
 class ClientBytes:
-    down: np.ndarray          # bytes charged to each client for downloads
-    up: np.ndarray            # bytes attributed to each client's uploads
+    down: np.ndarray          # bytes each client was charged for its downloads
+    up: np.ndarray            # bytes the server received from each client
     visits: np.ndarray        # rounds each client was selected in
-    exact_down_rounds: int    # rounds whose bytes_down split was reconstructed exactly
-    rounds: int
+    rounds: int               # rounds with clients
     clients_exact: bool       # the client count is known (else: largest id seen + 1)
-    ambiguous_up_rounds: int  # rounds with rejected uploads (who was rejected is not recorded)
 
 
 def bytes_per_client(run: Run) -> ClientBytes:
-    """Splits each round's bytes_down and bytes_up over that round's clients.
-
-    bytes_down: the server charges each selected client for every block whose last change is in
-    a round >= the round the client last synchronised (the whole model at its first visit), at
-    4 bytes per parameter plus a 13-byte block header, and a block changes in a round unless every
-    upload was rejected. That is replayed here from the history, with the block sizes of
-    encoded_block_sizes. Where the replay's sum equals the round's recorded bytes_down, each client
-    gets its own share; otherwise (block sizes unknown, or a history that does not start at round 1)
-    the round's bytes_down is split equally over its clients.
-
-    bytes_up: the round total of the accepted uploads (header + one block each, all the same size).
-    It is split equally over the round's accepted uploads, i.e. clients - rejected_uploads. The
-    history does not say which clients were rejected, so in such rounds the share goes to every
-    listed client scaled by accepted/clients; the sum always equals the recorded total.
-    """
+    """Each client's bytes over the run, from /history/client_bytes_down and client_bytes_up:
+    what the server charged each selected client for its download (its own delta sync) and the
+    bytes it received from it, a rejected upload included."""
     n, exact = run.client_count()
     down = np.zeros(n, dtype=np.float64)
     up = np.zeros(n, dtype=np.float64)
     visits = np.zeros(n, dtype=np.int64)
-    sizes = encoded_block_sizes(run)
-    last_sync = np.zeros(n, dtype=np.int64)
-    changed = np.zeros(len(sizes) if sizes is not None else 0, dtype=np.int64)
-    exact_rounds = ambiguous = 0
-    rounds, blocks = run.col("round"), run.col("block")
-    bytes_down, bytes_up = run.col("bytes_down"), run.col("bytes_up")
-    rejected = run.col("rejected_uploads") if "rejected_uploads" in run.history else np.zeros(run.rows, int)
+    rounds = 0
     for i in range(run.rows):
         clients = run.round_clients(i)
-        if not clients:
-            continue
-        r = int(rounds[i])
-        shares = None
-        if sizes is not None:
-            shares = [int(sizes[changed >= last_sync[c]].sum()) for c in clients]
-            for c in clients:
-                last_sync[c] = r
-            if int(rejected[i]) < len(clients) and int(blocks[i]) < len(changed):
-                changed[int(blocks[i])] = r
-            if sum(shares) != int(bytes_down[i]):
-                shares = None
-        if shares is None:
-            shares = [int(bytes_down[i]) / len(clients)] * len(clients)
-        else:
-            exact_rounds += 1
-        accepted = len(clients) - int(rejected[i])
-        if int(rejected[i]):
-            ambiguous += 1
-        for c, share in zip(clients, shares):
-            down[c] += share
-            up[c] += int(bytes_up[i]) / len(clients) if accepted > 0 else 0.0
+        rounds += bool(clients)
+        charged = np.atleast_1d(run.col("client_bytes_down")[i])[:len(clients)]
+        received = np.atleast_1d(run.col("client_bytes_up")[i])[:len(clients)]
+        for c, d, u in zip(clients, charged, received):
+            down[c] += max(int(d), 0)
+            up[c] += max(int(u), 0)
             visits[c] += 1
-    return ClientBytes(down, up, visits, exact_rounds, sum(1 for i in range(run.rows) if run.round_clients(i)),
-                       exact, ambiguous)
+    return ClientBytes(down, up, visits, rounds, exact)
 
 
 def measured_bytes_per_client(run: Run) -> dict[int, int] | None:
     """Bytes down + up of each client that took part, from /history/client_bytes_down and
     client_bytes_up (what the server charged and received, per client); None when a row lacks
-    them (a run written before they existed)."""
-    if "client_bytes_down" not in run.history or "client_bytes_up" not in run.history:
-        return None
+    a value (a round whose client could not be measured)."""
     totals: dict[int, int] = {}
     for i in range(run.rows):
         clients = run.round_clients(i)
@@ -306,35 +266,12 @@ def peak_rss(run: Run) -> tuple[int | None, int | None]:
 
 
 def encoded_block_sizes(run: Run) -> np.ndarray | None:
-    """Bytes of each block in a download (4 per parameter + the 13-byte block header).
-
-    From the newest checkpoint's tensors (their `block` attribute) when there is one. Otherwise
-    from the history alone: with u_b the bytes one client uploaded for block b (bytes_up / clients
-    of a round without rejections) and D1 what each client downloaded in round 1 (the whole model),
-    u_b = 4·P_b + H and D1 = Σ_b (4·P_b + 13), so the upload header H = (Σ_b u_b + 13·B − D1) / B.
-    The replay in bytes_per_client checks the result against every round's bytes_down anyway.
-    """
-    if run.checkpoint is not None and run.checkpoint.block_params:
-        count = max(run.checkpoint.block_params) + 1
-        return np.array([4 * run.checkpoint.block_params.get(b, 0) + BLOCK_HEADER_BYTES for b in range(count)])
-    if not run.rows or int(run.col("round")[0]) != 1:
+    """Bytes of each block in a download (4 per parameter + the 13-byte block header), from the
+    newest checkpoint's tensors (their `block` attribute); None without a checkpoint."""
+    if run.checkpoint is None or not run.checkpoint.block_params:
         return None
-    count = max(len(run.blocks), int(run.col("block").max()) + 1)
-    per_upload = {}
-    rejected = run.col("rejected_uploads")
-    for i in range(run.rows):
-        n = len(run.round_clients(i))
-        b = int(run.col("block")[i])
-        if n and int(rejected[i]) == 0 and b not in per_upload:
-            per_upload[b] = int(run.col("bytes_up")[i]) // n
-    first = len(run.round_clients(0))
-    if len(per_upload) != count or not first:
-        return None
-    whole = int(run.col("bytes_down")[0]) // first
-    header, rest = divmod(sum(per_upload.values()) + BLOCK_HEADER_BYTES * count - whole, count)
-    if rest or header < 0:
-        return None
-    return np.array([per_upload[b] - header + BLOCK_HEADER_BYTES for b in range(count)])
+    count = max(run.checkpoint.block_params) + 1
+    return np.array([4 * run.checkpoint.block_params.get(b, 0) + BLOCK_HEADER_BYTES for b in range(count)])
 
 
 def tokens_trained(run: Run) -> tuple[int | None, str]:

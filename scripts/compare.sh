@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The method comparison of docs/COMPARISON.md (issue 3), remade by one command (`make compare`):
+# The method comparison of docs/COMPARISON.md, remade by one command (`make compare`):
 #   1. jobs/pretrain-base.toml trains the base model centrally, unless runs/pretrain-base already
 #      holds a complete checkpoint of its last round (a stopped pretraining is resumed);
 #   2. every jobs/compare-*.toml fine-tunes that base (--replace: each run starts afresh);

@@ -3,6 +3,7 @@ import Federation
 import Foundation
 import GPT
 import HDF5Store
+import SystemMetrics
 
 /// `fedcybgd bench-checkpoint`: checkpoint write and load speed against the disk's plain
 /// sequential write speed, measured in the same run.
@@ -33,8 +34,8 @@ struct CheckpointBenchCommand: ParsableCommand {
             plain.append(try Self.timed { try PlainWrite.write(bytes: parameters.storage, to: "\(folder)/plain.bin") })
             dd.append(try Self.timed { try PlainWrite.dd(bytes: byteCount, to: "\(folder)/dd.bin") })
             let store = try HDF5RunStore(folder: folder, keepCheckpoints: 1)
-            let state = RunState(round: repeatIndex + 1, cycle: 1, blockOrder: [], clientLastSync: [], totalBytesDown: 0,
-                                 totalBytesUp: 0, totalBytesBroadcast: 0, tokensTrained: 0)
+            let state = RunState(schedule: .init(round: repeatIndex + 1, cycle: 1, blockOrder: []), totals: RunTotals(),
+                                 downloads: .init(changedRound: [], clientVersions: [], clientExact: []))
             write.append(try Self.timed { try store.saveCheckpoint(parameters: parameters, state: state) })
             let path = store.checkpointPath(round: repeatIndex + 1)
             Self.dropCache(path)

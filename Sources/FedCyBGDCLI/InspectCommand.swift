@@ -79,10 +79,14 @@ struct InspectCommand: ParsableCommand {
                                               layers: job.layers, heads: job.heads)).blocks.map(\.name)
         }
         var visits: [Int: Int] = [:]
-        for record in records { visits[record.block, default: 0] += 1 }
-        let line = visits.keys.sorted().map { block in
-            "\(block < 0 ? "every block" : names.flatMap { block < $0.count ? $0[block] : nil } ?? "block \(block)"): \(visits[block]!)"
+        var others = 0
+        for record in records {
+            if let block = record.target.block { visits[block, default: 0] += 1 } else { others += 1 }
         }
+        var line = visits.keys.sorted().map { block in
+            "\(names.flatMap { block < $0.count ? $0[block] : nil } ?? "block \(block)"): \(visits[block]!)"
+        }
+        if others > 0 { line.insert("every block: \(others)", at: 0) }
         say("visits per block: " + line.joined(separator: ", "))
     }
 }

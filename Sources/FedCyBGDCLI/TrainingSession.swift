@@ -2,6 +2,7 @@ import ArgumentParser
 import Corpus
 import Federation
 import Foundation
+import SystemMetrics
 import GPT
 import HDF5Store
 import Kernels
@@ -34,7 +35,7 @@ struct TrainingSession {
             settings: prepared.plan.settings, corpus: prepared.corpus, initial: prepared.initial,
             transport: transport, store: prepared.store, jobText: prepared.plan.job.effectiveTOML,
             observer: transport.rank == 0 ? ProgressPrinter(layout: prepared.initial.layout) : nil,
-            resuming: prepared.resuming, stopRequested: { StopSignals.requested != nil })
+            probe: SystemProcessProbe(), resuming: prepared.resuming, stopRequested: { StopSignals.requested != nil })
         guard transport.rank == 0, let summary else { return }
         let folder = prepared.plan.runFolder
         if summary.interrupted {

@@ -1,21 +1,15 @@
 import Corpus
 import GPT
 
-/// Hears what a run does, on rank 0, so the command line can report progress.
-public protocol FederationObserver: AnyObject {
-    /// `resumedAfterRound` is the checkpoint's round when the run continues one; `evalLoss` is then the last evaluation before it.
-    func runStarted(settings: FederationSettings, corpus: FederatedCorpus, ranks: Int, evalLoss: Float, resumedAfterRound: Int?)
-    func roundFinished(_ record: RoundRecord, totalRounds: Int, etaSeconds: Double)
-    func runFinished(_ summary: RunSummary, rejections: Int)
-}
-
 /// Federated cycle block gradient descent (Wang, Wang, Tang, arXiv 2406.11187) as an SPMD
 /// program: every rank calls `run`, and the transport's rank decides its part.
 ///
-/// Each round the server picks the next block in ascending cycle order and the next k clients,
-/// broadcasts the round header with every block changed since the previous broadcast, the
-/// selected clients train that block for E local AdamW steps from fresh optimizer state and
-/// upload it, and the server checks the uploads, takes their sample-weighted mean and installs it.
+/// Each round the schedule plans what the round trains (the cycle's next block in the job's
+/// block order, or for a baseline every block or the LoRA adapters) and which k clients train
+/// it (`CycleSchedule`, `RoundPlan`). Rank 0 broadcasts the round header with every unit the
+/// client ranks need refreshed, the selected clients train for E local AdamW steps from fresh
+/// optimizer state and upload what they trained, and rank 0 checks the uploads, takes their
+/// sample-weighted mean and installs it (`ServerLoop`, `FederationServer`, `ClientHost`).
 public enum FedCyBGD {
     /// Runs the whole job. Rank 0 returns the summary; other ranks return nil once told to stop.
     ///
@@ -24,12 +18,13 @@ public enum FedCyBGD {
     ///     becomes the rank's view of the model (its contents are overwritten by the broadcasts).
     ///   - resuming: on rank 0, the state of the checkpoint `initial` was loaded from; the run
     ///     continues after its round and writes history from there.
+    ///   - probe: the process's CPU time and peak memory, for the history (`SystemProcessProbe`).
     ///   - stopRequested: asked by rank 0 after every round; when true, rank 0 writes a
     ///     checkpoint, stops the clients and returns a summary marked `interrupted`.
     @discardableResult
     public static func run(settings requested: FederationSettings, corpus full: FederatedCorpus, initial: ParameterBuffer,
                            transport: Transport, store: RunStore?, jobText: String,
-                           observer: FederationObserver?, resuming: RunState? = nil,
+                           observer: FederationObserver?, probe: ProcessProbe, resuming: RunState? = nil,
                            stopRequested: @escaping () -> Bool = { false }) throws -> RunSummary? {
         let (settings, corpus) = requested.effective(corpus: full)
         // On rank 0 the global model; on a client rank `initial` is a blank of the model's shape
@@ -42,12 +37,12 @@ public enum FedCyBGD {
                          view: transport.rank == 0 ? global.emptyCopy() : global) : nil
         host?.clock = timed.clock
         guard transport.rank == 0 else {
-            try serveClients(host: host, transport: timed, clientCount: corpus.clients.count)
+            try serveClients(host: host, transport: timed, clientCount: corpus.clients.count, probe: probe)
             return nil
         }
         let server = FederationServer(settings: settings, corpus: corpus, initial: global, resuming: resuming)
         var loop = ServerLoop(server: server, host: host, transport: timed, placement: placement,
-                              store: store, observer: observer, stopRequested: stopRequested)
+                              store: store, observer: observer, probe: probe, stopRequested: stopRequested)
         return try loop.run(jobText: jobText, corpus: corpus, resuming: resuming)
     }
 
@@ -59,7 +54,8 @@ public enum FedCyBGD {
     }
 
     /// A client rank: apply each broadcast, train what it hosts, until the server says stop.
-    private static func serveClients(host: ClientHost?, transport: TimedTransport, clientCount: Int) throws {
+    private static func serveClients(host: ClientHost?, transport: TimedTransport, clientCount: Int,
+                                     probe: ProcessProbe) throws {
         while true {
             let header: RoundHeader
             do {
@@ -72,7 +68,7 @@ public enum FedCyBGD {
             // and keeping it would add a model's size to the client's peak memory.
             if header.finished { return }
             try host?.train(header, transport: transport)
-            try RoundMeasurement.report(round: header.round, transport: transport, clientCount: clientCount)
+            try RoundMeasurement.report(round: header.round, transport: transport, clientCount: clientCount, probe: probe)
         }
     }
 }

@@ -73,6 +73,9 @@ public struct ParameterLayout: Sendable {
     /// The block index of transformer layer `layer` (0-based).
     public func block(ofLayer layer: Int) -> Int { layer + 1 }
 
+    /// The transformer layer (0-based) that block `block` is, or nil for the embeddings and the final norm.
+    public func layer(ofBlock block: Int) -> Int? { block >= 1 && block <= config.layers ? block - 1 : nil }
+
     /// Offset of one of layer `layer`'s tensors in the buffer.
     func offset(layer: Int, _ tensor: LayerTensor) -> Int {
         let first = blocks[layer + 1].range.lowerBound

@@ -2,13 +2,6 @@ import Federation
 import Foundation
 import GPT
 
-/// A checkpoint read back: the parameters, the run state and the job text.
-public struct LoadedCheckpoint {
-    public let parameters: ParameterBuffer
-    public let state: RunState
-    public let jobText: String
-}
-
 /// Reads the files `HDF5RunStore` writes. Every failure is an `HDF5Error` whose description is
 /// one line naming the file and the problem.
 public enum HDF5RunReader {
@@ -73,64 +66,23 @@ public enum HDF5RunReader {
 
     /// Reads every row of `/history` from a history.h5 (path of the file or of its run folder).
     public static func readHistory(_ path: String) throws -> [RoundRecord] {
-        let file = try HDF5File.open(historyFile(path))
+        let file = try openHistory(path)
         defer { try? file.close() }
         let history = try file.openGroup("history")
-        let rounds = try history.openDataset("round").read(as: Int.self)
-        func column<T: HDF5Scalar>(_ name: String, _ type: T.Type) throws -> [T] {
-            let values = try history.openDataset(name).read(as: T.self)
-            guard values.count == rounds.count else {
-                throw HDF5Error(.corrupt, file: file.file, "/history/\(name) has \(values.count) rows, /history/round has \(rounds.count)")
-            }
-            return values
-        }
-        let clientsDataset = try history.openDataset("clients")
-        let width = try clientsDataset.shape().last ?? 1
-        let clients = try clientsDataset.read(as: Int.self)
-        guard clients.count == rounds.count * width else {
-            throw HDF5Error(.corrupt, file: file.file, "/history/clients does not have one row per round")
-        }
-        let cycles = try column("cycle", Int.self), blocks = try column("block", Int.self)
-        let trainLoss = try column("train_loss", Float.self), evalLoss = try column("eval_loss", Float.self)
-        let down = try column("bytes_down", Int.self), up = try column("bytes_up", Int.self)
-        let broadcast = try column("bytes_broadcast", Int.self)
-        let rejected = try column("rejected_uploads", Int.self)
-        let seconds = try column("seconds", Double.self), cpu = try column("server_cpu_seconds", Double.self)
-        var records = rounds.indices.map { i in
-            RoundRecord(round: rounds[i], cycle: cycles[i], block: blocks[i],
-                        clients: clients[i * width ..< (i + 1) * width].filter { $0 >= 0 },
-                        trainLoss: trainLoss[i], evalLoss: evalLoss[i], bytesDown: down[i], bytesUp: up[i],
-                        bytesBroadcast: broadcast[i], rejectedUploads: rejected[i], seconds: seconds[i], serverCPUSeconds: cpu[i])
-        }
-        try HistoryMeasures.read(into: &records, from: history, file: file.file)
-        return records
+        return try HistoryTable(group: history, columns: HistorySchema.columns, config: nil).read(file: file.file)
     }
 
     /// Reads `/summary` from a history.h5 (path of the file or of its run folder); nil if the
     /// run has not finished.
     public static func readSummary(_ path: String) throws -> RunSummary? {
-        let file = try HDF5File.open(historyFile(path))
+        let file = try openHistory(path)
         defer { try? file.close() }
         guard try file.contains("summary") else { return nil }
         let group = try file.openGroup("summary")
-        var summary = RunSummary(
-            rounds: try group.attribute("rounds"), clients: try group.attribute("clients"),
-            parameterCount: try group.attribute("parameter_count"),
-            totalBytesDown: try group.attribute("total_bytes_down"), totalBytesUp: try group.attribute("total_bytes_up"),
-            totalBytesBroadcast: try group.attribute("total_bytes_broadcast"),
-            tokensTrained: try group.attribute("tokens_trained"),
-            initialEvalLoss: try group.attribute("initial_eval_loss"), finalEvalLoss: try group.attribute("final_eval_loss"),
-            wallSeconds: try group.attribute("wall_seconds"), serverCPUSeconds: try group.attribute("server_cpu_seconds"))
-        // Runs written before these attributes existed keep the defaults.
-        func optional<T: HDF5Scalar>(_ name: String, _ fallback: T) throws -> T {
-            try group.hasAttribute(name) ? try group.attribute(name, as: T.self) : fallback
+        var summary = SummarySchema.empty
+        for attribute in SummarySchema.attributes {
+            attribute.write(&summary, try group.attributeCells(attribute.name, as: attribute.element))
         }
-        summary.rejectedUploads = try optional("rejected_uploads", summary.rejectedUploads)
-        summary.bytesPerClientMean = try optional("bytes_per_client_mean", summary.bytesPerClientMean)
-        summary.bytesPerClientMax = try optional("bytes_per_client_max", summary.bytesPerClientMax)
-        summary.peakClientRSS = try optional("peak_client_rss", summary.peakClientRSS)
-        summary.peakServerRSS = try optional("peak_server_rss", summary.peakServerRSS)
-        summary.clientComputeFraction = try optional("client_compute_fraction", summary.clientComputeFraction)
         return summary
     }
 
@@ -142,6 +94,13 @@ public enum HDF5RunReader {
     }
 
     // MARK: Internals
+
+    /// Opens a history.h5 (path of the file or of its run folder) read-only and checks its format.
+    private static func openHistory(_ path: String) throws -> HDF5File {
+        let file = try HDF5File.open(historyFile(path))
+        do { try RunSchema.checkFormat(file, path: file.file) } catch { try? file.close(); throw error }
+        return file
+    }
 
     private static func historyFile(_ path: String) -> String {
         var isDirectory: ObjCBool = false
@@ -160,6 +119,7 @@ public enum HDF5RunReader {
         guard try file.hasAttribute("complete"), try file.attribute("complete", as: Int.self) == 1 else {
             throw HDF5Error(.incomplete, file: path, "incomplete checkpoint: the attribute complete = 1 is missing (the writer stopped before finishing it)")
         }
+        do { try RunSchema.checkFormat(file, path: path) } catch { try? file.close(); throw error }
         return file
     }
 
@@ -192,20 +152,17 @@ public enum HDF5RunReader {
 
     private static func readState(_ file: HDF5File) throws -> RunState {
         guard try file.contains("state") else { throw HDF5Error(.mismatch, file: file.file, "has no /state group") }
-        let state = try file.openGroup("state")
-        func scalar(_ name: String) throws -> Int { try state.openDataset(name).readScalar(as: Int.self) }
-        func array(_ name: String) throws -> [Int] { try state.openDataset(name).read(as: Int.self) }
-        func loss(_ name: String) throws -> Float { try state.openDataset(name).readScalar(as: Float.self) }
-        var loaded = RunState(round: try scalar("round"), cycle: try scalar("cycle"), blockOrder: try array("block_order"),
-                        clientLastSync: try array("client_last_sync"), blockChangedRound: try array("block_changed_round"),
-                        totalBytesDown: try scalar("total_bytes_down"), totalBytesUp: try scalar("total_bytes_up"),
-                        totalBytesBroadcast: try scalar("total_bytes_broadcast"), tokensTrained: try scalar("tokens_trained"),
-                        rejectedUploads: try scalar("rejected_uploads"), initialEvalLoss: try loss("initial_eval_loss"),
-                        lastEvalLoss: try loss("last_eval_loss"),
-                        updateNorms: .init(recentNorms: try state.openDataset("update_norms").read(as: Double.self),
-                                           acceptedCount: try scalar("update_norm_accepted")))
-        try CheckpointExtras.read(from: state, into: &loaded)
-        return loaded
+        let group = try file.openGroup("state")
+        var state = StateSchema.empty
+        for dataset in StateSchema.datasets {
+            guard try group.contains(dataset.name) else {
+                if dataset.optional { continue }
+                throw HDF5Error(.corrupt, file: file.file, "/state/\(dataset.name) is missing")
+            }
+            let opened = try group.openDataset(dataset.name)
+            dataset.write(&state, try opened.readCells(dataset.element), try opened.shape())
+        }
+        return state
     }
 
     private static func readJob(_ file: HDF5File) throws -> String {

@@ -7,7 +7,7 @@ import GPT
 /// `docs/RUN-FILES.md` documents the files.
 ///
 /// Not thread-safe: call it from one thread at a time.
-public final class HDF5RunStore: RunStore, RecordedHistory {
+public final class HDF5RunStore: RunStore {
     /// What `program_version` says unless the caller passes another.
     public static let defaultProgramVersion = "0.1.0"
 
@@ -64,25 +64,7 @@ public final class HDF5RunStore: RunStore, RecordedHistory {
         try file.setAttribute("clients_per_round", clientsPerRound)
         let history = try file.createGroup("history")
         try history.setAttribute("description", "one row per round, appended as the run goes")
-        for column in RunSchema.history where !HistoryMeasures.names.contains(column.name) {
-            let dataset: HDF5Dataset
-            switch column.name {
-            case "round", "bytes_down", "bytes_up", "bytes_broadcast":
-                dataset = try history.createExtendibleDataset(column.name, of: Int64.self)
-            case "cycle", "block", "rejected_uploads":
-                dataset = try history.createExtendibleDataset(column.name, of: Int32.self)
-            case "clients":
-                dataset = try history.createExtendibleDataset(column.name, of: Int32.self, rowShape: [clientsPerRound],
-                                                              chunkRows: max(16, 4096 / clientsPerRound))
-            case "train_loss", "eval_loss":
-                dataset = try history.createExtendibleDataset(column.name, of: Float.self)
-            default:
-                dataset = try history.createExtendibleDataset(column.name, of: Double.self)
-            }
-            try dataset.setAttribute("description", column.description)
-            try dataset.setAttribute("units", RunSchema.units(column, config: config))
-        }
-        try HistoryMeasures.createClientColumns(in: history, width: clientsPerRound)
+        try HistoryTable(group: history, columns: HistorySchema.columns, config: config).create(clientsPerRound: clientsPerRound)
         try file.close()
     }
 
@@ -107,13 +89,12 @@ public final class HDF5RunStore: RunStore, RecordedHistory {
     /// Drops the history rows whose round is greater than `round`.
     public func truncateHistory(afterRound round: Int) throws {
         let file = try openHistory()
+        try RunSchema.checkFormat(file, path: historyPath)
         let history = try file.openGroup("history")
         let rounds = try history.openDataset("round").read(as: Int64.self)
         let keep = rounds.firstIndex { $0 > Int64(round) } ?? rounds.count
         if keep < rounds.count {
-            for column in RunSchema.history where try history.contains(column.name) {
-                try history.openDataset(column.name).resize(rows: keep)
-            }
+            try HistoryTable(group: history, columns: HistorySchema.columns, config: config).truncate(keepingRows: keep)
         }
         try BlockVisits.truncate(in: file, afterRound: round)
         try BlockSnapshots.truncate(in: file, afterRound: round)
@@ -128,22 +109,9 @@ public final class HDF5RunStore: RunStore, RecordedHistory {
         guard record.clients.count <= width else {
             throw HDF5Error(.failed, file: historyPath, "round \(record.round) has \(record.clients.count) clients; the history holds \(width) per row")
         }
-        let rowsBefore = try history.openDataset("round").shape().first ?? 0
-        try history.openDataset("round").append([Int64(record.round)])
-        try history.openDataset("cycle").append([Int32(record.cycle)])
-        try history.openDataset("block").append([Int32(record.block)])
-        try clients.append(record.clients.map { Int32($0) } + Array(repeating: -1, count: width - record.clients.count))
-        try history.openDataset("train_loss").append([record.trainLoss])
-        try history.openDataset("eval_loss").append([record.evalLoss])
-        try history.openDataset("bytes_down").append([Int64(record.bytesDown)])
-        try history.openDataset("bytes_up").append([Int64(record.bytesUp)])
-        try history.openDataset("bytes_broadcast").append([Int64(record.bytesBroadcast)])
-        try history.openDataset("rejected_uploads").append([Int32(record.rejectedUploads)])
-        try history.openDataset("seconds").append([record.seconds])
-        try history.openDataset("server_cpu_seconds").append([record.serverCPUSeconds])
-        try HistoryMeasures.append(record, to: history, clientWidth: width, rowsBefore: rowsBefore)
-        // Rounds that train every block (fedavg, centralized, fedlora) are no block's visit.
-        if record.block >= 0 { try BlockVisits.append(record, to: file, config: config, width: width) }
+        try HistoryTable(group: history, columns: HistorySchema.columns, config: config).append(record, clientWidth: width)
+        // Rounds that train every block (fedavg, centralized) or the adapters (fedlora) are no block's visit.
+        if let block = record.target.block { try BlockVisits.append(record, block: block, to: file, config: config, width: width) }
         try file.close()
     }
 
@@ -201,39 +169,15 @@ public final class HDF5RunStore: RunStore, RecordedHistory {
         let group = try file.createGroup("summary")
         try group.setAttribute("description", "totals of the run, written when it finished")
         try group.setAttribute("end_time", RunSchema.now())
-        let values: [String: any HDF5Scalar] = [
-            "rounds": summary.rounds, "clients": summary.clients, "parameter_count": summary.parameterCount,
-            "total_bytes_down": summary.totalBytesDown, "total_bytes_up": summary.totalBytesUp,
-            "total_bytes_broadcast": summary.totalBytesBroadcast, "tokens_trained": summary.tokensTrained,
-            "initial_eval_loss": summary.initialEvalLoss, "final_eval_loss": summary.finalEvalLoss,
-            "wall_seconds": summary.wallSeconds, "server_cpu_seconds": summary.serverCPUSeconds,
-            "rejected_uploads": summary.rejectedUploads,
-            "bytes_per_client_mean": summary.bytesPerClientMean, "bytes_per_client_max": summary.bytesPerClientMax,
-            "peak_client_rss": summary.peakClientRSS, "peak_server_rss": summary.peakServerRSS,
-            "client_compute_fraction": summary.clientComputeFraction,
-        ]
-        for column in RunSchema.summary {
-            guard let value = values[column.name] else { continue }
-            try setNumericAttribute(group, column.name, value)
-            try group.setAttribute(column.name + "_units", RunSchema.units(column, config: config))
-            try group.setAttribute(column.name + "_description", column.description)
+        for attribute in SummarySchema.attributes {
+            try group.setAttribute(attribute.name, attribute.read(summary), as: attribute.element)
+            try group.setAttribute(attribute.name + "_units", attribute.units.text(config: config))
+            try group.setAttribute(attribute.name + "_description", attribute.description)
         }
         try file.close()
     }
 
     // MARK: Internals
-
-    private func setNumericAttribute(_ object: HDF5Object, _ name: String, _ value: any HDF5Scalar) throws {
-        switch value {
-        case let v as Int: try object.setAttribute(name, v)
-        case let v as Float: try object.setAttribute(name, v)
-        case let v as Double: try object.setAttribute(name, v)
-        case let v as Int32: try object.setAttribute(name, v)
-        case let v as Int64: try object.setAttribute(name, v)
-        case let v as UInt8: try object.setAttribute(name, v)
-        default: throw HDF5Error(.failed, file: object.file, "no attribute type for \(name)")
-        }
-    }
 
     /// Opens history.h5 for writing. A reader holding HDF5's lock (h5py, HDFView without
     /// `HDF5_USE_FILE_LOCKING=FALSE`) must not stop the run: after about 2 s of retries the
@@ -296,32 +240,13 @@ public final class HDF5RunStore: RunStore, RecordedHistory {
 
         let stateGroup = try file.createGroup("state")
         try stateGroup.setAttribute("description", "where the run stands after this round: what a resumed run needs besides the parameters")
-        let numbers: [String: [Int]] = [
-            "round": [state.round], "cycle": [state.cycle], "block_order": state.blockOrder,
-            "client_last_sync": state.clientLastSync, "total_bytes_down": [state.totalBytesDown],
-            "total_bytes_up": [state.totalBytesUp], "total_bytes_broadcast": [state.totalBytesBroadcast],
-            "tokens_trained": [state.tokensTrained], "block_changed_round": state.blockChangedRound,
-            "rejected_uploads": [state.rejectedUploads], "update_norm_accepted": [state.updateNorms.acceptedCount],
-        ]
-        let losses: [String: Float] = ["initial_eval_loss": state.initialEvalLoss, "last_eval_loss": state.lastEvalLoss]
-        let arrays: Set<String> = ["block_order", "client_last_sync", "block_changed_round"]
-        for column in RunSchema.state {
-            let dataset: HDF5Dataset
-            if let value = numbers[column.name] {
-                dataset = try stateGroup.createDataset(column.name, shape: arrays.contains(column.name) ? [value.count] : [], values: value)
-            } else if let loss = losses[column.name] {
-                dataset = try stateGroup.createScalarDataset(column.name, loss)
-            } else if column.name == "update_norms" {
-                dataset = try stateGroup.createDataset(column.name, shape: [state.updateNorms.recentNorms.count],
-                                                       values: state.updateNorms.recentNorms)
-            } else {
-                continue
-            }
-            try dataset.setAttribute("description", column.description)
-            try dataset.setAttribute("units", RunSchema.units(column, config: config))
+        for dataset in StateSchema.datasets {
+            let (cells, shape) = dataset.read(state)
+            if dataset.optional, cells.count == 0 { continue }
+            let written = try stateGroup.create(dataset.name, dataset.element, shape: shape, cells: cells)
+            try written.setAttribute("description", dataset.description)
+            try written.setAttribute("units", dataset.units.text(config: config))
         }
-
-        try CheckpointExtras.write(state, to: stateGroup)
 
         // Written last: a checkpoint without it was never finished.
         try file.setAttribute("complete", 1)

@@ -43,7 +43,7 @@ final class DownloadPlannerTests: XCTestCase {
         var planner = DownloadPlanner(units: 3, clients: 2, frozenEncoding: .int8)
         _ = planner.plan(needed: [0, 1, 2], trained: [0], selected: [0], size: size)
         planner.changed(unit: 0, round: 1)
-        var restored = DownloadPlanner(units: 3, clients: 2, frozenEncoding: .int8, saved: planner.saved)
+        var restored = DownloadPlanner(units: 3, clients: 2, frozenEncoding: .int8, state: planner.state)
         var continued = planner
         let a = continued.plan(needed: [0, 1, 2], trained: [1], selected: [0, 1], size: size)
         let b = restored.plan(needed: [0, 1, 2], trained: [1], selected: [0, 1], size: size)
@@ -53,6 +53,6 @@ final class DownloadPlannerTests: XCTestCase {
         // After a restart the views are empty: everything is sent, with the same encodings.
         XCTAssertEqual(b.broadcast.map(\.unit), [0, 1, 2])
         XCTAssertEqual(b.broadcast.map(\.encoding), [.int8, .fp32, .int8])
-        XCTAssertEqual(restored.saved, continued.saved)
+        XCTAssertEqual(restored.state, continued.state)
     }
 }

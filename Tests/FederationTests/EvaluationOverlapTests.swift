@@ -2,6 +2,7 @@ import Corpus
 @testable import Federation
 import GPT
 import Kernels
+import SystemMetrics
 import XCTest
 
 /// Rank 0 evaluates the model after a cycle-ending round while the next round's clients train:
@@ -13,7 +14,7 @@ final class EvaluationOverlapTests: XCTestCase {
         let log = EventLog()
         let summary = try XCTUnwrap(FedCyBGD.run(
             settings: settings, corpus: try TinyRun.corpus(), initial: TinyRun.initial(settings),
-            transport: LoggingTransport(log: log), store: MemoryRunStore(), jobText: "", observer: log))
+            transport: LoggingTransport(log: log), store: MemoryRunStore(), jobText: "", observer: log, probe: SystemProcessProbe()))
         XCTAssertEqual(log.events, ["broadcast 1", "started", "finished 1", "broadcast 2", "finished 2",
                                     "broadcast 3", "finished 3", "broadcast 4", "broadcast 5", "finished 4",
                                     "finished 5", "broadcast 6", "finished 6", "broadcast 7", "finished 7",
@@ -31,11 +32,11 @@ final class EvaluationOverlapTests: XCTestCase {
         let atOnce = MemoryRunStore()
         try FedCyBGD.run(settings: TinyRun.settings(rounds: 8, clientsPerRound: 2, checkpointEvery: 1), corpus: corpus,
                          initial: TinyRun.initial(TinyRun.settings()), transport: LocalTransport(), store: atOnce,
-                         jobText: "", observer: nil)
+                         jobText: "", observer: nil, probe: SystemProcessProbe())
         let settings = TinyRun.settings(rounds: 8, clientsPerRound: 2)
         let overlapped = MemoryRunStore()
         try FedCyBGD.run(settings: settings, corpus: corpus, initial: TinyRun.initial(settings),
-                         transport: LocalTransport(), store: overlapped, jobText: "", observer: nil)
+                         transport: LocalTransport(), store: overlapped, jobText: "", observer: nil, probe: SystemProcessProbe())
         let (threaded, _) = try TinyRun.runThreaded(ranks: 3, settings: settings, corpus: corpus)
         let expected = atOnce.records.map(\.evalLoss.bitPattern)
         XCTAssertEqual(atOnce.records.filter { !$0.evalLoss.isNaN }.map(\.round), [4, 8])
@@ -49,7 +50,7 @@ final class EvaluationOverlapTests: XCTestCase {
     }
 
     func testClientComputeShareDividesTheClientRanksComputeByRanksTimesWall() {
-        var record = RoundRecord(round: 1, cycle: 1, block: 0, clients: [0, 1], trainLoss: 1, evalLoss: .nan,
+        var record = RoundRecord(round: 1, cycle: 1, target: .block(0), clients: [0, 1], trainLoss: 1, evalLoss: .nan,
                                  bytesDown: 0, bytesUp: 0, bytesBroadcast: 0, rejectedUploads: 0, lossBefore: 1,
                                  lossAfter: 1, updateNorm: 0, seconds: 4, serverCPUSeconds: 0)
         record.rankComputeSeconds = [0.5, 3, 2, .nan]

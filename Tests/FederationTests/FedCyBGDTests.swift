@@ -2,11 +2,12 @@ import Corpus
 import Federation
 import GPT
 import Kernels
+import SystemMetrics
 import XCTest
 
 final class FedCyBGDTests: XCTestCase {
     func testScheduleVisitsBlocksInAscendingCycleOrderAndClientsInTurn() {
-        let schedule = CycleSchedule(blockCount: 4, clientCount: 5, clientsPerRound: 2)
+        let schedule = CycleSchedule(settings: TinyRun.settings(layers: 2, clientsPerRound: 2), clientCount: 5)
         XCTAssertEqual((1...9).map(schedule.block(ofRound:)), [0, 1, 2, 3, 0, 1, 2, 3, 0])
         XCTAssertEqual((1...9).map(schedule.cycle(ofRound:)), [1, 1, 1, 1, 2, 2, 2, 2, 3])
         XCTAssertEqual(schedule.clients(ofRound: 1), [0, 1])
@@ -29,13 +30,13 @@ final class FedCyBGDTests: XCTestCase {
         let start = TinyRun.initial(settings)
         let before = Array(start.storage)
         let summary = try XCTUnwrap(FedCyBGD.run(settings: settings, corpus: corpus, initial: start,
-                                                 transport: LocalTransport(), store: store, jobText: "tiny", observer: nil))
-        XCTAssertEqual(store.records.map(\.block), [0, 1, 2, 3, 0, 1, 2, 3])
+                                                 transport: LocalTransport(), store: store, jobText: "tiny", observer: nil, probe: SystemProcessProbe()))
+        XCTAssertEqual(store.records.map(\.target), [0, 1, 2, 3, 0, 1, 2, 3].map(RoundTarget.block))
         XCTAssertEqual(store.records.map(\.clients), [[0], [1], [2], [3], [0], [1], [2], [3]])
         let layout = start.layout
         var previous = before
         for (index, checkpoint) in store.checkpoints.prefix(8).enumerated() {
-            let trained = store.records[index].block
+            let trained = store.records[index].target.block
             for block in layout.blocks {
                 let changed = previous[block.range] != checkpoint.parameters[block.range]
                 XCTAssertEqual(changed, block.index == trained, "round \(index + 1), block \(block.name)")
@@ -52,7 +53,7 @@ final class FedCyBGDTests: XCTestCase {
         let store = MemoryRunStore()
         let start = TinyRun.initial(settings)
         try FedCyBGD.run(settings: settings, corpus: corpus, initial: start, transport: LocalTransport(),
-                         store: store, jobText: "", observer: nil)
+                         store: store, jobText: "", observer: nil, probe: SystemProcessProbe())
         let layout = start.layout
         let blockBytes = layout.blocks.map { $0.range.count * 4 + Download.unitOverhead }
         let full = blockBytes.reduce(0, +)
@@ -60,8 +61,8 @@ final class FedCyBGDTests: XCTestCase {
         // Round 1 broadcasts the whole model; round r > 1 only the block trained in round r-1.
         XCTAssertGreaterThan(records[0].bytesBroadcast, full)
         for r in 1..<records.count {
-            XCTAssertLessThan(records[r].bytesBroadcast - blockBytes[records[r - 1].block], 64, "round \(r + 1)")
-            XCTAssertGreaterThan(records[r].bytesBroadcast, blockBytes[records[r - 1].block])
+            XCTAssertLessThan(records[r].bytesBroadcast - blockBytes[records[r - 1].target.block!], 64, "round \(r + 1)")
+            XCTAssertGreaterThan(records[r].bytesBroadcast, blockBytes[records[r - 1].target.block!])
         }
         // Five blocks, four clients. Clients 0-3 are new in rounds 1-4 and pay for the whole model.
         // In round 5 client 0 (synchronised in round 1) lacks the blocks changed in rounds 1-4,
@@ -71,7 +72,7 @@ final class FedCyBGDTests: XCTestCase {
         XCTAssertEqual(records[5].bytesDown, full - blockBytes[0])
         // Each upload is one block plus its header.
         for record in records {
-            XCTAssertEqual(record.bytesUp, layout.blocks[record.block].range.count * 4 + UploadHeader.encodedSize)
+            XCTAssertEqual(record.bytesUp, layout.blocks[record.target.block!].range.count * 4 + UploadHeader.encodedSize)
         }
     }
 
@@ -85,7 +86,7 @@ final class FedCyBGDTests: XCTestCase {
         let corpus = try TinyRun.corpus()
         let single = TinyRun.initial(settings)
         try FedCyBGD.run(settings: settings, corpus: corpus, initial: single, transport: LocalTransport(),
-                         store: nil, jobText: "", observer: nil)
+                         store: nil, jobText: "", observer: nil, probe: SystemProcessProbe())
         let (_, threaded) = try TinyRun.runThreaded(ranks: 3, settings: settings, corpus: corpus)
         let differing = zip(single.storage, threaded.storage).filter { $0.bitPattern != $1.bitPattern }.count
         XCTAssertEqual(differing, 0, "parameters differing between 1 and 3 ranks")

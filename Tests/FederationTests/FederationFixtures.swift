@@ -2,6 +2,7 @@ import Corpus
 import Federation
 import Foundation
 import GPT
+import SystemMetrics
 
 /// A tiny corpus and model, small enough that whole federated runs take well under a second.
 enum TinyRun {
@@ -48,7 +49,7 @@ enum TinyRun {
                 do {
                     let blank = ParameterBuffer(layout: ParameterLayout(config: settings.model))
                     try FedCyBGD.run(settings: settings, corpus: corpus, initial: blank, transport: transport,
-                                     store: nil, jobText: "", observer: nil)
+                                     store: nil, jobText: "", observer: nil, probe: SystemProcessProbe())
                 } catch { failures.add("rank \(transport.rank): \(error)") }
                 group.leave()
             }
@@ -56,7 +57,7 @@ enum TinyRun {
             thread.start()
         }
         try FedCyBGD.run(settings: settings, corpus: corpus, initial: server, transport: transports[0],
-                         store: store, jobText: "tiny", observer: nil)
+                         store: store, jobText: "tiny", observer: nil, probe: SystemProcessProbe())
         group.wait()
         if let failure = failures.first { throw TinyRunError(description: failure) }
         return (store, server)

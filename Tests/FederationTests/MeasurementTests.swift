@@ -2,6 +2,7 @@
 import Foundation
 import GPT
 import Kernels
+@testable import SystemMetrics
 import XCTest
 
 /// Per-round measurement: bytes per client, peak RSS and the time split of every rank, and
@@ -59,7 +60,7 @@ final class MeasurementTests: XCTestCase {
         let settings = TinyRun.settings(rounds: 4)
         let store = MemoryRunStore()
         try FedCyBGD.run(settings: settings, corpus: try TinyRun.corpus(), initial: TinyRun.initial(settings),
-                         transport: LocalTransport(), store: store, jobText: "", observer: nil)
+                         transport: LocalTransport(), store: store, jobText: "", observer: nil, probe: SystemProcessProbe())
         assertMeasured(store.records, ranks: 1, k: 1)
         for record in store.records {
             XCTAssertGreaterThan(record.rankComputeSeconds[0], record.rankWaitSeconds[0], "rank 0 trains its own clients")
@@ -77,16 +78,16 @@ final class MeasurementTests: XCTestCase {
         let corpus = try TinyRun.corpus()
         let wholeStore = MemoryRunStore()
         let whole = try XCTUnwrap(FedCyBGD.run(settings: settings, corpus: corpus, initial: TinyRun.initial(settings),
-                                               transport: LocalTransport(), store: wholeStore, jobText: "", observer: nil))
+                                               transport: LocalTransport(), store: wholeStore, jobText: "", observer: nil, probe: SystemProcessProbe()))
         var rounds = 0
         let store = MemoryRunStore()
         try FedCyBGD.run(settings: settings, corpus: corpus, initial: TinyRun.initial(settings), transport: LocalTransport(),
-                         store: store, jobText: "", observer: nil, stopRequested: { rounds += 1; return rounds == 3 })
+                         store: store, jobText: "", observer: nil, probe: SystemProcessProbe(), stopRequested: { rounds += 1; return rounds == 3 })
         let checkpoint = try XCTUnwrap(store.checkpoints.last)
         let restored = ParameterBuffer(layout: ParameterLayout(config: settings.model))
         checkpoint.parameters.withUnsafeBufferPointer { _ = restored.storage.update(fromContentsOf: $0) }
         let resumed = try XCTUnwrap(FedCyBGD.run(settings: settings, corpus: corpus, initial: restored,
-                                                 transport: LocalTransport(), store: store, jobText: "", observer: nil,
+                                                 transport: LocalTransport(), store: store, jobText: "", observer: nil, probe: SystemProcessProbe(),
                                                  resuming: checkpoint.state))
         XCTAssertEqual(store.records.map(\.round), Array(1...8))
         XCTAssertEqual(resumed.bytesPerClientMean, whole.bytesPerClientMean)

@@ -2,6 +2,7 @@ import Corpus
 import Federation
 import GPT
 import Kernels
+import SystemMetrics
 import XCTest
 
 /// The algorithms beside FedCyBGD (fedavg, centralized, badam), the download and upload codecs
@@ -29,15 +30,16 @@ final class MethodsTests: XCTestCase {
         let start = TinyRun.initial(s)
         let (store, final) = try TinyRun.runThreaded(ranks: 3, settings: s, corpus: corpus)
         let record = try XCTUnwrap(store.records.first)
-        XCTAssertEqual(record.block, RoundHeader.everyBlock)
+        XCTAssertEqual(record.target, .allBlocks)
         XCTAssertEqual(record.clients, [0, 1])
 
         // Replay the two clients by hand: each trains every parameter from the start model.
         var trained: [[Float]] = []
         for client in record.clients {
             let model = FederatedModel(parameters: start.copy())
-            _ = LocalTraining.run(model: model, block: RoundHeader.everyBlock, tokens: corpus.clients[client].tokens,
-                                  client: client, round: 1, learningRate: s.learningRate(round: 1), settings: s)
+            let plan = CycleSchedule(settings: s, clientCount: corpus.clients.count).plan(round: 1)
+            XCTAssertEqual(plan.learningRate, s.learningRate(round: 1))
+            _ = LocalTraining.run(model: model, plan: plan, tokens: corpus.clients[client].tokens, client: client, settings: s)
             trained.append(Array(model.parameters.storage))
         }
         let weights = record.clients.map { Double(corpus.clients[$0].sampleCount) }
@@ -63,14 +65,14 @@ final class MethodsTests: XCTestCase {
             let s = settings(algorithm, rounds: 5, k: 3)
             let store = MemoryRunStore()
             let summary = try XCTUnwrap(FedCyBGD.run(settings: s, corpus: corpus, initial: TinyRun.initial(s),
-                                                     transport: LocalTransport(), store: store, jobText: "", observer: nil))
+                                                     transport: LocalTransport(), store: store, jobText: "", observer: nil, probe: SystemProcessProbe()))
             XCTAssertEqual(summary.clients, 1, "\(algorithm)")
             XCTAssertTrue(store.records.allSatisfy { $0.clients == [0] }, "\(algorithm)")
-            let blocks = store.records.map(\.block)
+            let targets = store.records.map(\.target)
             if algorithm == .badam {
-                XCTAssertEqual(blocks, [0, 1, 2, 3, 0], "badam cycles through the blocks")
+                XCTAssertEqual(targets, [0, 1, 2, 3, 0].map(RoundTarget.block), "badam cycles through the blocks")
             } else {
-                XCTAssertTrue(blocks.allSatisfy { $0 == RoundHeader.everyBlock })
+                XCTAssertTrue(targets.allSatisfy { $0 == .allBlocks })
             }
             XCTAssertLessThan(summary.finalEvalLoss, summary.initialEvalLoss, "\(algorithm)")
         }
@@ -96,7 +98,7 @@ final class MethodsTests: XCTestCase {
         XCTAssertLessThan(oneStore.records.map(\.bytesBroadcast).reduce(0, +),
                           exactStore.records.map(\.bytesBroadcast).reduce(0, +))
         for (compressed, plain) in zip(oneStore.records, exactStore.records) {
-            let values = one.layout.blocks[compressed.block].range.count
+            let values = one.layout.blocks[compressed.target.block!].range.count
             XCTAssertEqual(compressed.clientBytesUp, compressed.clients.map { _ in 2 * values + UploadHeader.encodedSize })
             XCTAssertEqual(plain.clientBytesUp, plain.clients.map { _ in 4 * values + UploadHeader.encodedSize })
         }
@@ -111,18 +113,18 @@ final class MethodsTests: XCTestCase {
         let whole = TinyRun.initial(s)
         let wholeStore = MemoryRunStore()
         try FedCyBGD.run(settings: s, corpus: corpus, initial: whole, transport: LocalTransport(),
-                         store: wholeStore, jobText: "", observer: nil)
+                         store: wholeStore, jobText: "", observer: nil, probe: SystemProcessProbe())
         var seen = 0
         let firstStore = MemoryRunStore()
         try FedCyBGD.run(settings: s, corpus: corpus, initial: TinyRun.initial(s), transport: LocalTransport(),
-                         store: firstStore, jobText: "", observer: nil, stopRequested: { seen += 1; return seen == 4 })
+                         store: firstStore, jobText: "", observer: nil, probe: SystemProcessProbe(), stopRequested: { seen += 1; return seen == 4 })
         let checkpoint = try XCTUnwrap(firstStore.checkpoints.last)
         XCTAssertNotNil(checkpoint.state.downloads)
         let restored = ParameterBuffer(layout: whole.layout)
         checkpoint.parameters.withUnsafeBufferPointer { _ = restored.storage.update(fromContentsOf: $0) }
         let resumedStore = MemoryRunStore()
         try FedCyBGD.run(settings: s, corpus: corpus, initial: restored, transport: LocalTransport(),
-                         store: resumedStore, jobText: "", observer: nil, resuming: checkpoint.state)
+                         store: resumedStore, jobText: "", observer: nil, probe: SystemProcessProbe(), resuming: checkpoint.state)
         XCTAssertEqual(zip(whole.storage, restored.storage).filter { $0.bitPattern != $1.bitPattern }.count, 0)
         let expected = wholeStore.records.suffix(5)
         XCTAssertEqual(resumedStore.records.map(\.bytesDown), expected.map(\.bytesDown))
@@ -165,7 +167,7 @@ final class MethodsTests: XCTestCase {
         let adapterCount = LoRALayout(model: s.model, lora: s.lora).parameterCount
         XCTAssertEqual(final.state.adapters.count, adapterCount)
         for record in oneStore.records {
-            XCTAssertEqual(record.block, RoundHeader.everyBlock)
+            XCTAssertEqual(record.target, .adapters)
             XCTAssertEqual(record.clientBytesUp, record.clients.map { _ in adapterCount * 4 + UploadHeader.encodedSize })
         }
         // After the first selection a client downloads only the adapters.
@@ -178,8 +180,16 @@ final class MethodsTests: XCTestCase {
         let middle = oneStore.checkpoints.first { $0.state.round == 3 }!
         let resumedStore = MemoryRunStore()
         try FedCyBGD.run(settings: s, corpus: corpus, initial: TinyRun.initial(s), transport: LocalTransport(),
-                         store: resumedStore, jobText: "", observer: nil, resuming: middle.state)
+                         store: resumedStore, jobText: "", observer: nil, probe: SystemProcessProbe(), resuming: middle.state)
         XCTAssertEqual(resumedStore.checkpoints.last?.parameters, final.parameters)
         XCTAssertEqual(resumedStore.checkpoints.last?.state.adapters, final.state.adapters)
+    }
+}
+
+private extension LayerDrop {
+    /// The dropped layers of a model of `layers` layers while block `activeBlock` trains.
+    func droppedLayers(activeBlock: Int, layers: Int) -> Set<Int> {
+        let config = GPTConfig(vocabSize: 16, contextLength: 4, embedDim: 4, layers: layers, heads: 1)
+        return droppedLayers(activeBlock: activeBlock, layout: ParameterLayout(config: config))
     }
 }

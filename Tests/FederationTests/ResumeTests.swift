@@ -1,5 +1,6 @@
 import Federation
 import GPT
+import SystemMetrics
 import XCTest
 
 /// A run stopped on request and resumed from its checkpoint must equal the uninterrupted run.
@@ -11,13 +12,13 @@ final class ResumeTests: XCTestCase {
         let whole = TinyRun.initial(settings)
         let wholeStore = MemoryRunStore()
         try FedCyBGD.run(settings: settings, corpus: corpus, initial: whole, transport: LocalTransport(),
-                         store: wholeStore, jobText: "", observer: nil)
+                         store: wholeStore, jobText: "", observer: nil, probe: SystemProcessProbe())
 
         var roundsSeen = 0
         let firstStore = MemoryRunStore()
         let stopped = try XCTUnwrap(FedCyBGD.run(
             settings: settings, corpus: corpus, initial: TinyRun.initial(settings), transport: LocalTransport(),
-            store: firstStore, jobText: "", observer: nil, stopRequested: { roundsSeen += 1; return roundsSeen == 5 }))
+            store: firstStore, jobText: "", observer: nil, probe: SystemProcessProbe(), stopRequested: { roundsSeen += 1; return roundsSeen == 5 }))
         XCTAssertTrue(stopped.interrupted)
         XCTAssertEqual(stopped.rounds, 5)
         let checkpoint = try XCTUnwrap(firstStore.checkpoints.last)
@@ -29,7 +30,7 @@ final class ResumeTests: XCTestCase {
         let resumedStore = MemoryRunStore()
         let resumed = try XCTUnwrap(FedCyBGD.run(
             settings: settings, corpus: corpus, initial: restored, transport: LocalTransport(), store: resumedStore,
-            jobText: "", observer: nil, resuming: checkpoint.state))
+            jobText: "", observer: nil, probe: SystemProcessProbe(), resuming: checkpoint.state))
 
         XCTAssertEqual(zip(whole.storage, restored.storage).filter { $0.bitPattern != $1.bitPattern }.count, 0)
         XCTAssertEqual(resumedStore.records.map(\.round), Array(6...10))
@@ -50,7 +51,7 @@ private extension RunState {
     /// The resumed run re-sends the whole model once, so its broadcast total legitimately differs.
     func with(broadcastFrom store: MemoryRunStore) -> RunState {
         var copy = self
-        copy.totalBytesBroadcast = store.checkpoints.last?.state.totalBytesBroadcast ?? copy.totalBytesBroadcast
+        copy.totals.bytesBroadcast = store.checkpoints.last?.state.totals.bytesBroadcast ?? copy.totals.bytesBroadcast
         return copy
     }
 }

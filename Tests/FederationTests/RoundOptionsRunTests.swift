@@ -1,6 +1,7 @@
 import Federation
 import GPT
 import Kernels
+import SystemMetrics
 import XCTest
 
 /// The round options (block set and order, client selection, learning-rate schedule, local
@@ -16,15 +17,15 @@ final class RoundOptionsRunTests: XCTestCase {
         return settings
     }
 
-    func testRoundsFollowTheBlockPlanAndClientSelection() throws {
+    func testRoundsFollowTheScheduleAndClientSelection() throws {
         let settings = optionsSettings()
         let corpus = try TinyRun.corpus()
         let store = MemoryRunStore()
         try FedCyBGD.run(settings: settings, corpus: corpus, initial: TinyRun.initial(settings),
-                         transport: LocalTransport(), store: store, jobText: "", observer: nil)
-        let plan = BlockPlan(set: .layers, order: .random, layers: 3, seed: settings.seed)
-        XCTAssertEqual(store.records.map(\.block), (1...8).map(plan.block(ofRound:)))
-        XCTAssertEqual(Set(store.records.prefix(3).map(\.block)), [1, 2, 3], "a cycle visits only the layers, each once")
+                         transport: LocalTransport(), store: store, jobText: "", observer: nil, probe: SystemProcessProbe())
+        let schedule = CycleSchedule(settings: settings, clientCount: corpus.clients.count)
+        XCTAssertEqual(store.records.map(\.target), (1...8).map { .block(schedule.block(ofRound: $0)) })
+        XCTAssertEqual(Set(store.records.prefix(3).map(\.target)), [.block(1), .block(2), .block(3)], "a cycle visits only the layers, each once")
         XCTAssertEqual(store.records.map(\.clients),
                        (1...8).map { ClientSelection.random.clients(round: $0, count: corpus.clients.count, k: 2, seed: settings.seed) })
         XCTAssertEqual(store.records.filter { !$0.evalLoss.isNaN }.map(\.round), [3, 6, 8], "evaluation at each cycle's end")
@@ -32,7 +33,7 @@ final class RoundOptionsRunTests: XCTestCase {
         let expectedTokens = store.records.flatMap(\.clients).reduce(0) { total, client in
             total + settings.localSteps(forClientTokens: corpus.clients[client].sampleCount) * settings.batch * settings.sequence
         }
-        XCTAssertEqual(store.checkpoints.last?.state.tokensTrained, expectedTokens)
+        XCTAssertEqual(store.checkpoints.last?.state.totals.tokensTrained, expectedTokens)
     }
 
     func testOptionsGiveBitIdenticalParametersOnOneAndThreeRanks() throws {
@@ -43,7 +44,7 @@ final class RoundOptionsRunTests: XCTestCase {
         let corpus = try TinyRun.corpus()
         let single = TinyRun.initial(settings)
         try FedCyBGD.run(settings: settings, corpus: corpus, initial: single, transport: LocalTransport(),
-                         store: nil, jobText: "", observer: nil)
+                         store: nil, jobText: "", observer: nil, probe: SystemProcessProbe())
         let (_, threaded) = try TinyRun.runThreaded(ranks: 3, settings: settings, corpus: corpus)
         XCTAssertEqual(zip(single.storage, threaded.storage).filter { $0.bitPattern != $1.bitPattern }.count, 0)
     }

@@ -3,11 +3,20 @@ import XCTest
 
 /// Block orders, block sets, client selection, learning-rate schedules and local work.
 final class RoundOptionsTests: XCTestCase {
+    /// The schedule of a one-client job visiting `set` in `order`.
+    private func schedule(_ set: BlockSet, _ order: BlockOrder, layers: Int, seed: UInt64) -> CycleSchedule {
+        var settings = TinyRun.settings(layers: layers)
+        settings.blockSet = set
+        settings.blockOrder = order
+        settings.seed = seed
+        return CycleSchedule(settings: settings, clientCount: 1)
+    }
+
     func testAscendingAndDescendingOrders() {
         let blocks = Array(0..<6)
         XCTAssertEqual(BlockOrder.ascending.order(cycle: 3, seed: 1, blocks: [4, 0, 2]), [0, 2, 4])
         XCTAssertEqual(BlockOrder.descending.order(cycle: 1, seed: 1, blocks: blocks), [5, 4, 3, 2, 1, 0])
-        let plan = BlockPlan(set: .all, order: .descending, layers: 4, seed: 1)
+        let plan = schedule(.all, .descending, layers: 4, seed: 1)
         XCTAssertEqual((1...7).map(plan.block(ofRound:)), [5, 4, 3, 2, 1, 0, 5])
         XCTAssertEqual((1...7).map(plan.cycle(ofRound:)), [1, 1, 1, 1, 1, 1, 2])
         XCTAssertEqual((1...7).filter(plan.endsCycle), [6])
@@ -25,7 +34,7 @@ final class RoundOptionsTests: XCTestCase {
         for cycle in 1...2000 { leads[BlockOrder.random.order(cycle: cycle, seed: 7, blocks: blocks)[0]] += 1 }
         XCTAssertTrue(leads.allSatisfy { (95...195).contains($0) }, "\(leads)")
         // The plan walks each cycle's permutation, so a cycle's rounds cover every block once.
-        let plan = BlockPlan(set: .all, order: .random, layers: 12, seed: 42)
+        let plan = schedule(.all, .random, layers: 12, seed: 42)
         XCTAssertEqual((15...28).map(plan.block(ofRound:)), orders[1])
         XCTAssertEqual(plan.order(ofCycle: 2), orders[1])
     }
@@ -33,7 +42,7 @@ final class RoundOptionsTests: XCTestCase {
     func testLayersOnlyBlockSet() {
         XCTAssertEqual(BlockSet.all.blocks(layers: 4), [0, 1, 2, 3, 4, 5])
         XCTAssertEqual(BlockSet.layers.blocks(layers: 4), [1, 2, 3, 4])
-        let plan = BlockPlan(set: .layers, order: .ascending, layers: 4, seed: 1)
+        let plan = schedule(.layers, .ascending, layers: 4, seed: 1)
         XCTAssertEqual(plan.cycleLength, 4)
         XCTAssertEqual((1...9).map(plan.block(ofRound:)), [1, 2, 3, 4, 1, 2, 3, 4, 1])
     }

@@ -54,7 +54,8 @@ class RunFolderTestCase: XCTestCase {
             let evalLoss: Float = round % 2 == 0 ? Float(round) * 0.5 : .nan
             let seconds = Double(round) * 1.25
             let cpu = Double(round) * 0.01
-            return RoundRecord(round: round, cycle: (round + 1) / 2, block: round % 3, clients: clients,
+            let target = RoundTarget.block(round % 3)
+            return RoundRecord(round: round, cycle: (round + 1) / 2, target: target, clients: clients,
                                trainLoss: trainLoss, evalLoss: evalLoss, bytesDown: 1 << (30 + round), bytesUp: round * 1000,
                                bytesBroadcast: round * 777, seconds: seconds, serverCPUSeconds: cpu)
         }
@@ -82,9 +83,15 @@ class RunFolderTestCase: XCTestCase {
     }
 
     func state(_ round: Int) -> RunState {
-        RunState(round: round, cycle: round / 3 + 1, blockOrder: [2, 0, 1], clientLastSync: [round, 0, round - 1, 3],
-                 totalBytesDown: round * 1_000_000_000_000, totalBytesUp: round * 10, totalBytesBroadcast: round * 20,
-                 tokensTrained: round * 4096)
+        var totals = RunTotals()
+        totals.bytesDown = round * 1_000_000_000_000
+        totals.bytesUp = round * 10
+        totals.bytesBroadcast = round * 20
+        totals.tokensTrained = round * 4096
+        let synced = [round, 0, round - 1, 3]
+        return RunState(schedule: .init(round: round, cycle: round / 3 + 1, blockOrder: [2, 0, 1]), totals: totals,
+                        downloads: .init(changedRound: [round, 1, 0], clientVersions: synced.map { [$0, -1, 0] },
+                                         clientExact: synced.map { [$0 > 0, false, true] }))
     }
 
     @discardableResult
@@ -132,10 +139,10 @@ final class HDF5HistoryTests: RunFolderTestCase {
         XCTAssertEqual(try file.attribute("parameter_count", as: Int.self), 12345)
         XCTAssertNotNil(try file.stringAttribute("start_time").range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"#, options: .regularExpression))
         let history = try file.openGroup("history")
-        XCTAssertEqual(try history.memberNames().sorted(), RunSchema.history.map(\.name).sorted())
-        for column in RunSchema.history {
+        XCTAssertEqual(try history.memberNames().sorted(), HistorySchema.columns.map(\.name).sorted())
+        for column in HistorySchema.columns {
             let dataset = try history.openDataset(column.name)
-            XCTAssertEqual(try dataset.stringAttribute("units"), column.units)
+            XCTAssertEqual(try dataset.stringAttribute("units"), column.units.text(config: nil))
             XCTAssertFalse(try dataset.stringAttribute("description").isEmpty)
         }
         XCTAssertEqual(try history.openDataset("clients").shape(), [5, 3])
@@ -268,6 +275,27 @@ final class HDF5HistoryTests: RunFolderTestCase {
 }
 
 final class HDF5CheckpointTests: RunFolderTestCase {
+    func testFilesOfAnotherFormatVersionAreRefusedInOneLineNamingBothVersions() throws {
+        let store = try HDF5RunStore(folder: folder)
+        try store.begin(jobText: job, parameterCount: 23, config: nil, clientsPerRound: 3)
+        for record in records() { try store.append(record) }
+        let written = try saveCheckpoint(store, round: 5)
+        for path in [written, store.historyPath] {
+            let file = try HDF5File.open(path, writable: true)
+            XCTAssertEqual(try file.attribute("format_version", as: Int.self), 2)
+            try file.setAttribute("format_version", 1)
+            try file.close()
+        }
+        for attempt in [{ _ = try HDF5RunReader.readState(written) }, { _ = try HDF5RunReader.readHistory(self.folder) },
+                        { try store.resume(jobText: self.job, layout: ParameterLayout(config: GPTConfig(vocabSize: 16, contextLength: 8, embedDim: 4, layers: 1, heads: 2)), round: 3) }] {
+            XCTAssertThrowsError(try attempt()) { error in
+                let message = "\(error)"
+                XCTAssertFalse(message.contains("\n"), message)
+                XCTAssertTrue(message.contains("format version 1") && message.contains("version 2"), message)
+            }
+        }
+    }
+
     func testCheckpointRoundTrip() throws {
         let store = try HDF5RunStore(folder: folder)
         try store.begin(jobText: job, parameterCount: 23, config: nil, clientsPerRound: 3)
@@ -305,7 +333,7 @@ final class HDF5CheckpointTests: RunFolderTestCase {
         assert np.array_equal(flat, expected), (flat, expected)
         s = f["state"]
         assert int(s["round"][()]) == 12 and list(s["block_order"][:]) == [2, 0, 1]
-        assert list(s["client_last_sync"][:]) == [12, 0, 11, 3]
+        assert list(s["client_unit_version"][:, 0]) == [12, 0, 11, 3]
         assert int(s["total_bytes_down"][()]) == 12 * 10**12
         assert s["total_bytes_down"].attrs["units"] == "bytes" and isinstance(s["round"].attrs["description"], str)
         print("ok")

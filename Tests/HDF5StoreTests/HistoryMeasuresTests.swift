@@ -6,6 +6,9 @@ import XCTest
 /// The measurement columns of history.h5: bytes per client [R, k] and per-rank RSS and time
 /// split [R, P], and the measurement attributes of `/summary`.
 final class HistoryMeasuresTests: RunFolderTestCase {
+    /// The per-client and per-rank measurement columns.
+    let measureColumns = HistorySchema.columns.filter { $0.width != .scalar && $0.name != "clients" }.map(\.name)
+
     /// `records()` with bytes per client and the measures of `ranks` ranks.
     func measured(ranks: Int) -> [RoundRecord] {
         records().map { record in
@@ -57,7 +60,7 @@ final class HistoryMeasuresTests: RunFolderTestCase {
         let (status, output) = try python(script, [store.historyPath])
         XCTAssertEqual(status, 0, output)
         let dump = try runTool("h5dump", ["-H", store.historyPath])
-        for name in HistoryMeasures.clientColumns + HistoryMeasures.rankColumns {
+        for name in measureColumns {
             XCTAssertTrue(dump.output.contains("DATASET \"\(name)\""), "h5dump -H lacks \(name)")
         }
     }
@@ -91,7 +94,7 @@ final class HistoryMeasuresTests: RunFolderTestCase {
         // As a run written before the measurement existed would have left it.
         let old = try HDF5File.open(store.historyPath, writable: true)
         let group = try old.openGroup("history")
-        for name in HistoryMeasures.clientColumns + HistoryMeasures.rankColumns { try group.remove(name) }
+        for name in measureColumns { try group.remove(name) }
         try old.close()
         XCTAssertEqual(try HDF5RunReader.readHistory(folder), Array(records().prefix(2)))
 
@@ -105,7 +108,7 @@ final class HistoryMeasuresTests: RunFolderTestCase {
         let store = try HDF5RunStore(folder: folder)
         try store.begin(jobText: job, parameterCount: 1, config: nil, clientsPerRound: 3)
         for record in measured(ranks: 2) { try store.append(record) }
-        let recorded: RecordedHistory = store
+        let recorded: RunStore = store
         assertSame(try recorded.recordedRounds(), measured(ranks: 2))
         XCTAssertEqual(RunMeasures(history: try recorded.recordedRounds()).peakServerRSS, 50_000_005)
         XCTAssertEqual(RunMeasures(history: try recorded.recordedRounds()).peakClientRSS, 50_001_005)

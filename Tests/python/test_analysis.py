@@ -142,7 +142,7 @@ def test_bytes_per_client_adds_up_to_the_history_totals(single_rank_run, tmp_pat
     np.testing.assert_array_equal(table["rounds_selected"], selected)
 
 
-def test_bytes_down_per_client_replays_delta_sync_exactly(delta_run, tmp_path):
+def test_bytes_down_per_client_is_each_clients_own_delta_sync_charge(delta_run, tmp_path):
     done = script("plot_run.py", delta_run, "--out", tmp_path)
     assert "own delta in 14 of 14 rounds" in done.stdout
     h, _ = history(delta_run)

@@ -3,7 +3,7 @@ import Determinism
 /// How each round picks its k clients: job key `train.client_selection`.
 public enum ClientSelection: String, CaseIterable, Sendable {
     /// The next k clients after the previous round's, wrapping around: every client is used in
-    /// turn, and over ⌈N/k⌉ rounds every client trains. This is `CycleSchedule.clients(ofRound:)`.
+    /// turn, and over ⌈N/k⌉ rounds every client trains.
     case cyclic
     /// k distinct clients drawn uniformly without replacement, afresh each round, from the seed
     /// and the round alone (a client may train in consecutive rounds).

@@ -1,0 +1,11 @@
+import Corpus
+
+extension FederatedCorpus {
+    /// One client holding every client's training tokens, in client order: the data of the
+    /// centralized baselines, so they train on exactly what the federated methods train on.
+    public func pooled() -> FederatedCorpus {
+        let tokens = clients.flatMap(\.tokens)
+        return FederatedCorpus(clients: [ClientShard(client: 0, name: "all", tokens: tokens)],
+                               validation: validation, notices: notices)
+    }
+}

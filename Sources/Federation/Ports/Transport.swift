@@ -1,0 +1,26 @@
+/// Moves bytes between the ranks of a federated job.
+///
+/// Rank 0 is the server; the others host clients. The MPI adapter implements this over
+/// `MPI_Ibcast`/`MPI_Isend`/`MPI_Irecv` with a sleeping wait, so a rank that waits does not
+/// burn a core; `LocalTransport` is the one-rank case for tests and `P = 1` runs.
+public protocol Transport: AnyObject {
+    /// This process's rank, 0 ..< size.
+    var rank: Int { get }
+    /// How many ranks the job has.
+    var size: Int { get }
+
+    /// Sends `bytes` from `root` to every rank. On the root, `bytes` is the payload; elsewhere it
+    /// is replaced by what the root sent. Payloads of any length, including over 2^31 bytes.
+    func broadcast(_ bytes: inout [UInt8], root: Int) throws
+
+    /// Sends one message to `destination`, from a contiguous buffer, without copying it.
+    func send(_ bytes: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws
+
+    /// Receives one message from `source` with `tag`. A message longer than `maxBytes` is
+    /// drained and refused with `TransportError.oversized`, so a faulty sender cannot make
+    /// the receiver allocate without bound.
+    func receive(from source: Int, tag: Int, maxBytes: Int) throws -> [UInt8]
+
+    /// Waits until every rank has arrived.
+    func barrier() throws
+}

@@ -1,0 +1,21 @@
+/// What rank 0 tells every rank at the start of a round, ahead of the download: the part of the
+/// round's `RoundPlan` a client rank cannot work out alone.
+public struct RoundHeader: Equatable, Sendable {
+    /// 1-based; 0 with `finished` set tells the client ranks to stop.
+    public var round: Int
+    public var target: RoundTarget
+    public var clients: [Int]
+    public var learningRate: Float
+    public var finished: Bool
+
+    static let magic: UInt32 = 0x4643_4244 // "FCBD"
+
+    public init(round: Int, target: RoundTarget, clients: [Int], learningRate: Float, finished: Bool) {
+        self.round = round; self.target = target; self.clients = clients
+        self.learningRate = learningRate; self.finished = finished
+    }
+
+    public static func stop() -> RoundHeader {
+        RoundHeader(round: 0, target: .block(0), clients: [], learningRate: 0, finished: true)
+    }
+}
