@@ -31,11 +31,11 @@ struct TrainingSession {
             return
         }
         BLASStartup.noteOnce(rank: transport.rank)
-        let summary = try FedCyBGD.run(
+        let summary = try abortingOtherRanksOnFailure(transport) { try FedCyBGD.run(
             settings: prepared.plan.settings, corpus: prepared.corpus, initial: prepared.initial,
             transport: transport, store: prepared.store, jobText: prepared.plan.job.effectiveTOML,
             observer: transport.rank == 0 ? ProgressPrinter(layout: prepared.initial.layout) : nil,
-            probe: SystemProcessProbe(), resuming: prepared.resuming, stopRequested: { StopSignals.requested != nil })
+            probe: SystemProcessProbe(), resuming: prepared.resuming, stopRequested: { StopSignals.requested != nil }) }
         guard transport.rank == 0, let summary else { return }
         let folder = prepared.plan.runFolder
         if summary.interrupted {
@@ -43,6 +43,17 @@ struct TrainingSession {
             throw ExitCode(StopSignals.exitCode)
         }
         ProgressPrinter.say("run written to \(folder)/ (history.h5, checkpoint-*.h5)")
+    }
+
+    /// Runs `body`; when it fails on one rank of several, ends the whole job with MPI_Abort and the
+    /// error's message, since the other ranks are waiting for a round that will never come.
+    private func abortingOtherRanksOnFailure<T>(_ transport: MPITransport, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            guard transport.size > 1 else { throw error }
+            MPIRuntime.abort("error: \(error)", code: 1)
+        }
     }
 
     /// Everything a rank needs before the first round.
@@ -105,6 +116,8 @@ struct TrainingSession {
         }
         let note = "resumed from \(checkpoint) at round \(loaded.state.round)"
             + (changes.isEmpty ? "" : " with changes: " + changes.map(\.change).joined(separator: "; "))
+        // Before the ranks agree to start: a history that cannot be rebuilt stops every rank here.
+        try store.prepareHistory(resumingAt: loaded.state.round)
         try store.noteResume(note)
         ProgressPrinter.say(note)
         return prepared

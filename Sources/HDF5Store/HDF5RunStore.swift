@@ -74,7 +74,41 @@ public final class HDF5RunStore: RunStore {
     public func resume(jobText: String, layout: ParameterLayout, round: Int) throws {
         self.jobText = jobText
         self.config = layout.config
-        try truncateHistory(afterRound: round)
+        try prepareHistory(resumingAt: round)
+    }
+
+    /// Makes history.h5 hold exactly the rows up to `round`, readable to the last cell. A history
+    /// that a crash or a full disk left unreadable, or that is gone, is rebuilt from the copy in
+    /// the checkpoint of `round`, with a warning. Safe to call more than once.
+    public func prepareHistory(resumingAt round: Int) throws {
+        do {
+            try truncateHistory(afterRound: round)
+            _ = try recordedRounds()  // every row must read back, not only the round column
+        } catch {
+            try restoreHistory(fromCheckpointOfRound: round, because: error)
+            try truncateHistory(afterRound: round)
+        }
+    }
+
+    /// Replaces history.h5 by the copy in `checkpoint-<round>.h5` (through a temporary name and a
+    /// rename, so that a crash now leaves the old file or the new one), saying so on standard error.
+    private func restoreHistory(fromCheckpointOfRound round: Int, because failure: Error) throws {
+        let checkpoint = checkpointPath(round: round)
+        let copy = try? HDF5File.open(checkpoint, writable: false)
+        defer { try? copy?.close() }
+        guard let bytes = try? copy?.openDataset(RunSchema.historyCopy).read(as: UInt8.self) else {
+            throw HDF5Error(.corrupt, file: historyPath, "cannot be read (\(failure)), and \(checkpoint) holds no copy of it (it was written by an older fedcybgd); the history cannot be rebuilt: start the run anew with --replace")
+        }
+        let error = failure
+        let temporary = historyPath + ".restoring"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
+            throw HDF5Error(.failed, file: temporary, "could not be written while restoring history.h5; check free space and permissions")
+        }
+        try Self.fsync(path: temporary)
+        guard rename(temporary, historyPath) == 0 else {
+            throw HDF5Error(.failed, file: historyPath, "could not be replaced by its restored copy (\(String(cString: strerror(errno))))")
+        }
+        FileHandle.standardError.write(Data("warning: \(historyPath) could not be read (\(error)); restored from \(checkpoint), rows up to round \(round)\n".utf8))
     }
 
     /// Adds a line to history.h5's `resume_log` attribute: when the run was resumed, from which
@@ -246,6 +280,14 @@ public final class HDF5RunStore: RunStore {
             let written = try stateGroup.create(dataset.name, dataset.element, shape: shape, cells: cells)
             try written.setAttribute("description", dataset.description)
             try written.setAttribute("units", dataset.units.text(config: config))
+        }
+
+        // history.h5 as it stood after this round's row, so that a resume can restore a history
+        // that a crash or a full disk damaged (docs/CHECKPOINTS.md).
+        if let bytes = FileManager.default.contents(atPath: historyPath) {
+            let copy = try file.createDataset(RunSchema.historyCopy, shape: [bytes.count], values: [UInt8](bytes))
+            try copy.setAttribute("description", "a byte copy of history.h5 as it stood when this checkpoint was written (rows up to this round); resume restores history.h5 from it when that file is missing or cannot be read")
+            try copy.setAttribute("units", "byte")
         }
 
         // Written last: a checkpoint without it was never finished.

@@ -8,6 +8,8 @@ enum RunSchema {
     /// Bumped when the layout of the files changes incompatibly.
     static let formatVersion = 2
     static let historyFile = "history.h5"
+    /// The dataset of a checkpoint that holds a byte copy of history.h5.
+    static let historyCopy = "history_copy"
 
     /// Refuses a file written in another run-file format, in one line naming both versions.
     static func checkFormat(_ file: HDF5Object, path: String) throws {
