@@ -17,11 +17,32 @@ struct InspectCommand: ParsableCommand {
     var job = false
 
     func run() throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: runFolder, isDirectory: &isFolder) else {
+            throw CLIError("\(runFolder): no such folder; give the folder of a run (runs/<name>)")
+        }
+        guard isFolder.boolValue else {
+            throw CLIError("\(runFolder) is a file, not a run folder; give the folder of a run (runs/<name>)")
+        }
         let history = (runFolder as NSString).appendingPathComponent("history.h5")
         guard FileManager.default.fileExists(atPath: history) else {
             throw CLIError("\(runFolder): no history.h5 here; give the folder of a run (runs/<name>)")
         }
-        let records = try HDF5RunReader.readHistory(history)
+        // A reader never waits for, nor stops, the run writing the folder: HDF5's own file lock is
+        // left off (unless the environment sets it), and a read that meets an append half-done is retried.
+        setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0)
+        var attempt = 0
+        let records: [RoundRecord]
+        while true {
+            do {
+                records = try HDF5RunReader.readHistory(history)
+                break
+            } catch let error as HDF5Error where [.corrupt, .notHDF5].contains(error.kind) && attempt < 5 {
+                attempt += 1
+                usleep(200_000)
+                _ = error
+            }
+        }
         // The newest checkpoint holds the job as last run (a resume may have changed train.rounds);
         // history.h5 keeps the job the run started with.
         let newest = (try? CheckpointChoice.newest(in: runFolder, warn: false)) ?? nil

@@ -48,6 +48,10 @@ struct ResumeCommand: ParsableCommand {
 
     func run() throws {
         let folder = runFolder
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw CLIError("\(folder): no such run folder; give the folder of a run (runs/<name>), or start one with 'fedcybgd train JOB'")
+        }
         let session = TrainingSession(loadJob: {
             guard let checkpoint = try CheckpointChoice.newest(in: folder, warn: false) else {
                 throw CLIError("\(folder): no complete checkpoint to resume from; start the run with 'fedcybgd train JOB'")
