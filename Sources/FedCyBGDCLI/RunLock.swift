@@ -75,10 +75,17 @@ final class RunLock {
 
     private func writeHolder() {
         let since = ISO8601DateFormatter().string(from: Date())
-        let text = "pid=\(getpid()) host=\(ProcessInfo.processInfo.hostName) since=\(since)\n"
+        let text = "pid=\(getpid()) host=\(Self.hostName()) since=\(since)\n"
         _ = ftruncate(descriptor, 0)
         _ = text.withCString { pwrite(descriptor, $0, strlen($0), 0) }
         _ = fsync(descriptor)
+    }
+
+    /// This host's name, from gethostname(2) (no name service lookup, which can hang).
+    private static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+        return String(cString: buffer)
     }
 
     /// The holder as written in the lock file, or nil when it has not written itself yet.

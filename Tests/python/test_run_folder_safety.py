@@ -119,22 +119,45 @@ def test_a_second_writer_is_refused_naming_the_holder_and_readers_are_not(runnin
         assert f"process {first.pid} on host" in lines[0] and "in use" in lines[0] and str(folder) in lines[0], lines[0]
         assert "run written to" not in done.stdout
         assert first.poll() is None, f"{name} stopped the first run"
-    # --replace deleted nothing: the first run's files are all still there, and its history is
-    # one row per round, in order, from round 1 (a second writer would duplicate or restart it).
-    after = sorted(p.name for p in folder.glob("checkpoint-*.h5"))
-    assert after and after[-1] >= before[-1], (before, after)
-    rounds = history_rounds(folder)
-    assert rounds == list(range(1, len(rounds) + 1)), rounds[:20]
-    # Readers are never blocked by the run's lock.
+    # Readers are never blocked by the run's lock: inspect, and h5py (which, like every reader
+    # without HDF5's lock, may meet an append half-done and simply reads again).
     inspected = run([BINARY, "inspect", str(folder)])
     assert inspected.returncode == 0, inspected.stderr
     assert "checkpoints:" in inspected.stdout and "history:" in inspected.stdout
+    for attempt in range(50):
+        try:
+            assert history_rounds(folder)[0] == 1
+            break
+        except Exception:  # a torn read: OSError, KeyError, ...
+            time.sleep(0.1)
+    else:
+        raise AssertionError("h5py could not read history.h5 while the run was going")
+    # --replace deleted nothing: the first run's checkpoints are still there, and once it stops,
+    # its history is one row per round, in order, from round 1 (a second writer would have
+    # duplicated or restarted it).
+    after = sorted(p.name for p in folder.glob("checkpoint-*.h5"))
+    assert after and after[-1] >= before[-1], (before, after)
+    first.send_signal(signal.SIGUSR1)
+    assert first.wait(timeout=120) == STOPPED
+    rounds = history_rounds(folder)
+    assert len(rounds) > 12 and rounds == list(range(1, len(rounds) + 1)), rounds[:20]
+    with h5py.File(sorted(folder.glob("checkpoint-*.h5"))[-1], "r") as f:
+        assert int(f["state"]["round"][()]) == rounds[-1]
 
 
-def test_a_killed_run_leaves_no_stale_lock(running):
-    job, folder, first = running
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait(timeout=60)
+def test_a_killed_run_leaves_no_stale_lock(tmp_path):
+    # Rounds of 40 local steps, killed just after a round is recorded: the kill lands in the
+    # next round's training, not inside a history append (which could damage history.h5; see
+    # "Not yet guaranteed" in docs/CHECKPOINTS.md).
+    job = write_job(tmp_path, LONG_JOB.replace("local_steps = 2", "local_steps = 40"))
+    folder = tmp_path / "runs" / "long"
+    first = subprocess.Popen([BINARY, "train", str(job)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_round(first, 12)
+        os.kill(first.pid, signal.SIGKILL)
+    finally:
+        first.kill()
+        first.communicate(timeout=60)
     assert (folder / ".lock").exists()  # the file stays; the kernel released the lock
     newest = sorted(folder.glob("checkpoint-*.h5"))[-1]
     with h5py.File(newest, "r", locking=False) as f:
