@@ -16,6 +16,8 @@ public enum CorpusError: Error, CustomStringConvertible, Equatable {
     case unreadable(path: String, reason: String)
     /// The IID partition would give clients fewer tokens than one training window.
     case shardsTooSmall(clients: Int, trainingTokens: Int, window: Int)
+    /// The whole corpus's training text is shorter than one training window (sequence + 1).
+    case tooShort(trainingTokens: Int, window: Int, path: String)
     /// A federation setting is out of range or contradicts another.
     case invalidSetting(name: String, value: String, expected: String)
     /// `data.categories` or `data.exclude_categories` names files the corpus does not have.
@@ -29,6 +31,10 @@ public enum CorpusError: Error, CustomStringConvertible, Equatable {
         case .empty(let path):
             return "corpus has no usable text: \(path) — point data.corpus at a text file or a folder of text files "
                 + "(binary, hidden and empty files and links to files in the same folder are skipped)"
+        case .tooFewDocuments(let requested, 0, let path):
+            return "no document in \(Self.label(path)) is long enough for one training sequence, so data.partition = \"by-file\" "
+                + "has no client (\(requested) wanted) — use data.partition = \"iid\" with data.clients = 1 (the documents are "
+                + "joined), shorten train.sequence, or use a larger corpus"
         case .tooFewDocuments(let requested, let available, let path):
             return "too few documents for \(requested) clients: \(available) usable in \(Self.label(path)) "
                 + "(data.partition = \"by-file\" makes one client per document) — use data.partition = \"iid\" for "
@@ -43,6 +49,10 @@ public enum CorpusError: Error, CustomStringConvertible, Equatable {
             return "\(tokens) training bytes cannot give \(clients) IID clients \(window) bytes each (one sequence + 1) "
                 + "— set data.clients to at most \(max(tokens / max(window, 1), 0)), shorten train.sequence, "
                 + "or use a larger corpus"
+        case .tooShort(let tokens, let window, let path):
+            return "\(Self.label(path)) is shorter than one training sequence: its training text has \(tokens) tokens "
+                + "(bytes, with the byte tokenizer), one sequence needs \(window) (train.sequence + 1) — use a larger corpus"
+                + (tokens >= 3 ? ", or set train.sequence to at most \(tokens - 1)" : "")
         case .invalidSetting(let name, let value, let expected):
             return "invalid \(name) = \(value) — expected \(expected)"
         case .unknownCategories(let key, let unknown, let available, let path):

@@ -97,7 +97,7 @@ extension CorpusLoader {
                 throw CorpusError.invalidSetting(name: "data.clients", value: "\(clients)",
                                                  expected: "\(count), the IID partition's client count, or no value")
             }
-            shards = try iidShards(splits, count: count, window: window)
+            shards = try iidShards(splits, count: count, window: window, source: source)
         }
         var validation: [TokenID] = []
         validation.reserveCapacity(splits.reduce(0) { $0 + $1.tail.count })
@@ -136,6 +136,10 @@ extension CorpusLoader {
                     + "(shorten train.sequence or use data.partition = \"iid\" to train on it)")
             }
         }
+        let trainingTokens = splits.reduce(0) { $0 + $1.head.count }
+        if usable.isEmpty, trainingTokens < window {
+            throw CorpusError.tooShort(trainingTokens: trainingTokens, window: window, path: source)
+        }
         let wanted = requested ?? max(usable.count, 1)
         if wanted > usable.count {
             throw CorpusError.tooFewDocuments(requested: wanted, available: usable.count, path: source)
@@ -146,7 +150,7 @@ extension CorpusLoader {
         return usable.enumerated().map { ClientShard(client: $0.offset, name: $0.element.name, tokens: Array($0.element.head)) }
     }
 
-    private static func iidShards(_ splits: [DocumentSplit], count: Int, window: Int) throws -> [ClientShard] {
+    private static func iidShards(_ splits: [DocumentSplit], count: Int, window: Int, source: String) throws -> [ClientShard] {
         guard count > 0 else {
             throw CorpusError.invalidSetting(name: "data.clients", value: "\(count)",
                                              expected: "a positive count for data.partition = \"iid\"")
@@ -156,6 +160,9 @@ extension CorpusLoader {
         for split in splits { training.append(contentsOf: split.head) }
         // Floor boundaries: shard i is [i·T/N, (i+1)·T/N), so every byte is used and the smallest
         // shard has ⌊T/N⌋ bytes.
+        guard training.count >= window else {
+            throw CorpusError.tooShort(trainingTokens: training.count, window: window, path: source)
+        }
         guard training.count / count >= window else {
             throw CorpusError.shardsTooSmall(clients: count, trainingTokens: training.count, window: window)
         }

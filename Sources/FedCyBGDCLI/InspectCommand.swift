@@ -17,21 +17,34 @@ struct InspectCommand: ParsableCommand {
     var job = false
 
     func run() throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: runFolder, isDirectory: &isFolder) else {
+            throw CLIError("\(runFolder): no such folder; give the folder of a run (runs/<name>)")
+        }
+        guard isFolder.boolValue else {
+            throw CLIError("\(runFolder) is a file, not a run folder; give the folder of a run (runs/<name>)")
+        }
         let history = (runFolder as NSString).appendingPathComponent("history.h5")
         guard FileManager.default.fileExists(atPath: history) else {
             throw CLIError("\(runFolder): no history.h5 here; give the folder of a run (runs/<name>)")
         }
-        let records = try HDF5RunReader.readHistory(history)
+        // A reader never waits for, nor stops, the run writing the folder: HDF5's own file lock is
+        // left off (unless the environment sets it), and a read that meets an append half-done is retried.
+        setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0)
         // The newest checkpoint holds the job as last run (a resume may have changed train.rounds);
         // history.h5 keeps the job the run started with.
         let newest = (try? CheckpointChoice.newest(in: runFolder, warn: false)) ?? nil
-        let jobText = try newest.flatMap { try? CheckpointChoice.jobText(of: $0) } ?? HDF5RunReader.readHistoryJob(history)
+        let (records, jobText, summary) = try Self.retryingTornReads {
+            let records = try HDF5RunReader.readHistory(history)
+            let jobText = try newest.flatMap { try? CheckpointChoice.jobText(of: $0) } ?? HDF5RunReader.readHistoryJob(history)
+            return (records, jobText, try HDF5RunReader.readSummary(history))
+        }
         let parsed = try? JobFile.parse(text: jobText, path: history)
         say("run \(runFolder)")
         if job { say(jobText.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")) }
         try describeCheckpoints()
         describeHistory(records, rounds: parsed?.totalRounds)
-        if let summary = try HDF5RunReader.readSummary(history) {
+        if let summary {
             say("finished: \(summary.rounds) rounds, eval loss \(String(format: "%.4f", summary.initialEvalLoss)) → \(String(format: "%.4f", summary.finalEvalLoss)), "
                 + "bytes down \(bytes(summary.totalBytesDown)), up \(bytes(summary.totalBytesUp)), broadcast \(bytes(summary.totalBytesBroadcast)), "
                 + "\(summary.tokensTrained) tokens, \(String(format: "%.1f", summary.wallSeconds)) s")
@@ -46,6 +59,20 @@ struct InspectCommand: ParsableCommand {
     }
 
     private func say(_ line: String) { ProgressPrinter.say(line) }
+
+    /// Runs `read` again (up to 10 times, 0.1 s apart) when it fails the way a read that meets
+    /// the run's append half-done fails; a missing or unreadable file fails at once.
+    static func retryingTornReads<T>(_ read: () throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try read()
+            } catch let error as HDF5Error where error.kind != .missing && !error.message.contains("permission denied") && attempt < 10 {
+                attempt += 1
+                usleep(100_000)
+            }
+        }
+    }
 
     private func describeCheckpoints() throws {
         let checkpoints = try HDF5RunReader.checkpoints(in: runFolder)

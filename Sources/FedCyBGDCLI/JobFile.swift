@@ -105,10 +105,7 @@ extension JobFile {
 
     /// Reads and checks a job file.
     public static func load(path: String) throws -> JobFile {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw JobFileError(path, "cannot read the job file; check the path (examples are in jobs/)")
-        }
-        return try parse(text: text, path: path)
+        try parse(text: JobFileText.read(path), path: path)
     }
 
     /// Parses job text; `path` is used only in messages.

@@ -25,9 +25,13 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Replace an existing run folder of the same name instead of refusing.")
     var replace = false
 
+    @Flag(help: "Print each rank's estimated peak memory and whether the job fits this host, then exit without creating anything.")
+    var dryRun = false
+
     func run() throws {
-        let session = TrainingSession(loadJob: { try overrides.apply(to: JobFile.load(path: job)) },
+        var session = TrainingSession(loadJob: { try overrides.apply(to: JobFile.load(path: job)) },
                                       resume: resume, force: force, replace: replace)
+        session.dryRun = dryRun
         try session.run()
     }
 }
@@ -48,7 +52,11 @@ struct ResumeCommand: ParsableCommand {
 
     func run() throws {
         let folder = runFolder
-        let session = TrainingSession(loadJob: {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw CLIError("\(folder): no such run folder; give the folder of a run (runs/<name>), or start one with 'fedcybgd train JOB'")
+        }
+        var session = TrainingSession(loadJob: {
             guard let checkpoint = try CheckpointChoice.newest(in: folder, warn: false) else {
                 throw CLIError("\(folder): no complete checkpoint to resume from; start the run with 'fedcybgd train JOB'")
             }
@@ -58,6 +66,7 @@ struct ResumeCommand: ParsableCommand {
             job.name = (folder as NSString).lastPathComponent
             return try overrides.apply(to: job)
         }, resume: true, force: force, replace: false)
+        session.lockBeforeReading = folder
         try session.run()
     }
 }

@@ -423,6 +423,7 @@ public final class HDF5File: HDF5Container {
     /// Creates `path`, replacing any file there (`H5F_ACC_TRUNC`).
     public static func create(_ path: String) throws -> HDF5File {
         HDF5Library.quiet()
+        if let problem = FileAccess.problem(creating: path) { throw problem }
         let access = try accessProperties(path: path)
         defer { H5Pclose(access) }
         let id = H5Fcreate(path, chdf5_acc_trunc(), hid_t(H5P_DEFAULT), access)
@@ -442,6 +443,7 @@ public final class HDF5File: HDF5Container {
             throw HDF5Error(.missing, file: path, "no such file")
         }
         guard !isDirectory.boolValue else { throw HDF5Error(.notHDF5, file: path, "is a folder, not an HDF5 file") }
+        if let problem = FileAccess.problem(opening: path, writable: writable) { throw problem }
         let signature = H5Fis_hdf5(path)
         if signature == 0 {
             throw HDF5Error(.notHDF5, file: path, "not an HDF5 file (no HDF5 signature)")

@@ -91,6 +91,19 @@ final class FederateTests: XCTestCase {
         XCTAssertTrue(corpus.notices.isEmpty)
     }
 
+    func testCorpusShorterThanOneWindowSaysSoWhateverThePartition() {
+        let tiny = [TextDocument(name: "three", tokens: sampleText(3))]
+        for scheme in [PartitionScheme.byFile, .iid(clients: 1)] {
+            XCTAssertThrowsError(try CorpusLoader.federate(documents: tiny, scheme: scheme, clients: nil,
+                                                           validationFraction: 0.1, sequence: 32, source: "/x/three")) { error in
+                XCTAssertEqual(error as? CorpusError, .tooShort(trainingTokens: 3, window: 33, path: "/x/three"))
+                let text = String(describing: error)
+                XCTAssertTrue(text.contains("shorter than one training sequence") && text.contains("at most 2"), text)
+                XCTAssertFalse(text.contains("at most 0"), text)
+            }
+        }
+    }
+
     func testIIDWithShardsSmallerThanAWindowThrows() {
         // 3150 training bytes over 100 clients is 31 each, less than a 33-byte window.
         XCTAssertThrowsError(try CorpusLoader.federate(documents: documents, scheme: .iid(clients: 100), clients: nil,
