@@ -220,3 +220,45 @@ def test_resume_without_a_checkpoint_names_the_folder(tmp_path):
     done = subprocess.run([BINARY, "resume", str(folder)], capture_output=True, text=True)
     assert done.returncode != 0
     assert str(folder) in done.stderr and "no complete checkpoint" in done.stderr
+
+
+def stopped_run(tmp_path, stop_round):
+    """A run stopped by SIGUSR1 at about `stop_round`, checkpointing every round; its folder."""
+    job = write_job(tmp_path, every=1)
+    process = subprocess.Popen(command(job, None), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_round(process, stop_round)
+    process.send_signal(signal.SIGUSR1)
+    process.communicate(timeout=120)
+    assert process.returncode == STOPPED
+    return job, tmp_path / "runs" / "fault"
+
+
+@pytest.mark.parametrize("damage", ["scrambled", "truncated", "deleted"])
+def test_history_damaged_or_lost_is_rebuilt_from_the_checkpoint_on_resume(tmp_path, reference, damage):
+    job, folder = stopped_run(tmp_path, 9)
+    history = folder / "history.h5"
+    with h5py.File(newest(folder), "r") as f:
+        assert f["history_copy"].attrs["units"] == "byte"  # the copy the rebuild reads
+    data = bytearray(history.read_bytes())
+    if damage == "scrambled":  # what a kill or a full disk inside an append can leave
+        for i in range(len(data) // 2, len(data) // 2 + 4000):
+            data[i] ^= 0x5A
+        history.write_bytes(bytes(data))
+    elif damage == "truncated":
+        history.write_bytes(bytes(data[: len(data) // 3]))
+    else:
+        history.unlink()
+    resumed = run(job, 3, "--resume")
+    assert "restored from" in resumed.stderr and "history.h5" in resumed.stderr, resumed.stderr
+    assert_same_run(reference, folder)
+
+
+def test_history_without_a_copy_is_refused_in_one_line_and_nothing_hangs(tmp_path):
+    job, folder = stopped_run(tmp_path, 4)
+    for checkpoint in folder.glob("checkpoint-*.h5"):  # as an older fedcybgd wrote them
+        with h5py.File(checkpoint, "r+") as f:
+            del f["history_copy"]
+    (folder / "history.h5").write_bytes(b"\0" * 100)
+    done = run(job, 3, "--resume", expect=1)
+    lines = [line for line in done.stderr.splitlines() if "history" in line]
+    assert lines and "holds no copy" in lines[0] and "--replace" in lines[0], done.stderr
