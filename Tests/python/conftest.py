@@ -57,3 +57,13 @@ def single_rank_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def three_rank_run(tmp_path_factory):
     return run_job(tmp_path_factory.mktemp("p3"), 3)
+
+
+def wait_for_round(process, round_number):
+    """Reads a run's progress until it reports `round_number`, so that a signal lands mid-run."""
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("round") and line.split()[1].startswith(f"{round_number}/"):
+            return seen
+    raise AssertionError("the run ended before round %d:\n%s" % (round_number, "".join(seen)))

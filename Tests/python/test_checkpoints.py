@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import BINARY, FORTUNES, ROOT
+from conftest import BINARY, FORTUNES, ROOT, wait_for_round
 
 STOPPED = 75  # exit status of a run stopped by SIGTERM/SIGUSR1 after its checkpoint
 JOB = """\
@@ -55,16 +55,6 @@ def write_job(folder: pathlib.Path, every: int = 1) -> pathlib.Path:
 def command(job, ranks, *extra):
     base = [BINARY, "train", str(job), *extra]
     return base if ranks is None else ["bash", str(ROOT / "scripts/mpirun.sh"), "-n", str(ranks), *base]
-
-
-def wait_for_round(process, round_number):
-    """Reads the run's progress until it reports `round_number`, so a signal lands mid-run."""
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith("round") and line.split()[1].startswith(f"{round_number}/"):
-            return seen
-    raise AssertionError("the run ended before round %d:\n%s" % (round_number, "".join(seen)))
 
 
 def run(job, ranks=None, *extra, expect=0):

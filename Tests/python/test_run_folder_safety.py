@@ -15,7 +15,7 @@ import time
 import h5py
 import pytest
 
-from conftest import BINARY, FORTUNES, ROOT
+from conftest import BINARY, FORTUNES, ROOT, wait_for_round
 
 STOPPED = 75
 LONG_JOB = """\
@@ -60,15 +60,6 @@ def run(arguments, timeout=120, **kwargs):
     done = subprocess.run(arguments, capture_output=True, text=True, timeout=timeout, **kwargs)
     done.seconds = time.monotonic() - started
     return done
-
-
-def wait_for_round(process, round_number):
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith("round") and line.split()[1].startswith(f"{round_number}/"):
-            return seen
-    raise AssertionError("the run ended before round %d:\n%s" % (round_number, "".join(seen)))
 
 
 def error_lines(done):
