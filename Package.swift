@@ -37,7 +37,7 @@ let package = Package(
 
         // Thin adapters.
         .target(name: "MPITransport", dependencies: ["CMPI", "Federation"], swiftSettings: fast),
-        .target(name: "HDF5Store", dependencies: ["CHDF5", "Federation", "GPT"], swiftSettings: fast),
+        .target(name: "HDF5Store", dependencies: ["CHDF5", "CKernels", "Federation", "GPT"], swiftSettings: fast),
         .target(name: "SystemMetrics", dependencies: ["Federation"], swiftSettings: fast),
 
         // The command line: job files, flags, wiring and progress.

@@ -79,7 +79,9 @@ struct InspectCommand: ParsableCommand {
         say("checkpoints: \(checkpoints.isEmpty ? "none" : "")")
         for checkpoint in checkpoints {
             let size = (try? FileManager.default.attributesOfItem(atPath: checkpoint.path)[.size] as? Int) ?? 0
-            let status = HDF5RunReader.isComplete(checkpoint.path) ? "complete" : "INCOMPLETE (passed over by --resume)"
+            let status = !HDF5RunReader.isComplete(checkpoint.path) ? "INCOMPLETE (passed over by --resume)"
+                : HDF5RunReader.verificationFailure(checkpoint.path) == nil ? "complete, checksums match"
+                : "DAMAGED: fails its checksums (passed over by --resume)"
             say("  round \(checkpoint.round)  \(bytes(size))  \(status)  \(checkpoint.path)")
         }
     }

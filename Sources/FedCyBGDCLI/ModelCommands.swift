@@ -12,12 +12,12 @@ struct RunModel {
     let parameters: ParameterBuffer
     let tokenizer: any TextTokenizer
 
-    /// Reads the newest complete checkpoint of `runFolder` (or `checkpoint`, when given).
+    /// Reads the newest checkpoint of `runFolder` that is complete and matches its checksums, saying which it passes over (or `checkpoint`, when given).
     init(runFolder: String, checkpoint chosen: String?) throws {
         guard FileManager.default.fileExists(atPath: runFolder) else {
             throw CLIError("run folder \(runFolder) does not exist; give the folder a training run wrote, e.g. runs/demo")
         }
-        guard let path = try chosen ?? HDF5RunReader.latestCompleteCheckpoint(in: runFolder) else {
+        guard let path = try chosen ?? CheckpointChoice.newest(in: runFolder, warn: true) else {
             throw CLIError("\(runFolder) holds no complete checkpoint; train it first (fedcybgd train JOB)")
         }
         let config = try HDF5RunReader.modelConfig(path)

@@ -254,9 +254,11 @@ enum CheckpointChoice {
     static func newest(in folder: String, warn: Bool) throws -> String? {
         guard FileManager.default.fileExists(atPath: folder) else { return nil }
         for checkpoint in try HDF5RunReader.checkpoints(in: folder).reversed() {
-            if HDF5RunReader.isComplete(checkpoint.path) { return checkpoint.path }
+            // Every dataset is read back, so a checkpoint damaged on disk fails its checksum here
+            // and the newest one that verifies is used instead.
+            guard let failure = HDF5RunReader.verificationFailure(checkpoint.path) else { return checkpoint.path }
             if warn {
-                FileHandle.standardError.write(Data("warning: passing over \(checkpoint.path): incomplete or unreadable checkpoint\n".utf8))
+                FileHandle.standardError.write(Data("warning: passing over \(checkpoint.path): \(failure)\n".utf8))
             }
         }
         return nil

@@ -18,9 +18,9 @@ public enum HDF5RunReader {
         }.sorted { $0.round < $1.round }
     }
 
-    /// The newest checkpoint in `folder` that opens and is marked complete, or nil.
+    /// The newest checkpoint in `folder` that is complete and matches its checksums, or nil.
     public static func latestCompleteCheckpoint(in folder: String) throws -> String? {
-        try checkpoints(in: folder).reversed().first { isComplete($0.path) }?.path
+        try checkpoints(in: folder).reversed().first { verificationFailure($0.path) == nil }?.path
     }
 
     /// Whether `path` is an HDF5 file whose root attribute `complete` is 1.
@@ -28,6 +28,25 @@ public enum HDF5RunReader {
         guard let file = try? HDF5File.open(path) else { return false }
         defer { try? file.close() }
         return (try? file.hasAttribute("complete")) == true && (try? file.attribute("complete", as: Int.self)) == 1
+    }
+
+    /// Why the checkpoint at `path` cannot be trusted, or nil when it can: it must be complete,
+    /// every `/model` tensor must match its checksum, and every `/state` dataset (and the history
+    /// copy) must read back, which checks their Fletcher32 checksums. Reads the whole file.
+    public static func verificationFailure(_ path: String) -> String? {
+        guard isComplete(path) else { return "incomplete or not an HDF5 file" }
+        do {
+            let file = try HDF5File.open(path)
+            defer { try? file.close() }
+            for groupName in ["model", "state"] where try file.contains(groupName) {
+                let group = try file.openGroup(groupName)
+                for name in try group.memberNames() { try TensorChecksum.verify(group.openDataset(name)) }
+            }
+            if try file.contains(RunSchema.historyCopy) { try file.openDataset(RunSchema.historyCopy).readAllToVerify() }
+            return nil
+        } catch {
+            return "\(error)"
+        }
     }
 
     /// Loads a checkpoint for `layout`: checks it is complete and holds exactly the layout's
@@ -146,7 +165,16 @@ public enum HDF5RunReader {
             guard try dataset.isFloatingPoint() else {
                 throw HDF5Error(.mismatch, file: path, "tensor \(tensor.name) is not floating point")
             }
-            try dataset.read(into: UnsafeMutableBufferPointer(rebasing: storage[tensor.offset ..< tensor.offset + tensor.count]))
+            let slice = UnsafeMutableBufferPointer(rebasing: storage[tensor.offset ..< tensor.offset + tensor.count])
+            try dataset.read(into: slice)
+            // Every load checks what it read, so a tensor changed on disk is never trained on.
+            if try dataset.hasAttribute(TensorChecksum.attribute) {
+                let stored = try dataset.stringAttribute(TensorChecksum.attribute)
+                let actual = TensorChecksum.of(UnsafeBufferPointer(slice))
+                guard stored == actual else {
+                    throw HDF5Error(.corrupt, file: path, "tensor \(tensor.name) does not match its checksum (stored \(stored), read \(actual)): the checkpoint was changed on disk; use an earlier checkpoint")
+                }
+            }
         }
     }
 

@@ -255,6 +255,7 @@ public final class HDF5RunStore: RunStore {
         let model = try file.createGroup("model")
         try model.setAttribute("description", "the global model's parameters, float32, one dataset per tensor with Hugging Face GPT-2 names and shapes")
         try model.setAttribute("parameter_count", tensors.reduce(0) { $0 + $1.count })
+        try model.setAttribute(TensorChecksum.attribute + "_description", TensorChecksum.description)
         if let config {
             try model.setAttribute("vocab_size", config.vocabSize)
             try model.setAttribute("n_positions", config.contextLength)
@@ -266,6 +267,7 @@ public final class HDF5RunStore: RunStore {
         for tensor in tensors {
             let slice = UnsafeBufferPointer(rebasing: values[tensor.offset ..< tensor.offset + tensor.count])
             let dataset = try model.createDataset(tensor.name, shape: tensor.shape, values: slice)
+            try dataset.setAttribute(TensorChecksum.attribute, TensorChecksum.of(slice))
             try dataset.setAttribute("description", RunSchema.tensorDescription(tensor))
             try dataset.setAttribute("units", "1")
             if tensor.block >= 0 { try dataset.setAttribute("block", tensor.block) }
@@ -285,7 +287,7 @@ public final class HDF5RunStore: RunStore {
         // history.h5 as it stood after this round's row, so that a resume can restore a history
         // that a crash or a full disk damaged (docs/CHECKPOINTS.md).
         if let bytes = FileManager.default.contents(atPath: historyPath) {
-            let copy = try file.createDataset(RunSchema.historyCopy, shape: [bytes.count], values: [UInt8](bytes))
+            let copy = try file.createChecksummedDataset(RunSchema.historyCopy, shape: [bytes.count], values: [UInt8](bytes))
             try copy.setAttribute("description", "a byte copy of history.h5 as it stood when this checkpoint was written (rows up to this round); resume restores history.h5 from it when that file is missing or cannot be read")
             try copy.setAttribute("units", "byte")
         }

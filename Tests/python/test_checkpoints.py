@@ -252,3 +252,24 @@ def test_history_without_a_copy_is_refused_in_one_line_and_nothing_hangs(tmp_pat
     done = run(job, 3, "--resume", expect=1)
     lines = [line for line in done.stderr.splitlines() if "history" in line]
     assert lines and "holds no copy" in lines[0] and "--replace" in lines[0], done.stderr
+
+
+def test_checkpoint_changed_on_disk_is_detected_passed_over_and_never_trained_on(tmp_path, reference):
+    job, folder = stopped_run(tmp_path, 9)
+    damaged = newest(folder)
+    with h5py.File(damaged, "r") as f:
+        wte = f["model"]["transformer.wte.weight"]
+        assert len(wte.attrs["checksum64"]) == 16
+        offset = wte.id.get_offset()
+    data = bytearray(damaged.read_bytes())
+    for i in range(offset + 1000, offset + 1008):  # eight bytes inside the token embedding
+        data[i] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    shown = subprocess.run([BINARY, "inspect", str(folder)], capture_output=True, text=True, timeout=120)
+    assert any("DAMAGED" in line and damaged.name in line for line in shown.stdout.splitlines()), shown.stdout
+    sampled = subprocess.run([BINARY, "sample", str(folder), "--prompt", "Q:", "--tokens", "4"],
+                             capture_output=True, text=True, timeout=120)
+    assert sampled.returncode == 0 and "passing over" in sampled.stderr and "transformer.wte.weight" in sampled.stderr
+    resumed = run(job, 3, "--resume")
+    assert f"passing over {damaged}" in resumed.stderr and "does not match its checksum" in resumed.stderr, resumed.stderr
+    assert_same_run(reference, folder)

@@ -85,4 +85,7 @@ void fk_attention_forward(float *out, float *att, size_t att_stride, const float
 void fk_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, float *ds, size_t seq,
                            size_t channels, size_t heads, size_t bh0, size_t bh1);
 
+// A 64-bit checksum of `bytes` bytes (checkpoint tensors are stored with it; see checksum.c).
+uint64_t fk_checksum64(const void *data, size_t bytes);
+
 #endif

@@ -59,13 +59,14 @@ extension HDF5Container {
         }
     }
 
-    /// A fixed dataset of `shape` (a scalar for []) holding `cells` as `element`.
+    /// A fixed dataset of `shape` (a scalar for []) holding `cells` as `element`, checksummed
+    /// (Fletcher32) unless it is a scalar.
     func create(_ name: String, _ element: ElementType, shape: [Int], cells: Cells) throws -> HDF5Dataset {
         switch element {
-        case .int32: return try createDataset(name, shape: shape, values: cells.ints.map { Int32($0) })
-        case .int64: return try createDataset(name, shape: shape, values: cells.ints.map { Int64($0) })
-        case .float32: return try createDataset(name, shape: shape, values: cells.floats)
-        case .float64: return try createDataset(name, shape: shape, values: cells.doubles)
+        case .int32: return try createChecksummedDataset(name, shape: shape, values: cells.ints.map { Int32($0) })
+        case .int64: return try createChecksummedDataset(name, shape: shape, values: cells.ints.map { Int64($0) })
+        case .float32: return try createChecksummedDataset(name, shape: shape, values: cells.floats)
+        case .float64: return try createChecksummedDataset(name, shape: shape, values: cells.doubles)
         }
     }
 }
