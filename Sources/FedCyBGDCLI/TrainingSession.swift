@@ -69,7 +69,7 @@ struct TrainingSession {
             return
         }
         BLASStartup.noteOnce(rank: transport.rank)
-        let summary = try abortingOtherRanksOnFailure(transport) { try FedCyBGD.run(
+        let summary = try abortingOtherRanksOnFailure(transport, runFolder: prepared.plan.runFolder) { try FedCyBGD.run(
             settings: prepared.plan.settings, corpus: prepared.corpus, initial: prepared.initial,
             transport: transport, store: prepared.store, jobText: prepared.plan.job.effectiveTOML,
             observer: transport.rank == 0 ? ProgressPrinter(layout: prepared.initial.layout) : nil,
@@ -85,12 +85,17 @@ struct TrainingSession {
 
     /// Runs `body`; when it fails on one rank of several, ends the whole job with MPI_Abort and the
     /// error's message, since the other ranks are waiting for a round that will never come.
-    private func abortingOtherRanksOnFailure<T>(_ transport: MPITransport, _ body: () throws -> T) throws -> T {
+    /// A full disk is told as such, with its own exit status (`DiskFull`).
+    private func abortingOtherRanksOnFailure<T>(_ transport: MPITransport, runFolder: String,
+                                                _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch {
-            guard transport.size > 1 else { throw error }
-            MPIRuntime.abort("error: \(error)", code: 1)
+            let full = DiskFull.message(for: error, runFolder: runFolder)
+            if transport.size > 1 { MPIRuntime.abort(full ?? "error: \(error)", code: full == nil ? 1 : DiskFull.exitCode) }
+            guard let full else { throw error }
+            FileHandle.standardError.write(Data((full + "\n").utf8))
+            throw ExitCode(DiskFull.exitCode)
         }
     }
 

@@ -78,8 +78,13 @@ enum HDF5Library {
     /// Turns off HDF5's automatic printing of error stacks (per thread in this thread-safe
     /// build, so every entry point calls it; it is cheap).
     static func quiet() {
+        _ = noCloseAtExit
         H5Eset_auto2(chdf5_e_default(), nil, nil)
     }
+
+    /// Before the library starts: no clean-up at exit, where closing a file whose write failed
+    /// (a full disk) crashes inside libhdf5. Every file is closed by the code that opened it.
+    private static let noCloseAtExit: Void = { _ = H5dont_atexit() }()
 
     /// The innermost and outermost descriptions of the current thread's HDF5 error stack,
     /// e.g. "unable to open file: truncated file: eof = 800, ... stored_eof = 1400".

@@ -273,3 +273,27 @@ def test_checkpoint_changed_on_disk_is_detected_passed_over_and_never_trained_on
     resumed = run(job, 3, "--resume")
     assert f"passing over {damaged}" in resumed.stderr and "does not match its checksum" in resumed.stderr, resumed.stderr
     assert_same_run(reference, folder)
+
+
+def test_full_disk_stops_every_rank_in_one_line_and_the_run_resumes_once_space_is_freed(tmp_path, reference):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        job = write_job(disk, every=1)
+        full = run(job, 3, expect=74)  # EX_IOERR: a full disk, not a crash (139) and not a hang
+        said = [line for line in full.stderr.splitlines() if "is full" in line]
+        assert len(said) == 1 and "fedcybgd resume" in said[0], full.stderr
+        folder = disk / "runs" / "fault"
+        checkpoints = sorted(folder.glob("checkpoint-*.h5"))
+        assert checkpoints and not list(folder.glob("*.tmp"))
+        for checkpoint in checkpoints:
+            with h5py.File(checkpoint, "r") as f:
+                assert f.attrs["complete"] == 1
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        run(job, 3, "--resume")
+        assert_same_run(reference, folder)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
