@@ -2,7 +2,7 @@ import CHDF5
 import CKernels
 
 extension HDF5Container {
-    /// Like `createDataset`, but chunked (rows of at most about 4 MB) with HDF5's Fletcher32 filter,
+    /// Like `createDataset`, but chunked (rows of at most about 64 MB) with HDF5's Fletcher32 filter,
     /// so that every read of a chunk checks it: a byte changed on disk makes the read fail instead of
     /// returning a wrong number. Scalars (which cannot be chunked) are written plainly.
     @discardableResult
@@ -73,10 +73,16 @@ public enum TensorChecksum {
     public static func verify(_ dataset: HDF5Dataset) throws {
         guard try dataset.hasAttribute(attribute) else { return try dataset.readAllToVerify() }
         let values = try dataset.read(as: Float.self)
-        let stored = try dataset.stringAttribute(attribute)
-        let actual = values.withUnsafeBufferPointer { of($0) }
+        try values.withUnsafeBufferPointer { try check(dataset, holding: $0) }
+    }
+
+    /// Throws naming the dataset when `values`, just read from it, do not match its stored
+    /// checksum; datasets without one (older checkpoints) pass.
+    public static func check(_ dataset: HDF5Dataset, holding values: UnsafeBufferPointer<Float>) throws {
+        guard try dataset.hasAttribute(attribute) else { return }
+        let stored = try dataset.stringAttribute(attribute), actual = of(values)
         guard stored == actual else {
-            throw HDF5Error(.corrupt, file: dataset.file, "dataset \(dataset.path) does not match its checksum (stored \(stored), read \(actual)): the file was changed on disk")
+            throw HDF5Error(.corrupt, file: dataset.file, "dataset \(dataset.path) does not match its checksum (stored \(stored), read \(actual)): the checkpoint was changed on disk; use an earlier checkpoint")
         }
     }
 }

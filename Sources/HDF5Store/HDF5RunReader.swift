@@ -168,13 +168,7 @@ public enum HDF5RunReader {
             let slice = UnsafeMutableBufferPointer(rebasing: storage[tensor.offset ..< tensor.offset + tensor.count])
             try dataset.read(into: slice)
             // Every load checks what it read, so a tensor changed on disk is never trained on.
-            if try dataset.hasAttribute(TensorChecksum.attribute) {
-                let stored = try dataset.stringAttribute(TensorChecksum.attribute)
-                let actual = TensorChecksum.of(UnsafeBufferPointer(slice))
-                guard stored == actual else {
-                    throw HDF5Error(.corrupt, file: path, "tensor \(tensor.name) does not match its checksum (stored \(stored), read \(actual)): the checkpoint was changed on disk; use an earlier checkpoint")
-                }
-            }
+            try TensorChecksum.check(dataset, holding: UnsafeBufferPointer(slice))
         }
     }
 

@@ -99,7 +99,6 @@ public final class HDF5RunStore: RunStore {
         guard let bytes = try? copy?.openDataset(RunSchema.historyCopy).read(as: UInt8.self) else {
             throw HDF5Error(.corrupt, file: historyPath, "cannot be read (\(failure)), and \(checkpoint) holds no copy of it (it was written by an older fedcybgd); the history cannot be rebuilt: start the run anew with --replace")
         }
-        let error = failure
         let temporary = historyPath + ".restoring"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
             throw HDF5Error(.failed, file: temporary, "could not be written while restoring history.h5; check free space and permissions")
@@ -108,7 +107,7 @@ public final class HDF5RunStore: RunStore {
         guard rename(temporary, historyPath) == 0 else {
             throw HDF5Error(.failed, file: historyPath, "could not be replaced by its restored copy (\(String(cString: strerror(errno))))")
         }
-        FileHandle.standardError.write(Data("warning: \(historyPath) could not be read (\(error)); restored from \(checkpoint), rows up to round \(round)\n".utf8))
+        FileHandle.standardError.write(Data("warning: \(historyPath) could not be read (\(failure)); restored from \(checkpoint), rows up to round \(round)\n".utf8))
     }
 
     /// Adds a line to history.h5's `resume_log` attribute: when the run was resumed, from which

@@ -1,4 +1,5 @@
 """Shared fixtures: run the real fedcybgd binary on a small job, alone and under mpirun."""
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -67,3 +68,17 @@ def wait_for_round(process, round_number):
         if line.startswith("round") and line.split()[1].startswith(f"{round_number}/"):
             return seen
     raise AssertionError("the run ended before round %d:\n%s" % (round_number, "".join(seen)))
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size):
+    """A tmpfs of `size` (e.g. "3m") mounted at `path` for the block; the test is skipped where
+    mount is not allowed."""
+    path.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import BINARY, FORTUNES, ROOT, wait_for_round
+from conftest import BINARY, FORTUNES, ROOT, small_tmpfs, wait_for_round
 
 STOPPED = 75  # exit status of a run stopped by SIGTERM/SIGUSR1 after its checkpoint
 JOB = """\
@@ -276,12 +276,7 @@ def test_checkpoint_changed_on_disk_is_detected_passed_over_and_never_trained_on
 
 
 def test_full_disk_stops_every_rank_in_one_line_and_the_run_resumes_once_space_is_freed(tmp_path, reference):
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "disk", "3m") as disk:
         job = write_job(disk, every=1)
         full = run(job, 3, expect=74)  # EX_IOERR: a full disk, not a crash (139) and not a hang
         said = [line for line in full.stderr.splitlines() if "is full" in line]
@@ -295,5 +290,3 @@ def test_full_disk_stops_every_rank_in_one_line_and_the_run_resumes_once_space_i
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         run(job, 3, "--resume")
         assert_same_run(reference, folder)
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

@@ -15,7 +15,7 @@ import time
 import h5py
 import pytest
 
-from conftest import BINARY, FORTUNES, ROOT, wait_for_round
+from conftest import BINARY, FORTUNES, ROOT, small_tmpfs, wait_for_round
 
 STOPPED = 75
 LONG_JOB = """\
@@ -247,15 +247,8 @@ def finished_run(folder: pathlib.Path) -> pathlib.Path:
 @pytest.fixture
 def read_only_mount(tmp_path):
     """A small tmpfs at tmp_path/ro, remounted read-only by the test; skipped where mount is not allowed."""
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "ro", "64m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def test_read_only_file_system_is_named_as_such(read_only_mount):
