@@ -39,6 +39,7 @@ extension JobFile {
         if let vocab { values.append(("data.vocab", quoted(vocab))) }
         if let merges { values.append(("data.merges", quoted(merges))) }
         values += methods.effectiveValues
+        values += architecture.effectiveValues
         values += categoryValues
         return values.sorted { $0.0 < $1.0 }
     }

@@ -76,6 +76,8 @@ public struct JobFile: Equatable, Sendable {
     public var dirichletAlpha = 0.5
     /// The algorithm and what travels: `train.algorithm`, `[download]`, `[upload]`, `[lora]` (docs/METHODS.md).
     public var methods = MethodKeys()
+    /// `model.architecture` and the Llama shape keys.
+    public var architecture = ArchitectureKeys()
     /// `data.categories` / `data.exclude_categories`: which files of a folder corpus to use (JobFile+Categories).
     public var categories: [String]? = nil
     public var excludeCategories: [String]? = nil
@@ -94,7 +96,7 @@ extension JobFile {
         "upload": ["codec"],
         "lora": ["rank", "alpha"],
         "server": ["update_norm_multiple", "update_norm_max", "update_norm_warmup", "update_norm_window"],
-        "model": ["layers", "width", "heads", "context", "init"],
+        "model": ["layers", "width", "heads", "context", "init", "architecture", "kv_heads", "intermediate", "tie_embeddings", "rope_theta"],
         "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "vocab", "merges", "dirichlet_alpha",
                  "categories", "exclude_categories"],
         "train": ["rounds", "cycles", "clients_per_round", "local_steps", "batch", "sequence", "learning_rate",
@@ -148,6 +150,7 @@ extension JobFile {
         try require(keepCheckpoints >= 1, "train.keep_checkpoints", "must be at least 1")
         try validateModelSource()
         try methods.validate(path: path)
+        try architecture.validate(path: path, width: width, heads: heads)
         try validateCategories()
     }
 
@@ -266,6 +269,7 @@ struct TableReader {
         job.excludeCategories = try strings("data", "exclude_categories")
         try readRoundOptions(into: &job)
         try readMethods(into: &job)
+        try readArchitecture(into: &job)
         return job
     }
 }

@@ -30,8 +30,8 @@ struct ModelSource {
         } catch {
             throw JobFileError(job.path, "\(error)")
         }
-        var config = GPTConfig(vocabSize: tokenizer.vocabularySize, contextLength: job.context ?? job.sequence,
-                               embedDim: job.width, layers: job.layers, heads: job.heads)
+        var config = job.architecture.config(vocabSize: tokenizer.vocabularySize, context: job.context ?? job.sequence,
+                                             width: job.width, layers: job.layers, heads: job.heads)
         switch start {
         case .huggingFace(let folder):
             try Self.adopt(folder.config, from: "config.json", source: "folder", into: &job)
@@ -96,6 +96,17 @@ struct ModelSource {
 
     /// Takes the shape from `config.json` or a checkpoint; a `[model]` key set to something else is an error.
     private static func adopt(_ c: GPTConfig, from origin: String, source: String, into job: inout JobFile) throws {
+        if let set = job.architecture.architecture, set != c.architecture.rawValue {
+            throw JobFileError(job.path, "model.architecture = \"\(set)\" but \(origin) holds a \(c.familyName) model (\"\(c.architecture.rawValue)\"); "
+                + "the architecture of a model.init \(source) comes from \(origin), so remove model.architecture")
+        }
+        let llamaKeys: [(key: String, mine: Int?, theirs: Int, hf: String)] = c.architecture == .llama ? [
+            ("kv_heads", job.architecture.kvHeads, c.keyValueHeads, "num_key_value_heads"),
+            ("intermediate", job.architecture.intermediate, c.intermediateSize, "intermediate_size"),
+        ] : []
+        for k in llamaKeys where k.mine != nil && k.mine != k.theirs {
+            throw JobFileError(job.path, "model.\(k.key) = \(k.mine!) but \(origin) has \(k.hf) = \(k.theirs); the shape of a model.init \(source) comes from \(origin), so remove model.\(k.key)")
+        }
         let pairs: [(key: String, mine: Int?, theirs: Int, hf: String)] = [
             ("layers", job.layers, c.layers, "n_layer"), ("width", job.width, c.embedDim, "n_embd"),
             ("heads", job.heads, c.heads, "n_head"), ("context", job.context, c.contextLength, "n_positions"),

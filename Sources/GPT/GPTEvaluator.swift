@@ -12,7 +12,7 @@ public final class GPTEvaluator {
     public let skippedLayers: Set<Int>
     let dims: Dims
     private let storage = FloatStorage()
-    let acts: LayerActivations
+    let layer: DecoderLayer
     let residualA, residualB, lnf, lnfMean, lnfRstd, logitsChunk: UnsafeMutablePointer<Float>
 
     public init(config: GPTConfig, batch: Int, sequence: Int, skippedLayers: Set<Int> = []) {
@@ -24,7 +24,8 @@ public final class GPTEvaluator {
         dims = d
         let n = d.rows * d.channels
         residualA = storage.make(n); residualB = storage.make(n)
-        acts = LayerActivations(storage: storage, dims: d, out: residualB, keepForBackward: false)
+        layer = config.architecture.layerFactory(storage: storage, dims: d, backward: false, dln: residualB)
+            .makeLayer(out: residualB, keepForBackward: false)
         lnf = storage.make(n); lnfMean = storage.make(d.rows); lnfRstd = storage.make(d.rows)
         logitsChunk = storage.make(d.headChunkRows * d.vocab)
     }
@@ -76,15 +77,14 @@ public final class GPTEvaluator {
         precondition(p.layout.matches(config), "parameters do not match the evaluator's config")
         ForwardPass.checkTokens(inputs, dims, allowIgnored: false, what: "inputs")
         inputs.withUnsafeBufferPointer { ForwardPass.embed(p, tokens: $0.baseAddress!, out: residualA, dims) }
-        let result = ForwardPass.layersWithoutStoring(p, 0..<dims.layers, skipping: skippedLayers, input: residualA, spare: residualB, acts, dims)
+        let result = ForwardPass.layersWithoutStoring(p, 0..<dims.layers, skipping: skippedLayers, input: residualA, spare: residualB, layer)
         ForwardPass.finalNorm(p, input: result, out: lnf, mean: lnfMean, rstd: lnfRstd, dims)
     }
 
     /// Logits for rows r0..<r0+rows into `logitsChunk`; with targets, their summed loss and count.
     func headChunk(_ p: ParameterBuffer, _ r0: Int, _ rows: Int, targets: UnsafePointer<Int32>?) -> (Double, Int) {
         let d = dims
-        let wte = p.base + p.layout.blocks[0].range.lowerBound
-        tiedHeadForward(logits: logitsChunk, inp: lnf + r0 * d.channels, wte: wte, rows: rows, dim: d.channels, vocab: d.vocab)
+        tiedHeadForward(logits: logitsChunk, inp: lnf + r0 * d.channels, wte: p.base + p.layout.headOffset, rows: rows, dim: d.channels, vocab: d.vocab)
         guard let targets else { return (0, 0) }
         let r = crossEntropy(logits: logitsChunk, targets: targets, rows: rows, vocab: d.vocab, gradientScale: nil)
         return (r.sum, r.count)

@@ -4,9 +4,10 @@ import Kernels
 /// Gradients and optimizer state exist only for the trainable blocks; the backward pass stops
 /// at the lowest trainable block and activations are kept only from there up.
 ///
-/// Blocks: 0 = embeddings, 1...L = transformer layers, L+1 = final LayerNorm. The language-model
-/// head is tied to wte: its weight gradient is added to wte's only when block 0 is trainable, but its
-/// input gradient is always computed when anything below the head trains.
+/// One trainer serves both architectures; their layers differ behind `DecoderLayer` (GPT2Layer.swift,
+/// LlamaLayer.swift). Blocks: 0 = embeddings, 1...L = transformer layers, L+1 = final norm (with
+/// Llama's untied lm_head). A tied head's weight gradient is added to the embedding's only when
+/// block 0 is trainable; the head's input gradient is always computed when anything below it trains.
 ///
 /// Targets may be negative to ignore a position; the loss is the mean over the other positions.
 /// All buffers are allocated in `init`; a step allocates nothing. Not thread-safe: one trainer per thread.
@@ -32,13 +33,13 @@ public final class GPTTrainer {
     let storedFrom: Int
     /// Residual stream at the input of layers storedFrom...L (the last one feeds ln_f).
     let residuals: [UnsafeMutablePointer<Float>]
-    /// Activations of layers storedFrom..<L (nil for skipped layers).
-    let stored: [LayerActivations?]
-    /// Scratch activations for the frozen layers below `storedFrom` (nil when there are none).
-    let frozenScratch: LayerActivations?
+    /// Layers storedFrom..<L with their kept activations (nil for skipped layers).
+    let stored: [DecoderLayer?]
+    /// One layer's scratch for the frozen layers below `storedFrom` (nil when there are none).
+    let frozenScratch: DecoderLayer?
     let spareResidual: UnsafeMutablePointer<Float>?
     let lnf, lnfMean, lnfRstd, logits: UnsafeMutablePointer<Float>
-    let dres, dln, dqkv, datty, dfch, dAttention: UnsafeMutablePointer<Float>
+    let dres, dln: UnsafeMutablePointer<Float>
     /// Per block: gradient, first and second moments (nil for frozen blocks).
     let gradients: [UnsafeMutablePointer<Float>?]
     let moments: [(m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)?]
@@ -75,16 +76,15 @@ public final class GPTTrainer {
         self.storedFrom = storedFrom
         let storage = FloatStorage(), gradientStorage = FloatStorage(), optimizerStorage = FloatStorage()
         self.storage = storage; self.gradientStorage = gradientStorage; self.optimizerStorage = optimizerStorage
-        let acts = Self.activations(storage: storage, dims: d, storedFrom: storedFrom, skipped: skippedLayers)
-        residuals = acts.residuals; stored = acts.stored; frozenScratch = acts.frozenScratch; spareResidual = acts.spare
         let n = d.rows * d.channels
+        let training = !trainableBlocks.isEmpty
+        let storesLayers = (storedFrom..<config.layers).contains { !skippedLayers.contains($0) }
+        dres = storage.make(training ? n : 0); dln = storage.make(training ? n : 0)
+        let factory = config.architecture.layerFactory(storage: storage, dims: d, backward: training && storesLayers, dln: dln)
+        let acts = Self.layers(factory, storage: storage, dims: d, storedFrom: storedFrom, skipped: skippedLayers)
+        residuals = acts.residuals; stored = acts.stored; frozenScratch = acts.frozenScratch; spareResidual = acts.spare
         lnf = storage.make(n); lnfMean = storage.make(d.rows); lnfRstd = storage.make(d.rows)
         logits = storage.make(d.headChunkRows * d.vocab)
-        let training = !trainableBlocks.isEmpty
-        let hasLayerBackward = training && acts.stored.contains { $0 != nil }
-        dres = storage.make(training ? n : 0); dln = storage.make(training ? n : 0)
-        dqkv = storage.make(hasLayerBackward ? 3 * n : 0); datty = storage.make(hasLayerBackward ? n : 0)
-        dfch = storage.make(hasLayerBackward ? 4 * n : 0); dAttention = storage.make(hasLayerBackward ? d.workerSlots * d.seq * d.seq : 0)
         gradients = layout.blocks.map { b in
             trainableBlocks.contains(b.index) ? gradientStorage.make(b.range.count) : nil
         }
@@ -94,27 +94,25 @@ public final class GPTTrainer {
         }
     }
 
-    /// Residual and activation buffers. A skipped layer's output residual is the same buffer as its
-    /// input (the identity needs no copy) and it gets no activations; frozen layers below `storedFrom`
-    /// share one scratch set, allocated only if at least one of them runs.
-    private static func activations(storage: FloatStorage, dims d: Dims, storedFrom: Int, skipped: Set<Int>) -> (
-        residuals: [UnsafeMutablePointer<Float>], stored: [LayerActivations?],
-        frozenScratch: LayerActivations?, spare: UnsafeMutablePointer<Float>?
+    /// Residual buffers and layers. A skipped layer's output residual is the same buffer as its
+    /// input (the identity needs no copy) and it gets no layer; frozen layers below `storedFrom`
+    /// share one scratch layer, made only if at least one of them runs.
+    private static func layers(_ factory: DecoderLayerFactory, storage: FloatStorage, dims d: Dims, storedFrom: Int,
+                               skipped: Set<Int>) -> (
+        residuals: [UnsafeMutablePointer<Float>], stored: [DecoderLayer?],
+        frozenScratch: DecoderLayer?, spare: UnsafeMutablePointer<Float>?
     ) {
         let n = d.rows * d.channels
         var residuals = [storage.make(n)]
         for l in storedFrom..<d.layers {
             residuals.append(skipped.contains(l) ? residuals[residuals.count - 1] : storage.make(n))
         }
-        let runsStored = (storedFrom..<d.layers).contains { !skipped.contains($0) }
-        let geluScratch = runsStored ? storage.make(4 * n) : nil
-        let stored: [LayerActivations?] = (storedFrom..<d.layers).map { l in
-            skipped.contains(l) ? nil : LayerActivations(storage: storage, dims: d, out: residuals[l + 1 - storedFrom],
-                                                         keepForBackward: true, geluScratch: geluScratch)
+        let stored: [DecoderLayer?] = (storedFrom..<d.layers).map { l in
+            skipped.contains(l) ? nil : factory.makeLayer(out: residuals[l + 1 - storedFrom], keepForBackward: true)
         }
         guard (0..<storedFrom).contains(where: { !skipped.contains($0) }) else { return (residuals, stored, nil, nil) }
         let spare = storage.make(n)
-        return (residuals, stored, LayerActivations(storage: storage, dims: d, out: spare, keepForBackward: false), spare)
+        return (residuals, stored, factory.makeLayer(out: spare, keepForBackward: false), spare)
     }
 
     /// Floats of gradient memory: the sizes of the trainable blocks, nothing for frozen ones.

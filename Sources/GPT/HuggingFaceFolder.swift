@@ -1,6 +1,6 @@
 import Foundation
 
-/// A GPT-2-family model folder in Hugging Face layout, as `save_pretrained` writes it and the
+/// A GPT-2 or Llama model folder in Hugging Face layout, as `save_pretrained` writes it and the
 /// Hub serves it: `config.json`, the weights as `model.safetensors` or as shards listed in
 /// `model.safetensors.index.json`, and optionally the tokenizer's `vocab.json` and `merges.txt`.
 public struct HuggingFaceFolder: Sendable {
@@ -15,7 +15,7 @@ public struct HuggingFaceFolder: Sendable {
             && FileManager.default.fileExists(atPath: file(path, "config.json"))
     }
 
-    /// Reads and checks `config.json`: only GPT-2 models this engine computes exactly are
+    /// Reads and checks `config.json`: only GPT-2 and Llama models this engine computes exactly are
     /// accepted, and a refusal names the config key.
     public init(path: String) throws {
         self.path = path
@@ -26,7 +26,7 @@ public struct HuggingFaceFolder: Sendable {
         if case .object(let root)? = try? JSONValue.parse(data), case .bool(true)? = root["add_cross_attention"] {
             throw GPTError.invalidConfig("add_cross_attention is true; only decoder-only GPT-2 models are supported")
         }
-        config = try HuggingFaceGPT2.config(json: data)
+        config = try HuggingFaceModel.config(json: data)
     }
 
     /// Whether the folder has the tokenizer files a byte-level BPE tokenizer needs.
@@ -60,18 +60,14 @@ public struct HuggingFaceFolder: Sendable {
     public func loadParameters() throws -> ParameterBuffer {
         let files = try weightFiles().map { try SafeTensorsFile(path: $0) }
         let buffer = ParameterBuffer(layout: ParameterLayout(config: config))
-        try HuggingFaceGPT2.loadWeights(files, into: buffer)
+        try HuggingFaceModel.loadWeights(files, into: buffer)
         return buffer
     }
 
     /// `config.json` text for `config`, with the end-of-text id as bos and eos when the
     /// vocabulary has one, so `generate` in transformers stops where this program's sampler does.
     public static func configJSON(_ config: GPTConfig, endOfText: Int?) -> String {
-        var text = HuggingFaceGPT2.configJSON(config)
-        if let endOfText, let brace = text.firstIndex(of: "{") {
-            text.insert(contentsOf: "\n  \"bos_token_id\": \(endOfText),\n  \"eos_token_id\": \(endOfText),", at: text.index(after: brace))
-        }
-        return text
+        HuggingFaceModel.configJSON(config, bos: endOfText, eos: endOfText)
     }
 
     static func file(_ folder: String, _ name: String) -> String {

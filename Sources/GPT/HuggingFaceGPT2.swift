@@ -74,81 +74,21 @@ public enum HuggingFaceGPT2 {
         """
     }
 
-    /// Loads a model folder (`config.json` + `model.safetensors`).
-    public static func load(folder: String) throws -> ParameterBuffer {
-        let config = try config(path: folder + "/config.json")
-        let file = try SafeTensorsFile(path: folder + "/model.safetensors")
-        let buffer = ParameterBuffer(layout: ParameterLayout(config: config))
-        try loadWeights(file, into: buffer)
-        return buffer
-    }
+    /// Loads a model folder (`config.json` + `model.safetensors`) of either family.
+    public static func load(folder: String) throws -> ParameterBuffer { try HuggingFaceModel.load(folder: folder) }
 
-    /// Writes `config.json` and `model.safetensors` (names with the `transformer.` prefix) into `folder`.
+    /// Writes `config.json` and `model.safetensors` into `folder` (see `HuggingFaceModel.save`).
     public static func save(_ parameters: ParameterBuffer, folder: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try configJSON(parameters.layout.config).write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
-        } catch { throw GPTError.io("cannot write \(folder)/config.json: \(error)") }
-        var writer = SafeTensorsWriter()
-        for slot in parameters.layout.tensors {
-            writer.add(slot.name, shape: slot.shape, floats: UnsafeBufferPointer(parameters.tensor(slot)))
-        }
-        try writer.write(to: folder + "/model.safetensors")
-    }
-
-    /// The layout name for a Hugging Face tensor name: the `transformer.` prefix is optional.
-    static func canonicalName(_ name: String) -> String {
-        name.hasPrefix("transformer.") ? name : "transformer." + name
-    }
-
-    /// Causal-mask buffers some GPT-2 checkpoints carry; they hold no parameters.
-    static func isMaskBuffer(_ name: String) -> Bool {
-        name.hasSuffix(".attn.bias") || name.hasSuffix(".attn.masked_bias")
+        try HuggingFaceModel.save(parameters, folder: folder)
     }
 
     /// Fills `buffer` from the tensors of `file`, checking every name and shape.
     public static func loadWeights(_ file: SafeTensorsFile, into buffer: ParameterBuffer) throws {
-        try loadWeights([file], into: buffer)
+        try HuggingFaceModel.loadWeights([file], into: buffer)
     }
 
-    /// Fills `buffer` from the tensors of several files (the shards of one checkpoint), checking
-    /// every name and shape, and that every tensor appears exactly once across them.
+    /// `loadWeights` over the shards of one checkpoint.
     public static func loadWeights(_ files: [SafeTensorsFile], into buffer: ParameterBuffer) throws {
-        let layout = buffer.layout
-        var seen: [String: String] = [:]
-        var lmHead: (SafeTensorsFile.Entry, SafeTensorsFile)?
-        for file in files {
-            for name in file.names {
-                let entry = try file.entry(name)
-                if name == "lm_head.weight" { lmHead = (entry, file); continue }
-                let canonical = canonicalName(name)
-                guard let slot = layout.tensor(named: canonical) else {
-                    if isMaskBuffer(canonical) { continue }
-                    throw GPTError.unexpectedTensor(name)
-                }
-                if let other = seen[canonical] {
-                    throw GPTError.safetensors("tensor \(canonical) appears twice (as \(other) and \(name))")
-                }
-                seen[canonical] = name
-                guard entry.shape == slot.shape else {
-                    throw GPTError.shapeMismatch(tensor: name, expected: slot.shape, found: entry.shape)
-                }
-                try file.copyFloats(name, into: buffer.tensor(slot))
-            }
-        }
-        for slot in layout.tensors where seen[slot.name] == nil { throw GPTError.missingTensor(slot.name) }
-        if let (head, file) = lmHead { try checkTiedHead(head, file, buffer) }
-    }
-
-    private static func checkTiedHead(_ head: SafeTensorsFile.Entry, _ file: SafeTensorsFile, _ buffer: ParameterBuffer) throws {
-        let wte = buffer.layout.tensors[0]
-        guard head.shape == wte.shape else {
-            throw GPTError.shapeMismatch(tensor: head.name, expected: wte.shape, found: head.shape)
-        }
-        let values = try file.floats(head.name)
-        let tied = buffer.tensor(wte)
-        for i in 0..<values.count where values[i] != tied[i] {
-            throw GPTError.invalidConfig("lm_head.weight differs from transformer.wte.weight; only tied heads are supported")
-        }
+        try HuggingFaceModel.loadWeights(files, into: buffer)
     }
 }

@@ -13,17 +13,35 @@ public struct LoRAConfig: Codable, Hashable, Sendable {
     public var scale: Float { alpha / Float(rank) }
 }
 
-/// The four matrices of a transformer layer that carry an adapter.
+/// The matrices of a transformer layer that carry an adapter: GPT-2's four, Llama's seven.
 public enum LoRATarget: String, CaseIterable, Sendable {
     case attention = "attn.c_attn", attentionProjection = "attn.c_proj"
     case mlp = "mlp.c_fc", mlpProjection = "mlp.c_proj"
+    case query = "self_attn.q_proj", key = "self_attn.k_proj", value = "self_attn.v_proj", output = "self_attn.o_proj"
+    case gate = "mlp.gate_proj", up = "mlp.up_proj", down = "mlp.down_proj"
 
-    var weight: LayerTensor {
+    /// The targets of one architecture's layers, in adapter-vector order.
+    public static func targets(of architecture: Architecture) -> [LoRATarget] {
+        switch architecture {
+        case .gpt2: return [.attention, .attentionProjection, .mlp, .mlpProjection]
+        case .llama: return [.query, .key, .value, .output, .gate, .up, .down]
+        }
+    }
+
+    /// The adapted weight's (in, out) sizes and its offset in layer `layer`; Llama's weights are
+    /// nn.Linear ([out, in] in the buffer), GPT-2's Conv1D ([in, out]).
+    func weight(_ layout: ParameterLayout, layer: Int) -> (inDim: Int, outDim: Int, offset: Int, linear: Bool) {
+        let config = layout.config
         switch self {
-        case .attention: return .qkvWeight
-        case .attentionProjection: return .attnProjWeight
-        case .mlp: return .fcWeight
-        case .mlpProjection: return .fcProjWeight
+        case .attention, .attentionProjection, .mlp, .mlpProjection:
+            let tensor: GPT2LayerTensor = self == .attention ? .qkvWeight : self == .attentionProjection ? .attnProjWeight
+                : self == .mlp ? .fcWeight : .fcProjWeight
+            let shape = tensor.shape(config)
+            return (shape[0], shape[1], layout.offset(layer: layer, tensor), false)
+        case .query, .key, .value, .output, .gate, .up, .down:
+            let tensor = LlamaLayerTensor(rawValue: rawValue + ".weight")!
+            let shape = tensor.shape(config)
+            return (shape[1], shape[0], layout.offset(layer: layer, tensor), true)
         }
     }
 }
@@ -37,13 +55,16 @@ public struct LoRASlot: Hashable, Sendable {
     public let aOffset, bOffset: Int
     /// Where W starts in the model's parameter buffer.
     public let weightOffset: Int
+    /// Whether W is stored [out, in] (nn.Linear, Llama) rather than [in, out] (Conv1D, GPT-2).
+    public let linearWeight: Bool
 }
 
 /// Where every adapter lives in one contiguous Float vector.
 ///
-/// Order: layer 0...L-1, and within a layer c_attn, attn.c_proj, c_fc, mlp.c_proj, each as A [in, r]
-/// then B [r, out], row-major. A and B are stored in the base weights' Conv1D orientation, so peft's
-/// `lora_A.weight` [r, in] is our A transposed and its `lora_B.weight` [out, r] is our B transposed.
+/// Order: layer 0...L-1, and within a layer the architecture's targets (`LoRATarget.targets`), each
+/// as A [in, r] then B [r, out], row-major, so ΔW = s · A · B in [in, out] orientation whatever the
+/// base weight's storage. peft's `lora_A.weight` [r, in] is our A transposed and its `lora_B.weight`
+/// [out, r] is our B transposed.
 public struct LoRALayout: Sendable {
     public let model: GPTConfig
     public let lora: LoRAConfig
@@ -52,26 +73,30 @@ public struct LoRALayout: Sendable {
     /// `block` is the layer's block index in the model.
     public let tensors: [TensorSlot]
     public let parameterCount: Int
+    /// The adapted matrices of each layer.
+    public let targets: [LoRATarget]
 
     public init(model: GPTConfig, lora: LoRAConfig) {
         self.model = model; self.lora = lora
-        let c = model.embedDim, r = lora.rank
+        let r = lora.rank
         let parameters = ParameterLayout(config: model)
+        let prefix = model.architecture == .gpt2 ? "transformer.h." : "model.layers."
+        targets = LoRATarget.targets(of: model.architecture)
         var slots: [LoRASlot] = [], tensors: [TensorSlot] = []
         var offset = 0
         for l in 0..<model.layers {
-            for target in LoRATarget.allCases {
-                let shape = target.weight.shape(c)
-                let slot = LoRASlot(layer: l, target: target, inDim: shape[0], outDim: shape[1], rank: r,
-                                    aOffset: offset, bOffset: offset + shape[0] * r,
-                                    weightOffset: parameters.offset(layer: l, target.weight))
-                let name = "transformer.h.\(l).\(target.rawValue)"
-                tensors.append(TensorSlot(name: name + ".lora_A", shape: [shape[0], r], offset: slot.aOffset,
-                                          count: shape[0] * r, block: l + 1))
-                tensors.append(TensorSlot(name: name + ".lora_B", shape: [r, shape[1]], offset: slot.bOffset,
-                                          count: r * shape[1], block: l + 1))
+            for target in targets {
+                let w = target.weight(parameters, layer: l)
+                let slot = LoRASlot(layer: l, target: target, inDim: w.inDim, outDim: w.outDim, rank: r,
+                                    aOffset: offset, bOffset: offset + w.inDim * r, weightOffset: w.offset,
+                                    linearWeight: w.linear)
+                let name = "\(prefix)\(l).\(target.rawValue)"
+                tensors.append(TensorSlot(name: name + ".lora_A", shape: [w.inDim, r], offset: slot.aOffset,
+                                          count: w.inDim * r, block: l + 1))
+                tensors.append(TensorSlot(name: name + ".lora_B", shape: [r, w.outDim], offset: slot.bOffset,
+                                          count: r * w.outDim, block: l + 1))
                 slots.append(slot)
-                offset = slot.bOffset + r * shape[1]
+                offset = slot.bOffset + r * w.outDim
             }
         }
         self.slots = slots; self.tensors = tensors; parameterCount = offset
@@ -79,7 +104,7 @@ public struct LoRALayout: Sendable {
 
     /// The adapter of layer `layer`'s `target` matrix.
     public func slot(layer: Int, _ target: LoRATarget) -> LoRASlot {
-        slots[layer * LoRATarget.allCases.count + LoRATarget.allCases.firstIndex(of: target)!]
+        slots[layer * targets.count + targets.firstIndex(of: target)!]
     }
 }
 
@@ -135,10 +160,16 @@ public enum LoRAMerge {
         precondition(adapters.count >= layout.parameterCount, "adapter vector is shorter than its layout")
         if into !== base { into.assign(from: base) }
         let a = adapters.baseAddress!, w = into.base
-        for s in layout.slots {
+        for s in layout.slots where !s.linearWeight {
             parallelSgemm(transA: false, transB: false, m: s.inDim, n: s.outDim, k: s.rank, alpha: layout.lora.scale,
                           a: a + s.aOffset, lda: s.rank, b: a + s.bOffset, ldb: s.outDim,
                           beta: 1, c: w + s.weightOffset, ldc: s.outDim)
+        }
+        // nn.Linear weights are [out, in]: W += s · Bᵀ Aᵀ.
+        for s in layout.slots where s.linearWeight {
+            parallelSgemm(transA: true, transB: true, m: s.outDim, n: s.inDim, k: s.rank, alpha: layout.lora.scale,
+                          a: a + s.bOffset, lda: s.outDim, b: a + s.aOffset, ldb: s.rank,
+                          beta: 1, c: w + s.weightOffset, ldc: s.inDim)
         }
     }
 

@@ -10,7 +10,8 @@ import Kernels
 /// model, dense gradients of all L layer blocks (L · (12C² + 13C) floats, no moments: the inner
 /// trainer has `optimizerState: false`), and activations of every layer. So a step costs about a
 /// full training step's activations and compute plus 2 sgemms per adapter, and saves only the
-/// dense optimizer state and the embeddings' gradient. Not thread-safe: one trainer per thread.
+/// dense optimizer state and the embeddings' gradient. GPT-2's adapters sit on c_attn, attn.c_proj, c_fc
+/// and mlp.c_proj; Llama's on q, k, v, o, gate, up and down. Not thread-safe: one trainer per thread.
 public final class LoRATrainer {
     public let config: GPTConfig
     public let lora: LoRAConfig
@@ -58,6 +59,10 @@ public final class LoRATrainer {
         for slot in layout.slots {
             let block = trainer.layout.block(ofLayer: slot.layer)
             let dW = trainer.grad(block, slot.weightOffset)!
+            if slot.linearWeight {
+                linearAdapterGradients(slot, dW: dW, adapters: a, scale: s)
+                continue
+            }
             parallelSgemm(transA: false, transB: true, m: slot.inDim, n: slot.rank, k: slot.outDim, alpha: s,
                           a: dW, lda: slot.outDim, b: a + slot.bOffset, ldb: slot.outDim,
                           beta: 0, c: gradients + slot.aOffset, ldc: slot.rank)
@@ -66,6 +71,17 @@ public final class LoRATrainer {
                           beta: 0, c: gradients + slot.bOffset, ldc: slot.outDim)
         }
         return loss
+    }
+
+    /// dA = s · dWᵀ Bᵀ and dB = s · Aᵀ dWᵀ for a weight stored [out, in].
+    private func linearAdapterGradients(_ slot: LoRASlot, dW: UnsafeMutablePointer<Float>, adapters a: UnsafeMutablePointer<Float>,
+                                        scale s: Float) {
+        parallelSgemm(transA: true, transB: true, m: slot.inDim, n: slot.rank, k: slot.outDim, alpha: s,
+                      a: dW, lda: slot.inDim, b: a + slot.bOffset, ldb: slot.outDim,
+                      beta: 0, c: gradients + slot.aOffset, ldc: slot.rank)
+        parallelSgemm(transA: true, transB: true, m: slot.rank, n: slot.outDim, k: slot.inDim, alpha: s,
+                      a: a + slot.aOffset, lda: slot.rank, b: dW, ldb: slot.inDim,
+                      beta: 0, c: gradients + slot.bOffset, ldc: slot.outDim)
     }
 
     /// One AdamW step on the adapters from the last forwardBackward's gradient (decay as `settings` says).

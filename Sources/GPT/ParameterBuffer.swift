@@ -15,14 +15,16 @@ public final class ParameterBuffer: @unchecked Sendable {
     deinit { storage.deallocate() }
 
     /// GPT-2 initialisation (normal 0.02; residual projections scaled by 1/sqrt(2L); LayerNorm 1 and 0),
-    /// drawn from CounterRNG(seed, .initialization). Tensors are filled in buffer order from one stream.
+    /// or Llama's as transformers does it (normal 0.02 for every matrix, norms 1), drawn from
+    /// CounterRNG(seed, .initialization). Tensors are filled in buffer order from one stream.
     public static func initialized(layout: ParameterLayout, seed: UInt64) -> ParameterBuffer {
         let buffer = ParameterBuffer(layout: layout)
         var rng = CounterRNG(seed: seed, purpose: .initialization)
         let projectionStd = 0.02 / Double(2 * layout.config.layers).squareRoot()
         for slot in layout.tensors {
             let t = buffer.tensor(slot)
-            if slot.name.hasSuffix("ln_1.weight") || slot.name.hasSuffix("ln_2.weight") || slot.name.hasSuffix("ln_f.weight") {
+            let norm = ["ln_1.weight", "ln_2.weight", "ln_f.weight", "norm.weight"].contains { slot.name.hasSuffix($0) }
+            if norm {
                 t.update(repeating: 1)
             } else if slot.name.hasSuffix(".bias") {
                 t.update(repeating: 0)

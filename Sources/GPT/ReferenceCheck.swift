@@ -29,7 +29,8 @@ public struct ReferenceReport: CustomStringConvertible, Sendable {
         let c = config
         var lines = [
             "reference check of \(folder)",
-            "config: vocab \(c.vocabSize), positions \(c.contextLength), width \(c.embedDim), layers \(c.layers), heads \(c.heads); batch \(batch) x sequence \(sequence)",
+            "config: \(c.familyName), vocab \(c.vocabSize), positions \(c.contextLength), width \(c.embedDim), layers \(c.layers), heads \(c.heads)"
+                + (c.architecture == .llama ? " over \(c.keyValueHeads) key/value heads" : "") + "; batch \(batch) x sequence \(sequence)",
         ]
         let width = max(8, entries.map(\.name.count).max() ?? 0)
         for e in entries {
@@ -57,7 +58,7 @@ public enum ReferenceCheck {
     /// the max relative error of each against its tolerance. Batch and sequence come from input_ids' shape.
     /// `willCompute` runs once the folder's files have been read, before the first pass.
     public static func verify(folder: String, willCompute: () -> Void = {}) throws -> ReferenceReport {
-        let parameters = try HuggingFaceGPT2.load(folder: folder)
+        let parameters = try HuggingFaceModel.load(folder: folder)
         let config = parameters.layout.config
         let expected = try SafeTensorsFile(path: folder + "/expected.safetensors")
         let idsEntry = try expected.entry("input_ids")
@@ -97,13 +98,13 @@ public enum ReferenceCheck {
     private static func gradientEntries(_ trainer: GPTTrainer, _ layout: ParameterLayout, _ expected: SafeTensorsFile) throws -> [ReferenceReport.Entry] {
         var entries: [ReferenceReport.Entry] = []
         for slot in layout.tensors {
-            let short = String(slot.name.dropFirst("transformer.".count))
+            let short = slot.name.hasPrefix("transformer.") ? String(slot.name.dropFirst("transformer.".count)) : slot.name
             let key = expected.entries["grad." + slot.name] != nil ? "grad." + slot.name : "grad." + short
             let ours = Array(trainer.gradient(of: slot)!)
             entries.append(.init(name: "grad." + slot.name, maxRelativeError: try compare(ours, expected, key, slot.shape),
                                  tolerance: gradientTolerance))
         }
-        if expected.entries["grad.lm_head.weight"] != nil {
+        if layout.config.tiedHead, expected.entries["grad.lm_head.weight"] != nil {
             let wte = layout.tensors[0]
             let ours = Array(trainer.gradient(of: wte)!)
             entries.append(.init(name: "grad.lm_head.weight", maxRelativeError: try compare(ours, expected, "grad.lm_head.weight", wte.shape),

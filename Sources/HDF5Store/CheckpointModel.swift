@@ -2,9 +2,10 @@ import Foundation
 import GPT
 
 extension HDF5RunReader {
-    /// The model shape a checkpoint records in its `/model` attributes (the Hugging Face names
-    /// `vocab_size`, `n_positions`, `n_embd`, `n_layer`, `n_head`, `layer_norm_epsilon`), so a
-    /// run can be read without the job's model source (an init folder may be gone by then).
+    /// The model shape a checkpoint records in its `/model` attributes (GPT-2: the Hugging Face names
+    /// `vocab_size`, `n_positions`, `n_embd`, `n_layer`, `n_head`, `layer_norm_epsilon`; other
+    /// architectures: `architecture` and the whole Hugging Face `config_json`), so a run can be read
+    /// without the job's model source (an init folder may be gone by then).
     public static func modelConfig(_ path: String) throws -> GPTConfig {
         let file = try HDF5File.open(path)
         defer { try? file.close() }
@@ -15,6 +16,14 @@ extension HDF5RunReader {
                 throw HDF5Error(.mismatch, file: path, "/model lacks the attribute \(name); the checkpoint was written without a model config")
             }
             return try model.attribute(name, as: Int.self)
+        }
+        if try model.hasAttribute("architecture"), try model.stringAttribute("architecture") != Architecture.gpt2.rawValue {
+            guard try model.hasAttribute("config_json") else {
+                throw HDF5Error(.mismatch, file: path, "/model lacks the attribute config_json; the checkpoint was written without a model config")
+            }
+            do { return try HuggingFaceModel.config(json: Data(try model.stringAttribute("config_json").utf8)) } catch {
+                throw HDF5Error(.corrupt, file: path, "/model's config_json does not make a valid model config: \(error)")
+            }
         }
         let epsilon = try model.hasAttribute("layer_norm_epsilon") ? try model.attribute("layer_norm_epsilon", as: Float.self) : 1e-5
         let config = GPTConfig(vocabSize: try int("vocab_size"), contextLength: try int("n_positions"), embedDim: try int("n_embd"),

@@ -252,10 +252,12 @@ public final class HDF5RunStore: RunStore {
         try configGroup.setAttribute("job_sha256", SHA256.hex(job))
 
         let model = try file.createGroup("model")
-        try model.setAttribute("description", "the global model's parameters, float32, one dataset per tensor with Hugging Face GPT-2 names and shapes")
+        try model.setAttribute("description", "the global model's parameters, float32, one dataset per tensor with Hugging Face \(config?.familyName ?? "GPT-2") names and shapes")
         try model.setAttribute("parameter_count", tensors.reduce(0) { $0 + $1.count })
         try model.setAttribute(TensorChecksum.attribute + "_description", TensorChecksum.description)
         if let config {
+            try model.setAttribute("architecture", config.architecture.rawValue)
+            try model.setAttribute("config_json", HuggingFaceModel.configJSON(config))
             try model.setAttribute("vocab_size", config.vocabSize)
             try model.setAttribute("n_positions", config.contextLength)
             try model.setAttribute("n_embd", config.embedDim)
@@ -267,7 +269,7 @@ public final class HDF5RunStore: RunStore {
             let slice = UnsafeBufferPointer(rebasing: values[tensor.offset ..< tensor.offset + tensor.count])
             let dataset = try model.createDataset(tensor.name, shape: tensor.shape, values: slice)
             try dataset.setAttribute(TensorChecksum.attribute, TensorChecksum.of(slice))
-            try dataset.setAttribute("description", RunSchema.tensorDescription(tensor))
+            try dataset.setAttribute("description", RunSchema.tensorDescription(tensor, architecture: config?.architecture))
             try dataset.setAttribute("units", "1")
             if tensor.block >= 0 { try dataset.setAttribute("block", tensor.block) }
             try dataset.setAttribute("offset", tensor.offset)

@@ -31,9 +31,12 @@ enum RunSchema {
         return Int(digits)
     }
 
-    static func tensorDescription(_ tensor: CheckpointTensor) -> String {
+    static func tensorDescription(_ tensor: CheckpointTensor, architecture: Architecture?) -> String {
         let block = tensor.block >= 0 ? ", block \(tensor.block)" : ""
-        return "GPT-2 parameter \(tensor.name)\(block); Hugging Face name and shape (Conv1D weights are [in, out])"
+        switch architecture {
+        case .llama?: return "Llama parameter \(tensor.name)\(block); Hugging Face name and shape (nn.Linear weights are [out, in])"
+        default: return "GPT-2 parameter \(tensor.name)\(block); Hugging Face name and shape (Conv1D weights are [in, out])"
+        }
     }
 
     /// ISO 8601 UTC time with seconds, e.g. 2026-05-09T07:35:25Z.

@@ -7,12 +7,24 @@ final class BlockTrainingTests: XCTestCase {
     let batch = 2, sequence = 9
 
     func fullGradients(_ p: ParameterBuffer, _ inputs: [Int32], _ targets: [Int32]) -> (GPTTrainer, Float) {
-        let full = GPTTrainer(config: config, batch: batch, sequence: sequence, trainableBlocks: Set(0..<p.layout.blockCount))
+        let full = GPTTrainer(config: p.layout.config, batch: batch, sequence: sequence, trainableBlocks: Set(0..<p.layout.blockCount))
         let loss = full.forwardBackward(parameters: p, inputs: inputs, targets: targets)
         return (full, loss)
     }
 
     func testSubsetGradientsEqualSlicesOfFullBackward() {
+        checkSubsetGradients(config)
+    }
+
+    /// The same for Llama, with an untied head (in the final block) and with a tied one (in block 0).
+    func testLlamaSubsetGradientsEqualSlicesOfFullBackward() {
+        for tied in [false, true] {
+            checkSubsetGradients(.llama(vocabSize: 23, contextLength: 12, embedDim: 16, layers: 3, heads: 4, keyValueHeads: 2,
+                                        intermediateSize: 24, tiedHead: tied))
+        }
+    }
+
+    func checkSubsetGradients(_ config: GPTConfig) {
         let p = TestSupport.randomParameters(config, seed: 3)
         let (inputs, targets) = TestSupport.batch(config, batch: batch, sequence: sequence, seed: 3)
         let (full, fullLoss) = fullGradients(p, inputs, targets)

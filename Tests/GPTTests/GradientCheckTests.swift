@@ -41,4 +41,19 @@ final class GradientCheckTests: XCTestCase {
         let config = GPTConfig(vocabSize: 37, contextLength: 13, embedDim: 12, layers: 3, heads: 3, layerNormEpsilon: 1e-6)
         check(config, batch: 3, sequence: 13, seed: 11)
     }
+
+    /// Llama: RMSNorm, RoPE, the gated MLP and grouped-query attention (3 query heads per key/value
+    /// head), an untied head, and a rope_theta and rms_norm_eps away from the defaults.
+    func testLlamaGradientsMatchFiniteDifferences() {
+        let config = GPTConfig.llama(vocabSize: 19, contextLength: 9, embedDim: 12, layers: 2, heads: 6, keyValueHeads: 2,
+                                     intermediateSize: 20, headDim: 4, ropeTheta: 500, rmsNormEpsilon: 1e-4)
+        check(config, batch: 2, sequence: 9, seed: 5)
+    }
+
+    /// Llama with a tied head, one key/value head per query head and head_dim wider than width / heads.
+    func testTiedLlamaGradientsMatchFiniteDifferences() {
+        let config = GPTConfig.llama(vocabSize: 13, contextLength: 6, embedDim: 8, layers: 2, heads: 2, keyValueHeads: 2,
+                                     intermediateSize: 12, headDim: 6, tiedHead: true)
+        check(config, batch: 2, sequence: 6, seed: 9)
+    }
 }

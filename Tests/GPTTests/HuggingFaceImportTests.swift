@@ -77,7 +77,7 @@ final class HuggingFaceImportTests: XCTestCase {
     func testUnsupportedConfigsAreRefusedNamingTheKey() throws {
         let base = try String(contentsOfFile: Self.fixture + "/config.json", encoding: .utf8)
         let cases: [(String, String, String)] = [
-            ("\"model_type\": \"gpt2\"", "\"model_type\": \"llama\"", "model_type"),
+            ("\"model_type\": \"gpt2\"", "\"model_type\": \"mistral\"", "model_type"),
             ("\"activation_function\": \"gelu_new\"", "\"activation_function\": \"relu\"", "activation_function"),
             ("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false", "tie_word_embeddings"),
             ("\"add_cross_attention\": false", "\"add_cross_attention\": true", "add_cross_attention"),

@@ -100,7 +100,19 @@ final class LoRATests: XCTestCase {
     }
 
     func testAdapterGradientsMatchFiniteDifferencesOfTheMergedModel() {
-        let config = TestSupport.tiny, lora = LoRAConfig(rank: 2, alpha: 4), batch = 2, sequence = 5
+        checkAdapterGradients(TestSupport.tiny)
+    }
+
+    /// Llama's seven adapted matrices per layer, whose base weights are stored [out, in].
+    func testLlamaAdapterGradientsMatchFiniteDifferences() {
+        let config = GPTConfig.llama(vocabSize: 11, contextLength: 7, embedDim: 8, layers: 2, heads: 2, keyValueHeads: 1,
+                                     intermediateSize: 12)
+        XCTAssertEqual(LoRALayout(model: config, lora: LoRAConfig(rank: 2, alpha: 4)).tensors.count, 2 * 7 * 2)
+        checkAdapterGradients(config)
+    }
+
+    func checkAdapterGradients(_ config: GPTConfig, file: StaticString = #filePath, line: UInt = #line) {
+        let lora = LoRAConfig(rank: 2, alpha: 4), batch = 2, sequence = 5
         let layout = LoRALayout(model: config, lora: lora)
         let base = TestSupport.randomParameters(config, seed: 33)
         let ad = adapters(layout, seed: 33)
@@ -130,13 +142,13 @@ final class LoRATests: XCTestCase {
                 analytic.append(Double(trainer.gradient[i]))
             }
             let scale = analytic.map(abs).max()!
-            XCTAssertGreaterThan(scale, 1e-4, "gradient of \(t.name) is too small to test")
+            XCTAssertGreaterThan(scale, 1e-4, "gradient of \(t.name) is too small to test", file: file, line: line)
             func error(_ factor: Double) -> Double {
                 zip(fd, analytic).map { abs($0 - factor * $1) }.max()! / max(scale, 1e-3)
             }
             worstCorrect = max(worstCorrect, error(1))
-            XCTAssertLessThan(error(1), 1e-2, "gradient of \(t.name)")
-            XCTAssertGreaterThan(error(1.05), 1e-2, "a 5% error in \(t.name) would go unnoticed")
+            XCTAssertLessThan(error(1), 1e-2, "gradient of \(t.name)", file: file, line: line)
+            XCTAssertGreaterThan(error(1.05), 1e-2, "a 5% error in \(t.name) would go unnoticed", file: file, line: line)
         }
         print("worst LoRA finite-difference error:", worstCorrect)
     }

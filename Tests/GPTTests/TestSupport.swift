@@ -14,7 +14,7 @@ enum TestSupport {
         var rng = CounterRNG(seed: seed, purpose: .initialization, round: 99)
         for slot in p.layout.tensors {
             let t = p.tensor(slot)
-            let isNorm = slot.name.contains("ln_")
+            let isNorm = slot.name.contains("ln_") || slot.name.hasSuffix("norm.weight")
             for i in 0..<t.count {
                 let g = rng.nextGaussian()
                 if isNorm && slot.name.hasSuffix("weight") { t[i] = Float(1 + 0.2 * g) }

@@ -1,0 +1,104 @@
+import Kernels
+
+/// Buffers the GPT-2 layers of one trainer share: the backward scratch and the GELU output that
+/// the backward pass rebuilds from its saved tanh term.
+final class GPT2LayerFactory: DecoderLayerFactory {
+    let storage: FloatStorage
+    let dims: Dims
+    let dln, dqkv, datty, dfch, dAttention: UnsafeMutablePointer<Float>
+    private var geluScratch: UnsafeMutablePointer<Float>?
+
+    init(storage: FloatStorage, dims d: Dims, backward: Bool, dln: UnsafeMutablePointer<Float>) {
+        self.storage = storage; dims = d; self.dln = dln
+        let n = backward ? d.rows * d.channels : 0
+        dqkv = storage.make(3 * n); datty = storage.make(n); dfch = storage.make(4 * n)
+        dAttention = storage.make(backward ? d.workerSlots * d.seq * d.seq : 0)
+    }
+
+    func makeLayer(out: UnsafeMutablePointer<Float>, keepForBackward: Bool) -> DecoderLayer {
+        if keepForBackward && geluScratch == nil { geluScratch = storage.make(4 * dims.rows * dims.channels) }
+        return GPT2Layer(factory: self, out: out, keepForBackward: keepForBackward, geluScratch: geluScratch)
+    }
+}
+
+/// A pre-LN GPT-2 layer: LayerNorm, fused causal attention, residual; LayerNorm, GELU MLP, residual.
+final class GPT2Layer: DecoderLayer {
+    let factory: GPT2LayerFactory
+    var ln1, ln1Mean, ln1Rstd, qkv, atty, att, res2, ln2, ln2Mean, ln2Rstd, fch, fchGelu, out: UnsafeMutablePointer<Float>
+    /// The GELU's tanh term, kept for the backward pass (nil when not keeping).
+    var fchTanh: UnsafeMutablePointer<Float>?
+    /// Whether `att` keeps every head's map, or is `attMaps` per-thread scratch maps.
+    let keepMaps: Bool
+    let attMaps: Int
+
+    /// With `keepForBackward` every head's attention map and the GELU's tanh term are stored and the
+    /// GELU output goes to `geluScratch`; otherwise per-thread attention maps are reused and GELU runs in place.
+    init(factory: GPT2LayerFactory, out: UnsafeMutablePointer<Float>, keepForBackward: Bool,
+         geluScratch: UnsafeMutablePointer<Float>?) {
+        self.factory = factory
+        let storage = factory.storage, d = factory.dims
+        let n = d.rows * d.channels
+        ln1 = storage.make(n); ln1Mean = storage.make(d.rows); ln1Rstd = storage.make(d.rows)
+        qkv = storage.make(3 * n); atty = storage.make(n)
+        keepMaps = keepForBackward
+        attMaps = keepForBackward ? d.batch * d.heads : d.workerSlots
+        att = storage.make(attMaps * d.seq * d.seq)
+        res2 = storage.make(n)
+        ln2 = storage.make(n); ln2Mean = storage.make(d.rows); ln2Rstd = storage.make(d.rows)
+        fch = storage.make(4 * n)
+        if keepForBackward {
+            fchGelu = geluScratch ?? storage.make(4 * n)
+            fchTanh = storage.make(4 * n)
+        } else {
+            fchGelu = fch
+            fchTanh = nil
+        }
+        self.out = out
+    }
+
+    func forward(_ p: ParameterBuffer, _ l: Int, input: UnsafePointer<Float>) {
+        let d = factory.dims, rows = d.rows, c = d.channels
+        func w(_ t: GPT2LayerTensor) -> UnsafeMutablePointer<Float> { p.base + p.layout.offset(layer: l, t) }
+        layerNormForward(out: ln1, mean: ln1Mean, rstd: ln1Rstd, inp: input,
+                         weight: w(.ln1Weight), bias: w(.ln1Bias), rows: rows, dim: c, eps: d.eps)
+        matmulForward(out: qkv, inp: ln1, weight: w(.qkvWeight), bias: w(.qkvBias), rows: rows, inDim: c, outDim: 3 * c)
+        attentionForward(out: atty, att: att, keepMaps: keepMaps, scratchMaps: attMaps, qkv: qkv,
+                         batch: d.batch, seq: d.seq, channels: c, heads: d.heads)
+        matmulForward(out: res2, inp: atty, weight: w(.attnProjWeight), bias: w(.attnProjBias),
+                      rows: rows, inDim: c, outDim: c, residual: input)
+        layerNormForward(out: ln2, mean: ln2Mean, rstd: ln2Rstd, inp: res2,
+                         weight: w(.ln2Weight), bias: w(.ln2Bias), rows: rows, dim: c, eps: d.eps)
+        matmulForward(out: fch, inp: ln2, weight: w(.fcWeight), bias: w(.fcBias), rows: rows, inDim: c, outDim: 4 * c)
+        geluForward(out: fchGelu, tanhOut: fchTanh, inp: fch, count: rows * 4 * c)
+        matmulForward(out: out, inp: fchGelu, weight: w(.fcProjWeight), bias: w(.fcProjBias),
+                      rows: rows, inDim: 4 * c, outDim: c, residual: res2)
+    }
+
+    func backward(_ p: ParameterBuffer, _ l: Int, input: UnsafePointer<Float>, dres: UnsafeMutablePointer<Float>,
+                  gradient: UnsafeMutablePointer<Float>?, needInputGradient: Bool) {
+        let f = factory, d = f.dims, rows = d.rows, c = d.channels
+        let blockStart = p.layout.blocks[l + 1].range.lowerBound
+        func w(_ t: GPT2LayerTensor) -> UnsafeMutablePointer<Float> { p.base + p.layout.offset(layer: l, t) }
+        func g(_ t: GPT2LayerTensor) -> UnsafeMutablePointer<Float>? { gradient.map { $0 + (p.layout.offset(layer: l, t) - blockStart) } }
+        // MLP: out = res2 + gelu(ln2(res2) Wfc + bfc) Wproj + bproj; the GELU output is rebuilt from its tanh.
+        let fcProjInput: UnsafeMutablePointer<Float>? = g(.fcProjWeight) == nil ? nil : fchGelu
+        if let fcProjInput { geluFromTanh(out: fcProjInput, inp: fch, tanh: fchTanh!, count: rows * 4 * c) }
+        matmulBackward(dinp: f.dfch, dweight: g(.fcProjWeight), dbias: g(.fcProjBias), dout: dres, inp: fcProjInput ?? fch,
+                       weight: w(.fcProjWeight), rows: rows, inDim: 4 * c, outDim: c)
+        geluBackward(dinp: f.dfch, dout: f.dfch, inp: fch, tanh: fchTanh!, count: rows * 4 * c)
+        matmulBackward(dinp: f.dln, dweight: g(.fcWeight), dbias: g(.fcBias), dout: f.dfch, inp: ln2,
+                       weight: w(.fcWeight), rows: rows, inDim: c, outDim: 4 * c)
+        layerNormBackward(dinp: dres, dweight: g(.ln2Weight), dbias: g(.ln2Bias), dout: f.dln, inp: res2,
+                          weight: w(.ln2Weight), mean: ln2Mean, rstd: ln2Rstd, rows: rows, dim: c)
+        // Attention: res2 = input + attn(ln1(input)) Wproj + bproj
+        matmulBackward(dinp: f.datty, dweight: g(.attnProjWeight), dbias: g(.attnProjBias), dout: dres, inp: atty,
+                       weight: w(.attnProjWeight), rows: rows, inDim: c, outDim: c)
+        attentionBackward(dqkv: f.dqkv, dout: f.datty, qkv: qkv, att: att, scratch: f.dAttention, scratchMaps: d.workerSlots,
+                          batch: d.batch, seq: d.seq, channels: c, heads: d.heads)
+        matmulBackward(dinp: f.dln, dweight: g(.qkvWeight), dbias: g(.qkvBias), dout: f.dqkv, inp: ln1,
+                       weight: w(.qkvWeight), rows: rows, inDim: c, outDim: 3 * c)
+        layerNormBackward(dinp: needInputGradient ? dres : nil, dweight: g(.ln1Weight), dbias: g(.ln1Bias),
+                          dout: f.dln, inp: input, weight: w(.ln1Weight), mean: ln1Mean, rstd: ln1Rstd,
+                          rows: rows, dim: c)
+    }
+}

@@ -1,0 +1,124 @@
+import Kernels
+
+/// Buffers the Llama layers of one trainer share: the backward scratch, the rotary table, and the
+/// gated MLP's output that the backward pass recomputes instead of storing per layer.
+final class LlamaLayerFactory: DecoderLayerFactory {
+    let storage: FloatStorage
+    let dims: Dims
+    let rotary: RotaryTable
+    let dln, dqkv, dExpanded, datty, dmlp, dgateUp, dAttention: UnsafeMutablePointer<Float>
+    private var mlpScratch: UnsafeMutablePointer<Float>?
+
+    init(storage: FloatStorage, dims d: Dims, backward: Bool, dln: UnsafeMutablePointer<Float>) {
+        self.storage = storage; dims = d; self.dln = dln
+        let c = d.config
+        rotary = RotaryTable(headDim: c.headDim, positions: d.seq, theta: c.ropeTheta, scaling: c.ropeScaling)
+        let rows = backward ? d.rows : 0
+        dqkv = storage.make(rows * c.qkvWidth)
+        dExpanded = storage.make(d.groupsQueries ? rows * 3 * c.attentionWidth : 0)
+        datty = storage.make(rows * c.attentionWidth)
+        dmlp = storage.make(rows * c.intermediateSize); dgateUp = storage.make(rows * 2 * c.intermediateSize)
+        dAttention = storage.make(backward ? d.workerSlots * d.seq * d.seq : 0)
+    }
+
+    func makeLayer(out: UnsafeMutablePointer<Float>, keepForBackward: Bool) -> DecoderLayer {
+        if keepForBackward && mlpScratch == nil { mlpScratch = storage.make(dims.rows * dims.config.intermediateSize) }
+        return LlamaLayer(factory: self, out: out, keepForBackward: keepForBackward, mlpScratch: mlpScratch)
+    }
+}
+
+/// A Llama decoder layer as transformers' LlamaDecoderLayer: RMSNorm, attention with rotary
+/// positions over grouped key/value heads, residual; RMSNorm, SiLU-gated MLP, residual. No biases.
+///
+/// q, k and v come from one matmul over the adjacent q/k/v weights into `qkv` [rows, (H + 2 Hkv) D];
+/// RoPE rotates q and k there in place. With fewer key/value heads than query heads, k and v are
+/// repeated per query head into `expanded` [rows, 3 H D] (transformers' repeat_kv), so one fused
+/// attention kernel serves both architectures; its backward sums each group's gradients.
+final class LlamaLayer: DecoderLayer {
+    let factory: LlamaLayerFactory
+    var xn1, rstd1, qkv, atty, att, res2, xn2, rstd2, gateUp, mlp, out: UnsafeMutablePointer<Float>
+    /// The attention kernel's input: `qkv` itself, or k and v repeated per query head.
+    let attentionInput: UnsafeMutablePointer<Float>
+    let keepMaps: Bool
+    let attMaps: Int
+
+    /// With `keepForBackward` every head's attention map is stored and the MLP output goes to the
+    /// shared `mlpScratch` (recomputed in backward); otherwise per-thread maps are reused.
+    init(factory: LlamaLayerFactory, out: UnsafeMutablePointer<Float>, keepForBackward: Bool,
+         mlpScratch: UnsafeMutablePointer<Float>?) {
+        self.factory = factory
+        let storage = factory.storage, d = factory.dims, c = d.config, rows = d.rows
+        xn1 = storage.make(rows * d.channels); rstd1 = storage.make(rows)
+        qkv = storage.make(rows * c.qkvWidth)
+        attentionInput = d.groupsQueries ? storage.make(rows * 3 * c.attentionWidth) : qkv
+        atty = storage.make(rows * c.attentionWidth)
+        keepMaps = keepForBackward
+        attMaps = keepForBackward ? d.batch * d.heads : d.workerSlots
+        att = storage.make(attMaps * d.seq * d.seq)
+        res2 = storage.make(rows * d.channels)
+        xn2 = storage.make(rows * d.channels); rstd2 = storage.make(rows)
+        gateUp = storage.make(rows * 2 * c.intermediateSize)
+        mlp = mlpScratch ?? storage.make(rows * c.intermediateSize)
+        self.out = out
+    }
+
+    func forward(_ p: ParameterBuffer, _ l: Int, input: UnsafePointer<Float>) {
+        let f = factory, d = f.dims, c = d.config, rows = d.rows, width = d.channels
+        func w(_ t: LlamaLayerTensor) -> UnsafeMutablePointer<Float> { p.base + p.layout.offset(layer: l, t) }
+        rmsNormForward(out: xn1, rstd: rstd1, inp: input, weight: w(.inputNorm), rows: rows, dim: width, eps: d.eps)
+        linearForward(out: qkv, inp: xn1, weight: w(.query), rows: rows, inDim: width, outDim: c.qkvWidth)
+        rotateQueriesAndKeys(qkv, inverse: false)
+        if d.groupsQueries {
+            repeatKeyValues(expanded: attentionInput, packed: qkv, rows: rows, heads: c.heads,
+                            kvHeads: c.keyValueHeads, headDim: c.headDim)
+        }
+        attentionForward(out: atty, att: att, keepMaps: keepMaps, scratchMaps: attMaps, qkv: attentionInput,
+                         batch: d.batch, seq: d.seq, channels: c.attentionWidth, heads: c.heads)
+        linearForward(out: res2, inp: atty, weight: w(.output), rows: rows, inDim: c.attentionWidth, outDim: width,
+                      residual: input)
+        rmsNormForward(out: xn2, rstd: rstd2, inp: res2, weight: w(.postAttentionNorm), rows: rows, dim: width, eps: d.eps)
+        linearForward(out: gateUp, inp: xn2, weight: w(.gate), rows: rows, inDim: width, outDim: 2 * c.intermediateSize)
+        swigluForward(out: mlp, gateUp: gateUp, rows: rows, hidden: c.intermediateSize)
+        linearForward(out: out, inp: mlp, weight: w(.down), rows: rows, inDim: c.intermediateSize, outDim: width,
+                      residual: res2)
+    }
+
+    func backward(_ p: ParameterBuffer, _ l: Int, input: UnsafePointer<Float>, dres: UnsafeMutablePointer<Float>,
+                  gradient: UnsafeMutablePointer<Float>?, needInputGradient: Bool) {
+        let f = factory, d = f.dims, c = d.config, rows = d.rows, width = d.channels, hidden = c.intermediateSize
+        let blockStart = p.layout.blocks[l + 1].range.lowerBound
+        func w(_ t: LlamaLayerTensor) -> UnsafeMutablePointer<Float> { p.base + p.layout.offset(layer: l, t) }
+        func g(_ t: LlamaLayerTensor) -> UnsafeMutablePointer<Float>? { gradient.map { $0 + (p.layout.offset(layer: l, t) - blockStart) } }
+        // MLP: out = res2 + (silu(xn2 Wg^T) * (xn2 Wu^T)) Wd^T; the gated product is recomputed.
+        if g(.down) != nil { swigluForward(out: mlp, gateUp: gateUp, rows: rows, hidden: hidden) }
+        linearBackward(dinp: f.dmlp, dweight: g(.down), dout: dres, inp: mlp, weight: w(.down),
+                       rows: rows, inDim: hidden, outDim: width)
+        swigluBackward(dgateUp: f.dgateUp, dout: f.dmlp, gateUp: gateUp, rows: rows, hidden: hidden)
+        linearBackward(dinp: f.dln, dweight: g(.gate), dout: f.dgateUp, inp: xn2, weight: w(.gate),
+                       rows: rows, inDim: width, outDim: 2 * hidden)
+        rmsNormBackward(dinp: dres, dweight: g(.postAttentionNorm), dout: f.dln, inp: res2, weight: w(.postAttentionNorm),
+                        rstd: rstd2, rows: rows, dim: width)
+        // Attention: res2 = input + attention(rope(xn1 Wqkv^T)) Wo^T
+        linearBackward(dinp: f.datty, dweight: g(.output), dout: dres, inp: atty, weight: w(.output),
+                       rows: rows, inDim: c.attentionWidth, outDim: width)
+        attentionBackward(dqkv: d.groupsQueries ? f.dExpanded : f.dqkv, dout: f.datty, qkv: attentionInput, att: att,
+                          scratch: f.dAttention, scratchMaps: d.workerSlots,
+                          batch: d.batch, seq: d.seq, channels: c.attentionWidth, heads: c.heads)
+        if d.groupsQueries {
+            sumKeyValueGradients(packed: f.dqkv, expanded: f.dExpanded, rows: rows, heads: c.heads,
+                                 kvHeads: c.keyValueHeads, headDim: c.headDim)
+        }
+        rotateQueriesAndKeys(f.dqkv, inverse: true)
+        linearBackward(dinp: f.dln, dweight: g(.query), dout: f.dqkv, inp: xn1, weight: w(.query),
+                       rows: rows, inDim: width, outDim: c.qkvWidth)
+        rmsNormBackward(dinp: needInputGradient ? dres : nil, dweight: g(.inputNorm), dout: f.dln, inp: input,
+                        weight: w(.inputNorm), rstd: rstd1, rows: rows, dim: width)
+    }
+
+    /// RoPE on the query and key heads of packed rows (the inverse rotation is its backward pass).
+    private func rotateQueriesAndKeys(_ packed: UnsafeMutablePointer<Float>, inverse: Bool) {
+        let d = factory.dims, c = d.config
+        ropeRotate(packed, rowStride: c.qkvWidth, firstColumn: 0, heads: c.heads + c.keyValueHeads, headDim: c.headDim,
+                   batch: d.batch, seq: d.seq, table: factory.rotary, inverse: inverse)
+    }
+}
