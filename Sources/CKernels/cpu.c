@@ -147,3 +147,27 @@ void fk_attention_backward(float *dqkv, const float *dout, const float *qkv, con
                            size_t channels, size_t heads, size_t bh0, size_t bh1) {
     table()->attention_backward(dqkv, dout, qkv, att, ds, seq, channels, heads, bh0, bh1);
 }
+void fk_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, size_t r0, size_t r1,
+                        size_t dim, float eps) {
+    table()->rmsnorm_forward(out, rstd, inp, weight, r0, r1, dim, eps);
+}
+void fk_rmsnorm_input_grad(float *dinp, const float *dout, const float *inp, const float *weight, const float *rstd,
+                           size_t r0, size_t r1, size_t dim) {
+    table()->rmsnorm_input_grad(dinp, dout, inp, weight, rstd, r0, r1, dim);
+}
+void fk_rmsnorm_param_grad(float *dweight, const float *dout, const float *inp, const float *rstd, size_t rows,
+                           size_t dim, size_t c0, size_t c1) {
+    table()->rmsnorm_param_grad(dweight, dout, inp, rstd, rows, dim, c0, c1);
+}
+void fk_swiglu_forward(float *out, const float *gate_up, size_t r0, size_t r1, size_t hidden) {
+    table()->swiglu_forward(out, gate_up, r0, r1, hidden);
+}
+void fk_swiglu_backward(float *dgate_up, const float *dout, const float *gate_up, size_t r0, size_t r1, size_t hidden) {
+    table()->swiglu_backward(dgate_up, dout, gate_up, r0, r1, hidden);
+}
+void fk_rope_rotate(float *x, size_t row_stride, size_t first_column, size_t heads, size_t head_dim, size_t r0,
+                    size_t r1, size_t seq, size_t position_offset, const float *cos_table, const float *sin_table,
+                    int inverse) {
+    table()->rope_rotate(x, row_stride, first_column, heads, head_dim, r0, r1, seq, position_offset, cos_table,
+                         sin_table, inverse);
+}

@@ -347,6 +347,7 @@ static void adamw(float *params, float *grads, float *m, float *v, size_t count,
 }
 
 #include "attention_impl.h"
+#include "llama_impl.h"
 
 static void exp_array(float *out, const float *inp, size_t n) {
     size_t i = 0;
@@ -390,4 +391,6 @@ const struct fk_table FK_TABLE = {
     layernorm_forward, layernorm_input_grad, layernorm_param_grad,
     cross_entropy, adamw, add, column_sums, exp_array,
     attention_forward, attention_backward,
+    rmsnorm_forward, rmsnorm_input_grad, rmsnorm_param_grad,
+    swiglu_forward, swiglu_backward, rope_rotate,
 };

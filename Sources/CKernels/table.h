@@ -24,6 +24,14 @@ struct fk_table {
     void (*attention_forward)(float *, float *, size_t, const float *, size_t, size_t, size_t, size_t, size_t);
     void (*attention_backward)(float *, const float *, const float *, const float *, float *, size_t, size_t, size_t,
                                size_t, size_t);
+    void (*rmsnorm_forward)(float *, float *, const float *, const float *, size_t, size_t, size_t, float);
+    void (*rmsnorm_input_grad)(float *, const float *, const float *, const float *, const float *, size_t, size_t,
+                               size_t);
+    void (*rmsnorm_param_grad)(float *, const float *, const float *, const float *, size_t, size_t, size_t, size_t);
+    void (*swiglu_forward)(float *, const float *, size_t, size_t, size_t);
+    void (*swiglu_backward)(float *, const float *, const float *, size_t, size_t, size_t);
+    void (*rope_rotate)(float *, size_t, size_t, size_t, size_t, size_t, size_t, size_t, size_t, const float *,
+                        const float *, int);
 };
 
 extern const struct fk_table fk_table_baseline;

@@ -1,14 +1,18 @@
-// Token + position embeddings.
+// Token + position embeddings (token embeddings alone for models with rotary positions).
 
-/// `out[b, t, :] = wte[tokens[b, t], :] + wpe[t, :]`.
+/// `out[b, t, :] = wte[tokens[b, t], :] + wpe[t, :]`, or the token rows alone when `wpe` is nil.
 public func embeddingForward(
     out: UnsafeMutablePointer<Float>, tokens: UnsafePointer<Int32>,
-    wte: UnsafePointer<Float>, wpe: UnsafePointer<Float>, batch: Int, seq: Int, channels: Int
+    wte: UnsafePointer<Float>, wpe: UnsafePointer<Float>?, batch: Int, seq: Int, channels: Int
 ) {
     for b in 0..<batch {
         for t in 0..<seq {
-            let row = b * seq + t
-            addVectors(out + row * channels, wte + Int(tokens[row]) * channels, wpe + t * channels, channels)
+            let row = b * seq + t, token = wte + Int(tokens[row]) * channels
+            if let wpe {
+                addVectors(out + row * channels, token, wpe + t * channels, channels)
+            } else {
+                (out + row * channels).update(from: token, count: channels)
+            }
         }
     }
 }

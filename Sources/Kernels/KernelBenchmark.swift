@@ -18,6 +18,8 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
     public let parts: [Part]
     /// The element-wise kernels of one layer (and AdamW over its weights) on each path, keyed by path.
     public let elementwise: [(path: KernelPath, seconds: Double)]
+    /// A Llama layer's element-wise kernels (RMSNorm, SwiGLU, RoPE, kv expansion) on each path, keyed by path.
+    public let llamaElementwise: [(path: KernelPath, seconds: Double)]
 
     /// Median wall-clock seconds of one parallel region that does no work (the cost of waking and
     /// joining `BLAS.threads` workers), paid about 30 times per layer and step.
@@ -37,12 +39,17 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
             lines.append("  \(pad("element-wise kernels, \(path.rawValue) path", 36)) ms=\(fixed(seconds * 1000, 3))  "
                          + "speed-up over baseline=\(fixed(baseline / seconds, 2))")
         }
+        let llamaBaseline = llamaElementwise.first?.seconds ?? 1
+        for (path, seconds) in llamaElementwise {
+            lines.append("  \(pad("Llama element-wise, \(path.rawValue) path", 36)) ms=\(fixed(seconds * 1000, 3))  "
+                         + "speed-up over baseline=\(fixed(llamaBaseline / seconds, 2))")
+        }
         return lines.joined(separator: "\n")
     }
 
     /// Times one layer's dense matmuls and attention on the current path, then the element-wise
     /// kernels (LayerNorm, GELU, residual adds, cross-entropy over a 256-wide vocabulary, AdamW) on
-    /// each supported path. With `cpuTime`, parts are timed by the process's CPU time instead of the
+    /// each supported path, and a Llama layer's (RMSNorm, SwiGLU, RoPE, kv expansion). With `cpuTime`, parts are timed by the process's CPU time instead of the
     /// wall clock: on a busy machine and with one thread, that still measures the work itself.
     public static func run(batch: Int, sequence: Int, channels: Int, heads: Int, steps: Int,
                            cpuTime: Bool = false) -> KernelBenchmark {
@@ -71,13 +78,18 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
             KernelPath.select(path)
             return (path, median(steps, cpuTime) { elementwisePass(b, rows: rows, channels: c) })
         }
+        let llama = LlamaShapes(batch: batch, sequence: sequence, channels: c, heads: heads)
+        let llamaElementwise = KernelPath.supported.map { path in
+            KernelPath.select(path)
+            return (path, median(steps, cpuTime) { llamaElementwisePass(b, llama) })
+        }
         let region = median(steps, false) {
             for _ in 0..<100 { Parallel.forRanges(1 << 20) { _, _ in } }
         } / 100
         return KernelBenchmark(parts: [
             Part(name: "dense layer matmuls (fwd + bwd)", flops: denseFlops, medianSeconds: denseTime),
             Part(name: "attention, full T x T (fwd + bwd)", flops: attentionFlops, medianSeconds: attentionTime),
-        ], elementwise: elementwise, parallelRegionSeconds: region)
+        ], elementwise: elementwise, llamaElementwise: llamaElementwise, parallelRegionSeconds: region)
     }
 
     /// One layer's element-wise work, forward and backward, plus AdamW over 12·C² weights.
@@ -94,6 +106,42 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
                     beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay: 0.1, step: 1)
     }
 
+    /// A Llama layer at the benchmark's width: half as many kv heads (when the head count is even), a SwiGLU
+    /// hidden width of 2·C (so [gate | up] fits the 4·C buffers), RoPE when the head size is even.
+    private struct LlamaShapes {
+        let batch, sequence, channels, heads, kvHeads, headDim, hidden: Int
+        let table: RotaryTable?
+
+        init(batch: Int, sequence: Int, channels: Int, heads: Int) {
+            (self.batch, self.sequence, self.channels, self.heads) = (batch, sequence, channels, heads)
+            kvHeads = heads % 2 == 0 ? heads / 2 : heads
+            headDim = channels / heads
+            hidden = 2 * channels
+            table = headDim % 2 == 0 ? RotaryTable(headDim: headDim, positions: sequence, theta: 500_000) : nil
+        }
+    }
+
+    /// One Llama layer's element-wise work, forward and backward: two RMSNorms, SwiGLU, RoPE on q and k,
+    /// and the grouped-query expansion with its gradient sum.
+    private static func llamaElementwisePass(_ b: Buffers, _ s: LlamaShapes) {
+        let rows = s.batch * s.sequence, c = s.channels
+        for _ in 0..<2 {
+            rmsNormForward(out: b.y, rstd: b.stats, inp: b.x, weight: b.w, rows: rows, dim: c, eps: 1e-5)
+            rmsNormBackward(dinp: b.dx, dweight: b.dw, dout: b.dy, inp: b.x, weight: b.w, rstd: b.stats, rows: rows, dim: c)
+        }
+        swigluForward(out: b.y, gateUp: b.x, rows: rows, hidden: s.hidden)
+        swigluBackward(dgateUp: b.dx, dout: b.dy, gateUp: b.x, rows: rows, hidden: s.hidden)
+        let packedWidth = (s.heads + 2 * s.kvHeads) * s.headDim
+        if let table = s.table {
+            for inverse in [false, true] {
+                ropeRotate(b.qkv, rowStride: packedWidth, firstColumn: 0, heads: s.heads + s.kvHeads, headDim: s.headDim,
+                           batch: s.batch, seq: s.sequence, table: table, inverse: inverse)
+            }
+        }
+        repeatKeyValues(expanded: b.dqkv, packed: b.qkv, rows: rows, heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim)
+        sumKeyValueGradients(packed: b.qkv, expanded: b.dqkv, rows: rows, heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim)
+    }
+
     /// The benchmark's buffers, filled with small deterministic values.
     private struct Buffers {
         let x, w, y, dx, dw, dy, qkv, dqkv, maps, scratch, stats, m, v: UnsafeMutablePointer<Float>
@@ -105,9 +153,10 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
                 for i in 0..<n { p[i] = Float((i &* 7919 &+ seed &* 104_729) % 2001 - 1000) / 4000 }
                 return p
             }
-            x = buffer(rows * 4 * c, 1); w = buffer(16 * c * c, 2); y = buffer(rows * 4 * c, 3)
-            dx = buffer(rows * 4 * c, 4); dw = buffer(16 * c * c, 5); dy = buffer(rows * 4 * c, 6)
-            qkv = buffer(rows * 4 * c, 7); dqkv = buffer(rows * 4 * c, 8)
+            let wide = rows * max(4 * c, 256)  // the MLP's 4·C, or the 256-wide logits when C < 64
+            x = buffer(wide, 1); w = buffer(16 * c * c, 2); y = buffer(wide, 3)
+            dx = buffer(wide, 4); dw = buffer(16 * c * c, 5); dy = buffer(wide, 6)
+            qkv = buffer(wide, 7); dqkv = buffer(wide, 8)
             maps = buffer(mapCount, 9); scratch = buffer(2 * mapCount, 10); stats = buffer(2 * rows, 11)
             m = buffer(16 * c * c, 12); v = buffer(16 * c * c, 13)
             for i in 0..<(16 * c * c) { v[i] = abs(v[i]) }

@@ -82,6 +82,42 @@ public func tiedHeadBackward(
     }
 }
 
+/// nn.Linear without bias, weight [outDim, inDim] row-major:
+/// `out[rows, outDim] = inp[rows, inDim] @ weight^T (+ residual)`, the residual folded in as `matmulForward` does.
+public func linearForward(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    rows: Int, inDim: Int, outDim: Int, residual: UnsafePointer<Float>? = nil
+) {
+    PhaseTimes.time(.dense) {
+        if let residual {
+            Parallel.forRanges(rows * outDim, minimumPerWorker: 1 << 16) { _, range in
+                (out + range.lowerBound).update(from: residual + range.lowerBound, count: range.count)
+            }
+        }
+        parallelSgemm(transA: false, transB: true, m: rows, n: outDim, k: inDim,
+                      a: inp, lda: inDim, b: weight, ldb: inDim, beta: residual == nil ? 0 : 1, c: out, ldc: outDim)
+    }
+}
+
+/// Backward of `linearForward`; either gradient may be skipped by passing nil:
+/// `dinp = dout @ weight` (overwritten, or added when `accumulateInput`), `dweight[outDim, inDim] += dout^T @ inp`.
+public func linearBackward(
+    dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>,
+    inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, inDim: Int, outDim: Int,
+    accumulateInput: Bool = false
+) {
+    PhaseTimes.time(.dense) {
+        if let dinp {
+            parallelSgemm(transA: false, transB: false, m: rows, n: inDim, k: outDim,
+                          a: dout, lda: outDim, b: weight, ldb: inDim, beta: accumulateInput ? 1 : 0, c: dinp, ldc: inDim)
+        }
+        if let dweight {
+            parallelSgemm(transA: true, transB: false, m: outDim, n: inDim, k: rows,
+                          a: dout, lda: outDim, b: inp, ldb: inDim, beta: 1, c: dweight, ldc: inDim)
+        }
+    }
+}
+
 /// `out[i] = a[i] + b[i]` for i in 0..<n (out may alias a or b).
 @inline(__always)
 public func addVectors(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {

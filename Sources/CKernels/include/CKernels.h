@@ -85,6 +85,27 @@ void fk_attention_forward(float *out, float *att, size_t att_stride, const float
 void fk_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, float *ds, size_t seq,
                            size_t channels, size_t heads, size_t bh0, size_t bh1);
 
+// RMSNorm (Llama) over rows [r0, r1) of [rows, dim]: out = inp * rstd * weight, saving rstd per row.
+// The input gradient is added to dinp; dweight[c] += sum_r inp[r,c] * rstd[r] * dout[r,c] for columns [c0, c1).
+void fk_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, size_t r0, size_t r1,
+                        size_t dim, float eps);
+void fk_rmsnorm_input_grad(float *dinp, const float *dout, const float *inp, const float *weight, const float *rstd,
+                           size_t r0, size_t r1, size_t dim);
+void fk_rmsnorm_param_grad(float *dweight, const float *dout, const float *inp, const float *rstd, size_t rows,
+                           size_t dim, size_t c0, size_t c1);
+
+// SwiGLU over rows [r0, r1): gate_up rows are [gate | up] (2 * hidden), out[r, i] = silu(gate) * up;
+// the backward pass overwrites both halves of dgate_up's rows from dout [rows, hidden].
+void fk_swiglu_forward(float *out, const float *gate_up, size_t r0, size_t r1, size_t hidden);
+void fk_swiglu_backward(float *dgate_up, const float *dout, const float *gate_up, size_t r0, size_t r1, size_t hidden);
+
+// Rotary embedding (rotate-half layout) in place on rows [r0, r1) of x (row_stride floats apart): heads of
+// head_dim floats from first_column, row r at position position_offset + r % seq, with the [positions,
+// head_dim / 2] cos/sin tables; inverse rotates by the negative angle.
+void fk_rope_rotate(float *x, size_t row_stride, size_t first_column, size_t heads, size_t head_dim, size_t r0,
+                    size_t r1, size_t seq, size_t position_offset, const float *cos_table, const float *sin_table,
+                    int inverse);
+
 // A 64-bit checksum of `bytes` bytes (checkpoint tensors are stored with it; see checksum.c).
 uint64_t fk_checksum64(const void *data, size_t bytes);
 
