@@ -119,7 +119,6 @@ public enum GPTError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(tensor: String, expected: [Int], found: [Int])
     case missingTensor(String)
     case unexpectedTensor(String)
-    case unsupportedDType(tensor: String, dtype: String)
     case io(String)
 
     public var description: String {
@@ -129,7 +128,6 @@ public enum GPTError: Error, CustomStringConvertible, Equatable {
         case let .shapeMismatch(t, e, f): return "tensor \(t): expected shape \(e), found \(f)"
         case .missingTensor(let t): return "missing tensor \(t)"
         case .unexpectedTensor(let t): return "unexpected tensor \(t) (not part of a model of this shape)"
-        case let .unsupportedDType(t, d): return "tensor \(t) has dtype \(d); only F32 and I32 are supported"
         case .io(let m): return m
         }
     }

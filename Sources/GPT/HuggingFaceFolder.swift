@@ -36,31 +36,18 @@ public struct HuggingFaceFolder: Sendable {
 
     /// The safetensors files that hold the weights: the single file, or every shard the index names.
     public func weightFiles() throws -> [String] {
-        let single = Self.file(path, "model.safetensors")
-        if FileManager.default.fileExists(atPath: single) { return [single] }
-        let indexPath = Self.file(path, "model.safetensors.index.json")
-        guard let data = FileManager.default.contents(atPath: indexPath) else {
-            let torch = FileManager.default.fileExists(atPath: Self.file(path, "pytorch_model.bin"))
-            throw GPTError.io("\(path) has no model.safetensors or model.safetensors.index.json"
-                + (torch ? " (only pytorch_model.bin, which this program does not read: save the model with safe_serialization=True)" : ""))
-        }
-        guard case .object(let root)? = try? JSONValue.parse(data), let map = root["weight_map"]?.objectValue else {
-            throw GPTError.safetensors("\(indexPath) has no weight_map object")
-        }
-        var shards: [String] = []
-        for shard in map.values.compactMap(\.stringValue) where !shards.contains(shard) {
-            guard !shard.contains("/") else { throw GPTError.safetensors("\(indexPath) names a shard outside the folder: \(shard)") }
-            shards.append(shard)
-        }
-        guard !shards.isEmpty else { throw GPTError.safetensors("\(indexPath) lists no shards") }
-        return shards.sorted().map { Self.file(path, $0) }
+        try HuggingFaceWeights.filePaths(folder: path)
+    }
+
+    /// The weights, read from the single file or from every shard the index names.
+    public func weights() throws -> HuggingFaceWeights {
+        try HuggingFaceWeights(folder: path)
     }
 
     /// The model's parameters, read from every weight file.
     public func loadParameters() throws -> ParameterBuffer {
-        let files = try weightFiles().map { try SafeTensorsFile(path: $0) }
         let buffer = ParameterBuffer(layout: ParameterLayout(config: config))
-        try HuggingFaceModel.loadWeights(files, into: buffer)
+        try HuggingFaceModel.loadWeights(try weights().files, into: buffer)
         return buffer
     }
 

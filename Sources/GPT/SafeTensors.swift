@@ -1,7 +1,8 @@
 import Foundation
 
 /// A safetensors file: an 8-byte little-endian header length, a JSON header mapping each tensor name to
-/// its dtype, shape and byte range, then the raw little-endian data. Reads F32 and I32 tensors.
+/// its dtype, shape and byte range, then the raw little-endian data. Reads float tensors stored as
+/// F32, F16 or BF16 (as fp32, exactly) and integer tensors stored as I32 or I64.
 public struct SafeTensorsFile: Sendable {
     public struct Entry: Hashable, Sendable {
         public let name: String
@@ -27,9 +28,14 @@ public struct SafeTensorsFile: Sendable {
         "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1,
     ]
 
-    /// Reads and checks the file at `path`.
+    /// The dtypes that `floats` and `copyFloats` read.
+    public static let floatDTypes = ["F32", "F16", "BF16"]
+
+    /// Reads and checks the file at `path`. The file is mapped rather than copied: a checkpoint
+    /// can be as large as the memory, and its values are read once, into the parameter buffer.
     public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
             throw GPTError.io("cannot read \(path)")
         }
         try self.init(data: data, source: path)
@@ -37,7 +43,8 @@ public struct SafeTensorsFile: Sendable {
 
     /// Parses and checks a whole safetensors file held in memory.
     public init(data: Data, source: String = "safetensors data") throws {
-        let bytes = Data(data)  // re-based so indices start at 0
+        // Re-based so indices start at 0; a whole file (mapped or read) already does, and is not copied.
+        let bytes = data.startIndex == 0 ? data : Data(data)
         guard bytes.count >= 8 else {
             throw GPTError.safetensors("\(source): \(bytes.count) bytes is too short for the 8-byte header length")
         }
@@ -75,7 +82,7 @@ public struct SafeTensorsFile: Sendable {
         guard shape.count == shapeValues.count, shape.allSatisfy({ $0 >= 0 }) else {
             throw GPTError.safetensors("\(source): tensor \(name) has an invalid shape")
         }
-        guard let size = elementSizes[dtype] else { throw GPTError.unsupportedDType(tensor: name, dtype: dtype) }
+        guard let size = elementSizes[dtype] else { throw SafeTensorsDTypeError(tensor: name, dtype: dtype, accepted: floatDTypes) }
         guard begin >= 0, begin <= end else {
             throw GPTError.safetensors("\(source): tensor \(name) has invalid data_offsets [\(begin), \(end)]")
         }
@@ -94,21 +101,26 @@ public struct SafeTensorsFile: Sendable {
         return e
     }
 
-    /// Copies an F32 tensor into `destination`, which must hold exactly its element count.
+    /// Copies a float tensor into `destination`, which must hold exactly its element count,
+    /// widening F16 and BF16 values to fp32.
     public func copyFloats(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
         let e = try entry(name)
-        guard e.dtype == "F32" else { throw GPTError.unsupportedDType(tensor: name, dtype: e.dtype) }
+        guard Self.floatDTypes.contains(e.dtype) else {
+            throw SafeTensorsDTypeError(tensor: name, dtype: e.dtype, accepted: Self.floatDTypes)
+        }
         precondition(destination.count == e.elementCount, "destination size differs from tensor \(name)")
-        bytes.withUnsafeBytes { raw in
-            UnsafeMutableRawBufferPointer(destination).copyMemory(
-                from: UnsafeRawBufferPointer(rebasing: raw[(dataStart + e.byteRange.lowerBound)..<(dataStart + e.byteRange.upperBound)]))
+        withData(of: e) { source in
+            switch e.dtype {
+            case "F16": HalfPrecision.widenBinary16(source, into: destination)
+            case "BF16": HalfPrecision.widenBFloat16(source, into: destination)
+            default: UnsafeMutableRawBufferPointer(destination).copyMemory(from: source)
+            }
         }
     }
 
-    /// An F32 tensor's values, flattened row-major.
+    /// A float tensor's values as fp32, flattened row-major.
     public func floats(_ name: String) throws -> [Float] {
         let e = try entry(name)
-        guard e.dtype == "F32" else { throw GPTError.unsupportedDType(tensor: name, dtype: e.dtype) }
         var out = [Float](repeating: 0, count: e.elementCount)
         try out.withUnsafeMutableBufferPointer { try copyFloats(name, into: $0) }
         return out
@@ -116,16 +128,44 @@ public struct SafeTensorsFile: Sendable {
 
     /// An I32 tensor's values, flattened row-major.
     public func int32s(_ name: String) throws -> [Int32] {
+        try integers(name, dtype: "I32")
+    }
+
+    /// An I64 or I32 tensor's values, flattened row-major.
+    public func int64s(_ name: String) throws -> [Int64] {
+        if try entry(name).dtype == "I32" { return try int32s(name).map(Int64.init) }
+        return try integers(name, dtype: "I64")
+    }
+
+    private func integers<T: FixedWidthInteger>(_ name: String, dtype: String) throws -> [T] {
         let e = try entry(name)
-        guard e.dtype == "I32" else { throw GPTError.unsupportedDType(tensor: name, dtype: e.dtype) }
-        var out = [Int32](repeating: 0, count: e.elementCount)
-        out.withUnsafeMutableBytes { dst in
-            bytes.withUnsafeBytes { raw in
-                dst.copyMemory(from: UnsafeRawBufferPointer(
-                    rebasing: raw[(dataStart + e.byteRange.lowerBound)..<(dataStart + e.byteRange.upperBound)]))
-            }
-        }
+        guard e.dtype == dtype else { throw SafeTensorsDTypeError(tensor: name, dtype: e.dtype, accepted: [dtype]) }
+        var out = [T](repeating: 0, count: e.elementCount)
+        out.withUnsafeMutableBytes { destination in withData(of: e) { destination.copyMemory(from: $0) } }
         return out
+    }
+
+    /// Calls `body` with the raw bytes of one tensor.
+    private func withData<R>(of e: Entry, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBytes { raw in
+            try body(UnsafeRawBufferPointer(rebasing: raw[(dataStart + e.byteRange.lowerBound)..<(dataStart + e.byteRange.upperBound)]))
+        }
+    }
+}
+
+/// A tensor stored in a dtype that cannot be read as asked: one line naming the tensor, its dtype,
+/// the dtypes that can be read, and for floats how to convert the checkpoint.
+public struct SafeTensorsDTypeError: Error, Equatable, CustomStringConvertible {
+    public let tensor: String
+    public let dtype: String
+    /// The dtypes the read accepts.
+    public let accepted: [String]
+
+    public var description: String {
+        let list = accepted.count > 1 ? accepted.dropLast().joined(separator: ", ") + " or " + accepted.last! : accepted.joined()
+        guard accepted.contains("F32") else { return "tensor \(tensor) has dtype \(dtype); integer tensors must be \(list)" }
+        return "tensor \(tensor) has dtype \(dtype); float tensors must be \(list) "
+            + "(convert the checkpoint, e.g. with torch: model.to(torch.bfloat16).save_pretrained(folder))"
     }
 }
 

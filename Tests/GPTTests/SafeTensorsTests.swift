@@ -30,7 +30,9 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(try file.entry("a").shape, [2, 3])
         XCTAssertEqual(try file.int32s("ids"), [7, -1, 0, Int32.max])
         XCTAssertEqual(try file.floats("empty"), [])
-        XCTAssertThrowsError(try file.floats("ids")) { XCTAssertEqual($0 as? GPTError, .unsupportedDType(tensor: "ids", dtype: "I32")) }
+        XCTAssertThrowsError(try file.floats("ids")) { 
+            XCTAssertEqual($0 as? SafeTensorsDTypeError, SafeTensorsDTypeError(tensor: "ids", dtype: "I32", accepted: ["F32", "F16", "BF16"]))
+        }
         XCTAssertThrowsError(try file.floats("nope")) { XCTAssertEqual($0 as? GPTError, .missingTensor("nope")) }
     }
 
@@ -74,11 +76,10 @@ final class SafeTensorsTests: XCTestCase {
     func testUnsupportedDTypeNamesTheTensor() throws {
         let folder = TestSupport.temporaryFolder("dtype")
         try HuggingFaceGPT2.configJSON(config).write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
-        let header = "{\"wte.weight\": {\"dtype\": \"F16\", \"shape\": [19, 8], \"data_offsets\": [0, 304]}}"
-        try raw(header, [UInt8](repeating: 0, count: 304)).write(to: URL(fileURLWithPath: folder + "/model.safetensors"))
-        XCTAssertThrowsError(try HuggingFaceGPT2.load(folder: folder)) { error in
-            XCTAssertEqual(error as? GPTError, .unsupportedDType(tensor: "wte.weight", dtype: "F16"))
-            XCTAssertTrue("\(error)".contains("wte.weight"))
+        let header = "{\"wte.weight\": {\"dtype\": \"F64\", \"shape\": [19, 8], \"data_offsets\": [0, 1216]}}"
+        try raw(header, [UInt8](repeating: 0, count: 1216)).write(to: URL(fileURLWithPath: folder + "/model.safetensors"))
+        XCTAssertThrowsError(try HuggingFaceFolder(path: folder).loadParameters()) { error in
+            XCTAssertTrue("\(error)".hasPrefix("tensor wte.weight has dtype F64; float tensors must be F32, F16 or BF16"), "\(error)")
         }
     }
 
