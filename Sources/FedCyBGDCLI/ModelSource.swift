@@ -47,7 +47,7 @@ struct ModelSource {
 
     private static func start(_ job: JobFile) throws -> Start {
         guard let path = job.initModel else { return .fresh }
-        let remedy = "set model.init to a Hugging Face GPT-2 folder (config.json + model.safetensors), a .safetensors file, "
+        let remedy = "set model.init to a Hugging Face GPT-2 or Llama folder (config.json + model.safetensors), a .safetensors file, "
             + "a fedcybgd checkpoint-NNNNNN.h5 or a run folder"
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -65,7 +65,7 @@ struct ModelSource {
                 throw JobFileError(job.path, "'model.init' \(path) is a folder without config.json or checkpoints; \(remedy)")
             }
             do { return .huggingFace(try HuggingFaceFolder(path: path)) } catch {
-                throw JobFileError(job.path, "'model.init' \(path)/config.json: \(error); only GPT-2 models (model_type gpt2, gelu_new, tied lm_head) can be fine-tuned")
+                throw JobFileError(job.path, "'model.init' \(path)/config.json: \(error); only GPT-2 (model_type gpt2, gelu_new, tied lm_head) and Llama (model_type llama, silu, no biases) models can be fine-tuned")
             }
         }
         guard path.hasSuffix(".safetensors") else {

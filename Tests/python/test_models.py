@@ -190,15 +190,15 @@ def test_sample_continues_the_prompt_reproducibly(finetuned):
 
 def test_import_refuses_another_model_type_naming_the_key(finetuned, tmp_path):
     model, _, _, job = finetuned
-    bad = tmp_path / "llama"
+    bad = tmp_path / "mistral"
     bad.mkdir()
     config = json.loads((model / "config.json").read_text())
-    config["model_type"] = "llama"
+    config["model_type"] = "mistral"
     (bad / "config.json").write_text(json.dumps(config))
     text = job.read_text().replace(f'init = "{model}"', f'init = "{bad}"')
     (tmp_path / "job.toml").write_text(text)
     done = run(BINARY, "train", tmp_path / "job.toml", "--output", tmp_path, check=False)
-    assert done.returncode != 0 and "model_type" in done.stderr and "llama" in done.stderr
+    assert done.returncode != 0 and "model_type" in done.stderr and "mistral" in done.stderr
 
 
 def test_import_refuses_model_keys_that_contradict_config_json(finetuned, tmp_path):
