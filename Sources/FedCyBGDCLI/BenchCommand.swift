@@ -9,6 +9,10 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure training tokens/s: a full step, and one-block steps on the first and last layer.")
 
+    @Option(help: "Model family: gpt2 or llama (Llama defaults follow shared/bench/torch_llama_bench.py).") var architecture = "gpt2"
+    @Option(help: "Llama key/value heads (default: half the heads).") var kvHeads: Int?
+    @Option(help: "Llama MLP width.") var intermediate = 688
+    @Flag(help: "Llama: tie the output head to the token embedding.") var tied = false
     @Option(help: "Transformer layers.") var layers = 6
     @Option(help: "Embedding width.") var width = 256
     @Option(help: "Attention heads.") var heads = 8
@@ -39,7 +43,15 @@ struct BenchCommand: ParsableCommand {
         }
         guard !kinds.isEmpty else { throw CLIError("--cases names no case; use full, first and last, comma-separated") }
         BLASStartup.noteOnce()
-        let config = GPTConfig(vocabSize: vocab, contextLength: sequence, embedDim: width, layers: layers, heads: heads)
+        guard let family = Architecture(rawValue: architecture) else {
+            throw CLIError("--architecture must be gpt2 or llama, not \(architecture)")
+        }
+        var config = GPTConfig(vocabSize: vocab, contextLength: sequence, embedDim: width, layers: layers, heads: heads)
+        if family == .llama {
+            config = .llama(vocabSize: vocab, contextLength: sequence, embedDim: width, layers: layers, heads: heads,
+                            keyValueHeads: kvHeads ?? max(1, heads / 2), intermediateSize: intermediate, tiedHead: tied)
+            do { try config.validate() } catch { throw CLIError("\(error); change --heads, --kv-heads or --width") }
+        }
         for line in Self.machineLines() { ProgressPrinter.say(line) }
         let sgemm = TrainingBenchmark.sgemmRate(config: config, batch: batch, sequence: sequence, threads: threads)
         ProgressPrinter.say("sgemm:   plain cblas_sgemm at this model's matmul shapes (each layer's and the head's forward and "

@@ -47,7 +47,8 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
     public var description: String {
         let c = config
         var lines = [
-            "GPT training benchmark: vocab \(c.vocabSize), context \(c.contextLength), width \(c.embedDim), layers \(c.layers), heads \(c.heads)",
+            "\(c.familyName) training benchmark: vocab \(c.vocabSize), context \(c.contextLength), width \(c.embedDim), layers \(c.layers), heads \(c.heads)"
+                + (c.architecture == .llama ? " over \(c.keyValueHeads) key/value heads, intermediate \(c.intermediateSize), \(c.tiedHead ? "tied" : "untied") head" : ""),
             "batch \(batch) x sequence \(sequence) = \(batch * sequence) tokens/step, \(threads) BLAS thread(s), \(warmup) warm-up + \(steps) timed steps (fwd + bwd + AdamW), \(parameterCount) parameters",
         ]
         for k in cases {
@@ -147,10 +148,12 @@ public enum TrainingBenchmark {
     public static func flopsByPart(config: GPTConfig, batch: Int, sequence: Int,
                                    trainableBlocks: Set<Int>) -> (dense: Double, attention: Double) {
         let bt = Double(batch * sequence), t = Double(sequence), c = Double(config.embedDim), v = Double(config.vocabSize)
-        let matmuls = 24 * bt * c * c, attention = 4 * bt * t * c, head = 2 * bt * c * v
+        let matmuls = 2 * bt * layerWeightsPerToken(config)
+        let attention = 4 * bt * t * Double(config.attentionWidth), head = 2 * bt * c * v
         let layers = Double(config.layers)
         guard let lowest = trainableBlocks.min() else { return (layers * matmuls + head, layers * attention) }
-        var dense = head * (1 + 1 + (trainableBlocks.contains(0) ? 1 : 0)), attentionTotal = 0.0
+        let headBlock = ParameterLayout(config: config).headBlock
+        var dense = head * (1 + 1 + (trainableBlocks.contains(headBlock) ? 1 : 0)), attentionTotal = 0.0
         for layer in 0..<config.layers {
             let block = layer + 1
             dense += matmuls
@@ -164,6 +167,24 @@ public enum TrainingBenchmark {
             }
         }
         return (dense, attentionTotal)
+    }
+
+    /// Multiply-adds per token of one layer's dense products: GPT-2's four projections (12 C²),
+    /// Llama's q/k/v, o, gate/up and down.
+    static func layerWeightsPerToken(_ config: GPTConfig) -> Double {
+        matmulSizes(config).reduce(0) { $0 + Double($1.input * $1.output) }
+    }
+
+    /// One layer's products as (name, input width, output width, nn.Linear layout).
+    static func matmulSizes(_ config: GPTConfig) -> [(name: String, input: Int, output: Int, linear: Bool)] {
+        let c = config.embedDim
+        switch config.architecture {
+        case .gpt2:
+            return [("c_attn", c, 3 * c, false), ("attn.c_proj", c, c, false), ("c_fc", c, 4 * c, false), ("mlp.c_proj", 4 * c, c, false)]
+        case .llama:
+            return [("q_proj+k_proj+v_proj", c, config.qkvWidth, true), ("o_proj", config.attentionWidth, c, true),
+                    ("gate_proj+up_proj", c, 2 * config.intermediateSize, true), ("down_proj", config.intermediateSize, c, true)]
+        }
     }
 
     /// One matrix product of the model: row-major C[m, n] = op(A) op(B), and how many times a full
@@ -182,7 +203,13 @@ public enum TrainingBenchmark {
     public static func matmulShapes(config: GPTConfig, batch: Int, sequence: Int) -> [MatmulShape] {
         let bt = batch * sequence, c = config.embedDim, l = config.layers, v = config.vocabSize
         var shapes: [MatmulShape] = []
-        for (name, input, output) in [("c_attn", c, 3 * c), ("attn.c_proj", c, c), ("c_fc", c, 4 * c), ("mlp.c_proj", 4 * c, c)] {
+        for (name, input, output, linear) in matmulSizes(config) {
+            if linear {  // weight [out, in]: y = x Wᵀ, dX = dY W, dW = dYᵀ X
+                shapes.append(.init(name: "\(name) fwd", m: bt, n: output, k: input, transA: false, transB: true, count: l))
+                shapes.append(.init(name: "\(name) dX", m: bt, n: input, k: output, transA: false, transB: false, count: l))
+                shapes.append(.init(name: "\(name) dW", m: output, n: input, k: bt, transA: true, transB: false, count: l))
+                continue
+            }
             shapes.append(.init(name: "\(name) fwd", m: bt, n: output, k: input, transA: false, transB: false, count: l))
             shapes.append(.init(name: "\(name) dX", m: bt, n: input, k: output, transA: false, transB: true, count: l))
             shapes.append(.init(name: "\(name) dW", m: input, n: output, k: bt, transA: true, transB: false, count: l))
