@@ -36,6 +36,7 @@ extension JobFile {
         // Model-source keys only when set, so jobs stored before they existed compare equal.
         if let initModel { values.append(("model.init", quoted(initModel))) }
         if tokenizer != "byte" { values.append(("data.tokenizer", quoted(tokenizer))) }
+        if let tokenizerJSON { values.append(("data.tokenizer_json", quoted(tokenizerJSON))) }
         if let vocab { values.append(("data.vocab", quoted(vocab))) }
         if let merges { values.append(("data.merges", quoted(merges))) }
         values += methods.effectiveValues

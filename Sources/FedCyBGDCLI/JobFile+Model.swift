@@ -2,8 +2,11 @@ extension JobFile {
     /// Checks the model-source keys that need no file to check (`ModelSource` checks the rest).
     func validateModelSource() throws {
         func fail(_ message: String) -> JobFileError { JobFileError(path, message) }
-        guard ["byte", "bpe"].contains(tokenizer) else {
-            throw fail("'data.tokenizer' must be \"byte\" or \"bpe\", not \"\(tokenizer)\"")
+        guard ["byte", "bpe", "hf"].contains(tokenizer) else {
+            throw fail("'data.tokenizer' must be \"byte\", \"bpe\" or \"hf\", not \"\(tokenizer)\"")
+        }
+        if tokenizerJSON != nil && tokenizer != "hf" {
+            throw fail("'data.tokenizer_json' needs data.tokenizer = \"hf\"; set it, or remove data.tokenizer_json")
         }
         guard (vocab == nil) == (merges == nil) else {
             throw fail("'data.vocab' and 'data.merges' go together; set both (a GPT-2 vocab.json and merges.txt) or neither")

@@ -47,8 +47,13 @@ public struct JobFile: Equatable, Sendable {
 
     /// `model.init`: a Hugging Face GPT-2 folder or a safetensors file to start from (docs/MODELS.md).
     public var initModel: String? = nil
-    /// `data.tokenizer`: "byte" or "bpe".
+    /// `data.tokenizer`: "byte", "bpe" (GPT-2's vocab.json and merges.txt) or "hf" (a tokenizer.json).
     public var tokenizer: String = "byte"
+    /// Whether the file set `data.tokenizer` (or `data.tokenizer_json`); when not, a `model.init`
+    /// folder with a tokenizer.json chooses "hf".
+    public var tokenizerSet = false
+    /// `data.tokenizer_json`: the tokenizer.json, when not taken from the `model.init` folder.
+    public var tokenizerJSON: String? = nil
     /// `data.vocab` and `data.merges`: the BPE files, when not taken from the `model.init` folder.
     public var vocab: String? = nil
     public var merges: String? = nil
@@ -97,7 +102,8 @@ extension JobFile {
         "lora": ["rank", "alpha"],
         "server": ["update_norm_multiple", "update_norm_max", "update_norm_warmup", "update_norm_window"],
         "model": ["layers", "width", "heads", "context", "init", "architecture", "kv_heads", "intermediate", "tie_embeddings", "rope_theta"],
-        "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "vocab", "merges", "dirichlet_alpha",
+        "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "tokenizer_json", "vocab", "merges",
+                 "dirichlet_alpha",
                  "categories", "exclude_categories"],
         "train": ["rounds", "cycles", "clients_per_round", "local_steps", "batch", "sequence", "learning_rate",
                   "weight_decay", "beta1", "beta2", "eval_batches", "checkpoint_every", "threads",
@@ -259,7 +265,10 @@ struct TableReader {
             checkpointEvery: try int("train", "checkpoint_every") ?? 0,
             threads: try int("train", "threads") ?? 0, text: text, path: path)
         job.initModel = try string("model", "init")
-        job.tokenizer = try string("data", "tokenizer") ?? "byte"
+        job.tokenizerJSON = try string("data", "tokenizer_json")
+        let tokenizer = try string("data", "tokenizer")
+        job.tokenizer = tokenizer ?? (job.tokenizerJSON != nil ? "hf" : "byte")
+        job.tokenizerSet = tokenizer != nil || job.tokenizerJSON != nil
         job.vocab = try string("data", "vocab")
         job.merges = try string("data", "merges")
         job.modelKeysSet = Set(["layers", "width", "heads", "context"].filter { value("model", $0) != nil })

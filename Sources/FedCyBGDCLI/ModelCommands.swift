@@ -101,7 +101,14 @@ enum HuggingFaceExport {
         try writer.write(to: path("model.safetensors"))
         do {
             try HuggingFaceFolder.configJSON(config, endOfText: endOfText).write(toFile: path("config.json"), atomically: true, encoding: .utf8)
-            if tokenizer is BPETokenizer {
+            if tokenizer is HuggingFaceTokenizer, let source = TokenizerSource.inFolder(tokenizerFolder) {
+                // The run's own tokenizer.json (and tokenizer_config.json) say everything; copy them as they are.
+                for (file, name) in source.files {
+                    try? FileManager.default.removeItem(atPath: path(name))
+                    try FileManager.default.copyItem(atPath: file, toPath: path(name))
+                }
+                return ["config.json", "model.safetensors"] + source.files.map(\.name)
+            } else if tokenizer is BPETokenizer {
                 for name in ["vocab.json", "merges.txt"] {
                     try? FileManager.default.removeItem(atPath: path(name))
                     try FileManager.default.copyItem(atPath: (tokenizerFolder as NSString).appendingPathComponent(name), toPath: path(name))

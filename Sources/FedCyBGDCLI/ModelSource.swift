@@ -4,7 +4,8 @@ import GPT
 import HDF5Store
 
 /// Where a run's model and tokenizer come from: `model.init` (a Hugging Face GPT-2 folder, a
-/// safetensors file, or a fedcybgd checkpoint or run folder) or a fresh initialisation, and `data.tokenizer` (bytes or GPT-2 BPE).
+/// safetensors file, or a fedcybgd checkpoint or run folder) or a fresh initialisation, and `data.tokenizer`
+/// (bytes, GPT-2 BPE, or a Hugging Face tokenizer.json, which a model.init folder holding one chooses by itself).
 /// It settles the model shape, refusing a `[model]` key that contradicts `config.json` or the checkpoint.
 struct ModelSource {
     enum Start {
@@ -17,16 +18,17 @@ struct ModelSource {
 
     let start: Start
     let tokenizer: any TextTokenizer
-    /// The BPE files, copied into the run folder so `sample` and `export` find them later.
-    let tokenizerFiles: (vocab: String, merges: String)?
+    /// The tokenizer's files, copied into the run folder so `sample` and `export` find them later.
+    let tokenizerSource: TokenizerSource?
     let config: GPTConfig
 
     /// Resolves the job's model source; on return `job`'s shape keys hold the model's real shape.
     init(job: inout JobFile) throws {
         start = try Self.start(job)
-        tokenizerFiles = try Self.tokenizerFiles(job, start)
+        if !job.tokenizerSet, Self.startingFolderTokenizer(start).map({ Self.hasTokenizerJSON($0) }) == true { job.tokenizer = "hf" }
+        tokenizerSource = try Self.tokenizerSource(job, start)
         do {
-            tokenizer = try tokenizerFiles.map { try BPETokenizer(vocabPath: $0.vocab, mergesPath: $0.merges) } ?? ByteTokenizer()
+            tokenizer = try tokenizerSource?.load() ?? ByteTokenizer()
         } catch {
             throw JobFileError(job.path, "\(error)")
         }
@@ -74,12 +76,34 @@ struct ModelSource {
         return .safetensors(path)
     }
 
-    private static func tokenizerFiles(_ job: JobFile, _ start: Start) throws -> (vocab: String, merges: String)? {
+    /// The folder that may hold the starting model's tokenizer: the Hugging Face folder, or a
+    /// checkpoint's run folder's `tokenizer/`.
+    private static func startingFolderTokenizer(_ start: Start) -> String? {
+        switch start {
+        case .huggingFace(let folder): return folder.path
+        case .checkpoint(let file, _): return RunFiles.tokenizerFolder((file as NSString).deletingLastPathComponent)
+        case .fresh, .safetensors: return nil
+        }
+    }
+
+    private static func hasTokenizerJSON(_ folder: String) -> Bool {
+        FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("tokenizer.json"))
+    }
+
+    private static func tokenizerSource(_ job: JobFile, _ start: Start) throws -> TokenizerSource? {
+        if job.tokenizer == "hf" {
+            if let path = job.tokenizerJSON { return .huggingFace(json: path) }
+            if let folder = startingFolderTokenizer(start), hasTokenizerJSON(folder) {
+                return .huggingFace(json: (folder as NSString).appendingPathComponent("tokenizer.json"))
+            }
+            throw JobFileError(job.path, "data.tokenizer = \"hf\" needs a tokenizer.json; set data.tokenizer_json, "
+                + "or model.init to a model folder that holds one")
+        }
         guard job.tokenizer == "bpe" else { return nil }
-        if let vocab = job.vocab, let merges = job.merges { return (vocab, merges) }
+        if let vocab = job.vocab, let merges = job.merges { return .gpt2(vocab: vocab, merges: merges) }
         if case .huggingFace(let folder) = start, folder.hasTokenizerFiles {
-            return ((folder.path as NSString).appendingPathComponent("vocab.json"),
-                    (folder.path as NSString).appendingPathComponent("merges.txt"))
+            return .gpt2(vocab: (folder.path as NSString).appendingPathComponent("vocab.json"),
+                         merges: (folder.path as NSString).appendingPathComponent("merges.txt"))
         }
         if case .checkpoint(let file, _) = start {
             // A BPE run keeps its tokenizer beside its checkpoints (RunFiles), so fine-tuning
@@ -87,7 +111,7 @@ struct ModelSource {
             let folder = RunFiles.tokenizerFolder((file as NSString).deletingLastPathComponent)
             let vocab = (folder as NSString).appendingPathComponent("vocab.json")
             if FileManager.default.fileExists(atPath: vocab) {
-                return (vocab, (folder as NSString).appendingPathComponent("merges.txt"))
+                return .gpt2(vocab: vocab, merges: (folder as NSString).appendingPathComponent("merges.txt"))
             }
         }
         throw JobFileError(job.path, "data.tokenizer = \"bpe\" needs vocab.json and merges.txt; set data.vocab and data.merges, "
@@ -128,7 +152,8 @@ struct ModelSource {
                 + "gives 256 ids; set data.tokenizer = \"bpe\" to use the model's own tokenizer")
         }
         if tokenizer.vocabularySize > config.vocabSize {
-            throw JobFileError(job.path, "the tokenizer has \(tokenizer.vocabularySize) ids but the model's vocab_size is \(config.vocabSize); "
+            let files = tokenizerSource?.files.first.map { " (\($0.source))" } ?? ""
+            throw JobFileError(job.path, "the tokenizer\(files) has \(tokenizer.vocabularySize) ids but the model's vocab_size is \(config.vocabSize); "
                 + "use the tokenizer files that belong to the model")
         }
     }

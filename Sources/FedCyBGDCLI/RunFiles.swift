@@ -3,8 +3,9 @@ import Federation
 import Foundation
 import GPT
 
-/// The files a run keeps besides HDF5: its tokenizer (`tokenizer/vocab.json`, `merges.txt`),
-/// which `sample` and `export` read, and the tokenised corpus (`corpus-tokens.bin`).
+/// The files a run keeps besides HDF5: its tokenizer (`tokenizer/vocab.json` and `merges.txt`,
+/// or `tokenizer/tokenizer.json`), which `sample` and `export` read, and the tokenised corpus
+/// (`corpus-tokens.bin`).
 enum RunFiles {
     static func tokenizerFolder(_ runFolder: String) -> String {
         (runFolder as NSString).appendingPathComponent("tokenizer")
@@ -14,24 +15,19 @@ enum RunFiles {
         (runFolder as NSString).appendingPathComponent("corpus-tokens.bin")
     }
 
-    /// The run's tokenizer: BPE when the run folder holds its files, else bytes.
+    /// The run's tokenizer: the one the run folder holds the files of, else bytes.
     static func tokenizer(of runFolder: String) throws -> any TextTokenizer {
-        let folder = tokenizerFolder(runFolder)
-        guard FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("vocab.json")) else {
-            return ByteTokenizer()
-        }
-        return try BPETokenizer(folder: folder)
+        try TokenizerSource.inFolder(tokenizerFolder(runFolder))?.load() ?? ByteTokenizer()
     }
 
-    /// Copies the BPE files into the run folder (replacing older copies).
-    static func saveTokenizer(_ files: (vocab: String, merges: String), runFolder: String) throws {
+    /// Copies the tokenizer files into the run folder, replacing older copies of either kind.
+    static func saveTokenizer(_ source: TokenizerSource, runFolder: String) throws {
         let folder = tokenizerFolder(runFolder)
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            for (source, name) in [(files.vocab, "vocab.json"), (files.merges, "merges.txt")] {
-                let target = (folder as NSString).appendingPathComponent(name)
-                try? FileManager.default.removeItem(atPath: target)
-                try FileManager.default.copyItem(atPath: source, toPath: target)
+            for name in TokenizerSource.fileNames { try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(name)) }
+            for (source, name) in source.files {
+                try FileManager.default.copyItem(atPath: source, toPath: (folder as NSString).appendingPathComponent(name))
             }
         } catch {
             throw CLIError("cannot copy the tokenizer into \(folder): \(error.localizedDescription); check that the run folder is writable")
@@ -56,7 +52,7 @@ final class CorpusTokens {
 
     func load(corpus: String, tokenizer: any TextTokenizer) throws -> [TextDocument] {
         let files = try CorpusLoader.loadBytes(path: corpus)
-        guard tokenizer is BPETokenizer else {
+        guard !(tokenizer is ByteTokenizer) else {
             return files.map { TextDocument(name: $0.name, bytes: $0.bytes) }
         }
         let key = TokenCache.key(fingerprint: tokenizer.fingerprint, files: files)
@@ -96,7 +92,7 @@ extension RunPlan {
     /// Writes the tokenizer and the token cache into the run folder once `store` has made it;
     /// returns `store`, so the call can wrap the store's creation.
     func savingRunFiles(_ store: RunStore) throws -> RunStore {
-        if let files = model.tokenizerFiles { try RunFiles.saveTokenizer(files, runFolder: runFolder) }
+        if let source = model.tokenizerSource { try RunFiles.saveTokenizer(source, runFolder: runFolder) }
         corpusTokens.saveCache()
         if let note = corpusTokens.note { ProgressPrinter.say("note: \(note)") }
         return store
