@@ -44,13 +44,13 @@ for job in ${COMPARE_JOBS:-jobs/compare-*.toml}; do
     bash scripts/mpirun.sh -n "$ranks" "$bin" train "$job" --replace
 done
 # Memory at scale: one short cycle per method on a GPT-2-small-shaped model (jobs/memory-*.toml).
-for job in ${MEMORY_JOBS-jobs/memory-*.toml}; do
+for job in ${MEMORY_JOBS-jobs/memory-fed*.toml}; do
     echo "compare: $job"
     bash scripts/mpirun.sh -n "$ranks" "$bin" train "$job" --replace
 done
 runs=()
 for job in ${COMPARE_JOBS:-jobs/compare-*.toml}; do runs+=("runs/$(basename "$job" .toml)"); done
 memory=()
-for job in ${MEMORY_JOBS-jobs/memory-*.toml}; do memory+=("runs/$(basename "$job" .toml)"); done
+for job in ${MEMORY_JOBS-jobs/memory-fed*.toml}; do memory+=("runs/$(basename "$job" .toml)"); done
 python3 analysis/compare_methods.py "${runs[@]}" --out docs --memory "${memory[@]}"
 echo "compare: done in $(( $(date +%s) - start )) s"

@@ -1,7 +1,10 @@
 import GPT
 
-/// The `[model]` keys beyond the shared shape: which family, and Llama's own sizes (docs/MODELS.md).
+/// The `[model]` keys beyond layers, width, heads and context: which family, the vocabulary, and
+/// Llama's own sizes (docs/JOBS.md).
 public struct ArchitectureKeys: Equatable, Sendable {
+    /// `model.vocab`: a fresh model's vocabulary (default: the tokenizer's; larger leaves ids unused).
+    public var vocab: Int? = nil
     /// `model.architecture`: "gpt2" (the default when unset) or "llama".
     public var architecture: String? = nil
     /// `model.kv_heads`: Llama key/value heads (default: model.heads).
@@ -15,6 +18,7 @@ public struct ArchitectureKeys: Equatable, Sendable {
 
     func validate(path: String, width: Int, heads: Int) throws {
         func fail(_ message: String) -> JobFileError { JobFileError(path, message) }
+        if let vocab, vocab < 1 { throw fail("'model.vocab' must be at least 1 (or unset: the tokenizer's size)") }
         guard let family = Architecture(rawValue: architecture ?? "gpt2") else {
             throw fail("'model.architecture' must be \"gpt2\" or \"llama\", not \"\(architecture ?? "")\"")
         }
@@ -38,7 +42,8 @@ public struct ArchitectureKeys: Equatable, Sendable {
     }
 
     /// The model config these keys describe for a fresh model of the given shared shape.
-    func config(vocabSize: Int, context: Int, width: Int, layers: Int, heads: Int) -> GPTConfig {
+    func config(vocabSize tokenizerSize: Int, context: Int, width: Int, layers: Int, heads: Int) -> GPTConfig {
+        let vocabSize = vocab ?? tokenizerSize
         guard architecture == Architecture.llama.rawValue else {
             return GPTConfig(vocabSize: vocabSize, contextLength: context, embedDim: width, layers: layers, heads: heads)
         }
@@ -51,6 +56,7 @@ public struct ArchitectureKeys: Equatable, Sendable {
     var effectiveValues: [(key: String, value: String)] {
         var values: [(String, String)] = []
         if let architecture { values.append(("model.architecture", "\"\(architecture)\"")) }
+        if let vocab { values.append(("model.vocab", "\(vocab)")) }
         if let kvHeads { values.append(("model.kv_heads", "\(kvHeads)")) }
         if let intermediate { values.append(("model.intermediate", "\(intermediate)")) }
         if let tieEmbeddings { values.append(("model.tie_embeddings", "\(tieEmbeddings)")) }
@@ -64,6 +70,7 @@ extension TableReader {
     func readArchitecture(into job: inout JobFile) throws {
         var keys = ArchitectureKeys()
         keys.architecture = try string("model", "architecture")
+        keys.vocab = try int("model", "vocab")
         keys.kvHeads = try int("model", "kv_heads")
         keys.intermediate = try int("model", "intermediate")
         keys.tieEmbeddings = try bool("model", "tie_embeddings")

@@ -101,7 +101,7 @@ extension JobFile {
         "upload": ["codec"],
         "lora": ["rank", "alpha"],
         "server": ["update_norm_multiple", "update_norm_max", "update_norm_warmup", "update_norm_window"],
-        "model": ["layers", "width", "heads", "context", "init", "architecture", "kv_heads", "intermediate", "tie_embeddings", "rope_theta"],
+        "model": ["layers", "width", "heads", "context", "init", "architecture", "vocab", "kv_heads", "intermediate", "tie_embeddings", "rope_theta"],
         "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "tokenizer_json", "vocab", "merges",
                  "dirichlet_alpha",
                  "categories", "exclude_categories"],

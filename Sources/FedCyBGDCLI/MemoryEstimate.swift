@@ -51,40 +51,25 @@ struct MemoryEstimate {
         return chunkRows * Double(vocab)
     }
 
-    /// Floats of block `b` (0 = embeddings, 1...L = layers, L + 1 = final norm).
-    private func blockSize(_ b: Int) -> Double {
-        if b == 0 { return (Double(model.vocabSize) + Double(model.contextLength)) * c }
-        if b <= model.layers { return layerSize }
-        return 2 * c
-    }
+    private var layout: ParameterLayout { ParameterLayout(config: model) }
 
-    private var layerSize: Double { 12 * c * c + 13 * c }
-    var parameters: Double { blockSize(0) + Double(model.layers) * layerSize + 2 * c }
-    private var adapterCount: Double { Double(settings.lora.rank) * 16 * c * Double(model.layers) }
+    /// Floats of block `b` (0 = embeddings, 1...L = layers, L + 1 = final norm and Llama's untied head).
+    private func blockSize(_ b: Int) -> Double { Double(layout.blocks[b].range.count) }
+
+    private var layerSize: Double { blockSize(1) }
+    var parameters: Double { Double(layout.parameterCount) }
+    private var adapterCount: Double { Double(LoRALayout(model: model, lora: settings.lora).parameterCount) }
 
     /// Activation and backward-scratch floats of a `GPTTrainer` whose lowest trained block is
     /// `lowest` (nil: nothing trains), skipping `skipped` layers, as `GPTTrainer.init` allocates them.
     func trainerActivations(lowest: Int?, skipped: Set<Int>) -> Double {
-        let layers = model.layers
-        let storedFrom = min(max((lowest ?? (layers + 1)) - 1, 0), layers)
-        let storedRun = Double((storedFrom..<layers).count - skipped.filter { $0 >= storedFrom }.count)
-        let frozenRun = (0..<storedFrom).count - skipped.filter { $0 < storedFrom }.count > 0
-        let rowStats = 4 * rows
-        var floats = n + storedRun * n                                // residual stream
-        if storedRun > 0 { floats += 4 * n }                          // shared GELU scratch
-        floats += storedRun * (15 * n + rowStats + Double(settings.batch) * Double(model.heads) * attentionMap)
-        if frozenRun { floats += n + 11 * n + rowStats + workerSlots * attentionMap }
-        floats += n + 2 * rows + logitsChunk                          // final norm, logits chunk
-        if lowest != nil {
-            floats += 2 * n                                           // dres, dln
-            if storedRun > 0 { floats += 8 * n + workerSlots * attentionMap }
-        }
-        return floats
+        ActivationMemory.trainer(config: model, batch: settings.batch, sequence: settings.sequence, lowest: lowest,
+                                 skipped: skipped, threads: threads)
     }
 
     /// The evaluator's floats (one layer's activations reused, two residuals, logits chunk).
     private var evaluatorActivations: Double {
-        2 * n + 11 * n + 4 * rows + workerSlots * attentionMap + n + 2 * rows + logitsChunk
+        ActivationMemory.evaluator(config: model, batch: settings.batch, sequence: settings.sequence, threads: threads)
     }
 
     /// The blocks whose visit costs the most: the lowest two of the block set (they keep every

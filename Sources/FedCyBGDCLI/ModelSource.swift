@@ -124,10 +124,11 @@ struct ModelSource {
             throw JobFileError(job.path, "model.architecture = \"\(set)\" but \(origin) holds a \(c.familyName) model (\"\(c.architecture.rawValue)\"); "
                 + "the architecture of a model.init \(source) comes from \(origin), so remove model.architecture")
         }
-        let llamaKeys: [(key: String, mine: Int?, theirs: Int, hf: String)] = c.architecture == .llama ? [
+        let llamaKeys: [(key: String, mine: Int?, theirs: Int, hf: String)] = [("vocab", job.architecture.vocab, c.vocabSize, "vocab_size")]
+            + (c.architecture == .llama ? [
             ("kv_heads", job.architecture.kvHeads, c.keyValueHeads, "num_key_value_heads"),
             ("intermediate", job.architecture.intermediate, c.intermediateSize, "intermediate_size"),
-        ] : []
+        ] : [])
         for k in llamaKeys where k.mine != nil && k.mine != k.theirs {
             throw JobFileError(job.path, "model.\(k.key) = \(k.mine!) but \(origin) has \(k.hf) = \(k.theirs); the shape of a model.init \(source) comes from \(origin), so remove model.\(k.key)")
         }
@@ -147,7 +148,7 @@ struct ModelSource {
     }
 
     private func checkVocabulary(_ job: JobFile) throws {
-        if job.tokenizer == "byte" && config.vocabSize != ByteTokenizer.vocabSize {
+        if job.initModel != nil, job.tokenizer == "byte", config.vocabSize != ByteTokenizer.vocabSize {
             throw JobFileError(job.path, "the model.init model has vocab_size \(config.vocabSize), but data.tokenizer = \"byte\" "
                 + "gives 256 ids; set data.tokenizer = \"bpe\" to use the model's own tokenizer")
         }

@@ -43,7 +43,8 @@ final class LlamaLayer: DecoderLayer {
     let attMaps: Int
 
     /// With `keepForBackward` every head's attention map is stored and the MLP output goes to the
-    /// shared `mlpScratch` (recomputed in backward); otherwise per-thread maps are reused.
+    /// shared `mlpScratch` (recomputed in backward); otherwise per-thread maps are reused, and the
+    /// shared buffer too when there is one (a frozen layer's product is never read again).
     init(factory: LlamaLayerFactory, out: UnsafeMutablePointer<Float>, keepForBackward: Bool,
          mlpScratch: UnsafeMutablePointer<Float>?) {
         self.factory = factory

@@ -1,0 +1,77 @@
+/// Floats a trainer or an evaluator allocates, computed without allocating anything (in Double, so
+/// absurd shapes cannot overflow), so that a job can be sized before it starts. It mirrors
+/// `GPTTrainer.init`, the layer factories and the layers; `ActivationMemoryTests` holds it to the
+/// floats they really allocate.
+public enum ActivationMemory {
+    /// The sizes the counts depend on.
+    struct Shape {
+        let config: GPTConfig
+        let rows, seq, batch, slots: Double
+        var n: Double { rows * Double(config.embedDim) }
+        var map: Double { seq * seq }
+        var groups: Bool { config.keyValueHeads != config.heads }
+
+        init(_ config: GPTConfig, batch: Int, sequence: Int, threads: Int) {
+            self.config = config
+            self.batch = Double(batch); seq = Double(sequence); rows = Double(batch) * Double(sequence)
+            slots = Double(max(2, threads))
+        }
+
+        /// Logits rows computed at once, as `Dims.headChunkRows`.
+        var logitsChunk: Double {
+            let vocab = config.vocabSize
+            return max(1, min(rows, Double((8 << 20) / max(vocab, 1)))) * Double(vocab)
+        }
+
+        /// One layer's own buffers: kept for backward, or a reused scratch layer. A Llama scratch
+        /// layer made after kept layers reuses their shared gated-product buffer (`sharesScratch`).
+        func layer(kept: Bool, sharesScratch: Bool = false) -> Double {
+            let c = config, maps = (kept ? batch * Double(c.heads) : slots) * map
+            switch c.architecture {
+            case .gpt2: return (kept ? 15 * n : 11 * n) + 4 * rows + maps
+            case .llama:
+                let attention = rows * Double(c.attentionWidth), hidden = rows * Double(c.intermediateSize)
+                return 3 * n + 2 * rows + rows * Double(c.qkvWidth) + (groups ? 3 * attention : 0) + attention + maps
+                    + 2 * hidden + (kept || sharesScratch ? 0 : hidden)
+            }
+        }
+
+        /// Buffers the layers of one trainer share: backward scratch, and the recomputed activation
+        /// of kept layers (GPT-2's GELU output, Llama's gated product).
+        func shared(backward: Bool, anyKept: Bool) -> Double {
+            let c = config
+            switch c.architecture {
+            case .gpt2:
+                return (backward ? 8 * n + slots * map : 0) + (anyKept ? 4 * n : 0)
+            case .llama:
+                let attention = rows * Double(c.attentionWidth), hidden = rows * Double(c.intermediateSize)
+                let scratch = rows * Double(c.qkvWidth) + (groups ? 3 * attention : 0) + attention + 3 * hidden + slots * map
+                return (backward ? scratch : 0) + (anyKept ? hidden : 0)
+            }
+        }
+    }
+
+    /// Activation and backward-scratch floats of a `GPTTrainer` whose lowest trained block is
+    /// `lowest` (nil: nothing trains), with `skipped` layers, `threads` BLAS threads.
+    public static func trainer(config: GPTConfig, batch: Int, sequence: Int, lowest: Int?, skipped: Set<Int> = [],
+                               threads: Int) -> Double {
+        let s = Shape(config, batch: batch, sequence: sequence, threads: threads)
+        let layers = config.layers
+        let storedFrom = min(max((lowest ?? (layers + 1)) - 1, 0), layers)
+        let stored = Double((storedFrom..<layers).filter { !skipped.contains($0) }.count)
+        let frozenRun = (0..<storedFrom).contains { !skipped.contains($0) }
+        let training = lowest != nil
+        var floats = s.n + stored * s.n                                   // residual stream
+        floats += stored * s.layer(kept: true) + s.shared(backward: training && stored > 0, anyKept: stored > 0)
+        if frozenRun { floats += s.n + s.layer(kept: false, sharesScratch: stored > 0) }  // spare residual, scratch layer
+        floats += s.n + 2 * s.rows + s.logitsChunk                        // final norm, logits chunk
+        if training { floats += 2 * s.n }                                 // dres, dln
+        return floats
+    }
+
+    /// Floats of a `GPTEvaluator`: one reused layer, two residuals, the final norm and a logits chunk.
+    public static func evaluator(config: GPTConfig, batch: Int, sequence: Int, threads: Int) -> Double {
+        let s = Shape(config, batch: batch, sequence: sequence, threads: threads)
+        return 2 * s.n + s.layer(kept: false) + s.n + 2 * s.rows + s.logitsChunk
+    }
+}

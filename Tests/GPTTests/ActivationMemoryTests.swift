@@ -1,0 +1,34 @@
+import Kernels
+import XCTest
+@testable import GPT
+
+/// `ActivationMemory` counts exactly the floats the trainer and the evaluator allocate.
+final class ActivationMemoryTests: XCTestCase {
+    let configs: [GPTConfig] = [
+        GPTConfig(vocabSize: 23, contextLength: 12, embedDim: 16, layers: 3, heads: 2),
+        .llama(vocabSize: 23, contextLength: 12, embedDim: 16, layers: 3, heads: 4, keyValueHeads: 2, intermediateSize: 24, headDim: 6),
+        .llama(vocabSize: 23, contextLength: 12, embedDim: 16, layers: 3, heads: 2, keyValueHeads: 2, intermediateSize: 40, tiedHead: true),
+    ]
+
+    func testTrainerCountsEqualWhatIsAllocated() {
+        for config in configs {
+            let cases: [(Set<Int>, Set<Int>)] = [([], []), ([0], []), ([1], []), ([2], []), ([3], []), ([4], []),
+                                                 ([0, 1, 2, 3, 4], []), ([3], [0]), ([1], [1, 2]), ([2], [0, 2])]
+            for (blocks, skipped) in cases {
+                let trainer = GPTTrainer(config: config, batch: 2, sequence: 9, trainableBlocks: blocks, skippedLayers: skipped)
+                let counted = ActivationMemory.trainer(config: config, batch: 2, sequence: 9, lowest: blocks.min(),
+                                                       skipped: skipped, threads: BLAS.threads)
+                XCTAssertEqual(counted, Double(trainer.activationFloatCount),
+                               "\(config.architecture) blocks \(blocks.sorted()) skipped \(skipped.sorted())")
+            }
+        }
+    }
+
+    func testEvaluatorCountsEqualWhatIsAllocated() {
+        for config in configs {
+            let evaluator = GPTEvaluator(config: config, batch: 3, sequence: 7)
+            XCTAssertEqual(ActivationMemory.evaluator(config: config, batch: 3, sequence: 7, threads: BLAS.threads),
+                           Double(evaluator.activationFloatCount), "\(config.architecture)")
+        }
+    }
+}
