@@ -67,6 +67,8 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Sample among the K most likely tokens (0: all).") var topK = 40
     @Option(help: "Random seed: the same seed gives the same text.") var seed: UInt64 = 1
     @Option(help: "Sample from this checkpoint file instead of the newest one.") var checkpoint: String?
+    @Flag(help: "Run the whole window for every token instead of using the key/value cache (to compare speed).")
+    var noKeyValueCache = false
 
     func run() throws {
         guard tokens >= 0, temperature >= 0, topK >= 0 else {
@@ -77,10 +79,23 @@ struct SampleCommand: ParsableCommand {
         BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount)
         var start = model.tokenizer.encode(prompt)
         if start.isEmpty { start = model.tokenizer.endOfText.map { [$0] } ?? model.tokenizer.encode("\n") }
-        let generator = TextGenerator(parameters: model.parameters)
+        let generator = TextGenerator(parameters: model.parameters, keyValueCache: !noKeyValueCache)
         let options = SamplingOptions(tokens: tokens, temperature: temperature, topK: topK, seed: seed)
+        let clock = ContinuousClock(), began = clock.now
         let generated = generator.generate(prompt: start, options: options, stop: model.tokenizer.endOfText)
+        let elapsed = clock.now - began
         ProgressPrinter.say(prompt + model.tokenizer.decode(generated))
+        // On stderr, so that stdout stays exactly the text.
+        FileHandle.standardError.write(Data((Self.speedLine(tokens: generated.count, elapsed: elapsed,
+                                                            cached: !noKeyValueCache) + "\n").utf8))
+    }
+
+    /// "sampled 200 tokens in 0.84 s (238 tokens/s, key/value cache)".
+    static func speedLine(tokens: Int, elapsed: Duration, cached: Bool) -> String {
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let rate = seconds > 0 ? String(format: "%.0f", Double(tokens) / seconds) : "-"
+        return "sampled \(tokens) token\(tokens == 1 ? "" : "s") in \(String(format: "%.2f", seconds)) s "
+            + "(\(rate) tokens/s, \(cached ? "key/value cache" : "full forward pass per token"))"
     }
 }
 

@@ -20,16 +20,23 @@ public struct SamplingOptions: Sendable {
 
 /// Autoregressive sampling from a model, one token at a time.
 ///
-/// Each step runs the forward pass over the whole window (no key/value cache), on an
-/// evaluator sized to the next power of two of the text so far (at most n_positions), and
-/// reads the logits of the last position only. Causal attention makes the padding after it
-/// irrelevant. That is quadratic in the length, which is fine for the short samples it is for.
+/// By default each step feeds only the newest token through an `IncrementalDecoder` (key/value cache);
+/// the prompt goes through it in blocks. Once the text is longer than n_positions, the window slides:
+/// every position changes, so each further step starts the cache over on the last n_positions tokens
+/// (one block pass, as costly as a step without the cache). Without the cache each step runs the
+/// forward pass over the whole window on an evaluator sized to the next power of two of the text so
+/// far (at most n_positions) and reads the last position's logits; causal attention makes the padding
+/// after it irrelevant. Both give the same text up to float rounding.
 public final class TextGenerator {
     public let parameters: ParameterBuffer
+    /// Whether `generate` and `lastLogits` use the key/value cache (false: a full forward pass per token).
+    public let usesKeyValueCache: Bool
     private var evaluators: [Int: GPTEvaluator] = [:]
+    private lazy var decoder = IncrementalDecoder(parameters: parameters)
 
-    public init(parameters: ParameterBuffer) {
+    public init(parameters: ParameterBuffer, keyValueCache: Bool = true) {
         self.parameters = parameters
+        usesKeyValueCache = keyValueCache
     }
 
     /// Generates up to `options.tokens` ids after `prompt` (which must not be empty), stopping
@@ -41,9 +48,9 @@ public final class TextGenerator {
         var rng = CounterRNG(seed: options.seed, purpose: .sampling)
         var text = prompt
         var generated: [Int32] = []
+        if usesKeyValueCache { decoder.reset() }
         for _ in 0..<max(options.tokens, 0) {
-            let window = Array(text.suffix(context))
-            let logits = lastLogits(window)
+            let logits = usesKeyValueCache ? cachedLogits(after: text) : lastLogits(Array(text.suffix(context)))
             let next = Self.pick(logits, options: options, rng: &rng)
             if next == stop { break }
             text.append(next)
@@ -53,8 +60,28 @@ public final class TextGenerator {
         return generated
     }
 
+    /// The logits after `text`, whose first `decoder.count` tokens the cache holds: feeds the rest,
+    /// or, once the text outgrows n_positions, starts over on its last n_positions tokens.
+    private func cachedLogits(after text: [Int32]) -> [Float] {
+        let context = parameters.layout.config.contextLength
+        if text.count <= context && decoder.count < text.count {
+            return decoder.append(Array(text[decoder.count...]))
+        }
+        decoder.reset()
+        return decoder.append(Array(text.suffix(context)))
+    }
+
     /// The logits that follow `window` (at most n_positions ids).
     public func lastLogits(_ window: [Int32]) -> [Float] {
+        if usesKeyValueCache {
+            decoder.reset()
+            return decoder.append(window)
+        }
+        return fullForwardLogits(window)
+    }
+
+    /// `lastLogits` by a forward pass over the whole window, padded to a power of two.
+    private func fullForwardLogits(_ window: [Int32]) -> [Float] {
         let context = parameters.layout.config.contextLength
         var length = 16
         while length < window.count { length *= 2 }
