@@ -100,10 +100,15 @@ public final class HDF5RunStore: RunStore {
             throw HDF5Error(.corrupt, file: historyPath, "cannot be read (\(failure)), and \(checkpoint) holds no copy of it (it was written by an older fedcybgd); the history cannot be rebuilt: start the run anew with --replace")
         }
         let temporary = historyPath + ".restoring"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
-            throw HDF5Error(.failed, file: temporary, "could not be written while restoring history.h5; check free space and permissions")
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+            try Self.fsync(path: temporary)
+        } catch {
+            // A full disk leaves a partial file; the next resume writes it again from the start.
+            try? FileManager.default.removeItem(atPath: temporary)
+            let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
+            throw HDF5Error(.failed, file: temporary, "could not be written while restoring history.h5 (\(reason ?? "\(error)"))")
         }
-        try Self.fsync(path: temporary)
         guard rename(temporary, historyPath) == 0 else {
             throw HDF5Error(.failed, file: historyPath, "could not be replaced by its restored copy (\(String(cString: strerror(errno))))")
         }
