@@ -24,21 +24,26 @@ struct InspectCommand: ParsableCommand {
         guard isFolder.boolValue else {
             throw CLIError("\(runFolder) is a file, not a run folder; give the folder of a run (runs/<name>)")
         }
-        let history = (runFolder as NSString).appendingPathComponent("history.h5")
-        guard FileManager.default.fileExists(atPath: history) else {
-            throw CLIError("\(runFolder): no history.h5 here; give the folder of a run (runs/<name>)")
-        }
         // A reader never waits for, nor stops, the run writing the folder: HDF5's own file lock is
         // left off (unless the environment sets it), and a read that meets an append half-done is retried.
         setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0)
         // The newest checkpoint holds the job as last run (a resume may have changed train.rounds);
         // history.h5 keeps the job the run started with.
         let newest = (try? CheckpointChoice.newest(in: runFolder, warn: false)) ?? nil
-        let (records, jobText, summary) = try Self.retryingTornReads {
-            let records = try HDF5RunReader.readHistory(history)
-            let jobText = try newest.flatMap { try? CheckpointChoice.jobText(of: $0) } ?? HDF5RunReader.readHistoryJob(history)
-            return (records, jobText, try HDF5RunReader.readSummary(history))
+        let history = (runFolder as NSString).appendingPathComponent("history.h5")
+        let read: (records: [RoundRecord], jobText: String, summary: RunSummary?)
+        do {
+            guard FileManager.default.fileExists(atPath: history) else {
+                throw CLIError("\(runFolder): no history.h5 here; give the folder of a run (runs/<name>)")
+            }
+            read = try Self.retryingTornReads { try Self.readHistory(history, newest: newest) }
+        } catch {
+            // Not damage: a history this user may not read is reported as such (FileAccess).
+            guard !"\(error)".contains("permission denied"),
+                  let fallback = try Self.readHistoryCopy(of: newest, because: error) else { throw error }
+            read = fallback
         }
+        let (records, jobText, summary) = read
         let parsed = try? JobFile.parse(text: jobText, path: history)
         say("run \(runFolder)")
         if job { say(jobText.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")) }
@@ -59,6 +64,27 @@ struct InspectCommand: ParsableCommand {
     }
 
     private func say(_ line: String) { ProgressPrinter.say(line) }
+
+    /// The rows, the job and the summary of a history.h5 (the job from `newest` when it can).
+    private static func readHistory(_ history: String, newest: String?) throws -> ([RoundRecord], String, RunSummary?) {
+        let records = try HDF5RunReader.readHistory(history)
+        let jobText = try newest.flatMap { try? CheckpointChoice.jobText(of: $0) } ?? HDF5RunReader.readHistoryJob(history)
+        return (records, jobText, try HDF5RunReader.readSummary(history))
+    }
+
+    /// When history.h5 is missing or cannot be read: the same from the copy of it in the newest
+    /// verified checkpoint (as `resume` would restore it), said in one line; nil without one.
+    /// The copy is read from a temporary file, so the run folder is not written.
+    private static func readHistoryCopy(of checkpoint: String?, because failure: Error) throws -> ([RoundRecord], String, RunSummary?)? {
+        guard let checkpoint, let bytes = HDF5RunReader.historyCopy(in: checkpoint) else { return nil }
+        let temporary = (NSTemporaryDirectory() as NSString).appendingPathComponent("fedcybgd-inspect-\(getpid())-history.h5")
+        defer { try? FileManager.default.removeItem(atPath: temporary) }
+        try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+        let read = try readHistory(temporary, newest: checkpoint)
+        let why = (failure as? HDF5Error)?.kind == .missing || failure is CLIError ? "is missing" : "cannot be read (\(failure))"
+        ProgressPrinter.say("note: history.h5 \(why); reporting from the copy in \(checkpoint) (rows up to round \(read.0.last?.round ?? 0)); 'fedcybgd resume' restores history.h5 from it")
+        return read
+    }
 
     /// Runs `read` again (up to 10 times, 0.1 s apart) when it fails the way a read that meets
     /// the run's append half-done fails; a missing or unreadable file fails at once.

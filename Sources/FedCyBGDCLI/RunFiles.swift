@@ -30,6 +30,7 @@ enum RunFiles {
                 try FileManager.default.copyItem(atPath: source, toPath: (folder as NSString).appendingPathComponent(name))
             }
         } catch {
+            if DiskFull.limit(of: error) != nil { throw error }
             throw CLIError("cannot copy the tokenizer into \(folder): \(error.localizedDescription); check that the run folder is writable")
         }
     }
@@ -71,13 +72,15 @@ final class CorpusTokens {
         return documents
     }
 
-    /// Writes a fresh encoding to the cache; a failure only costs the next run an encoding.
-    func saveCache() {
+    /// Writes a fresh encoding to the cache; a failure only costs the next run an encoding,
+    /// except a full disk, which would stop the run at its first write anyway, so it stops it now.
+    func saveCache() throws {
         guard let pending else { return }
         do {
             try TokenCache.write(path: RunFiles.tokenCache(runFolder), key: pending.key, documents: pending.documents)
             self.pending = nil
         } catch {
+            if DiskFull.limit(of: error) != nil { throw error }
             FileHandle.standardError.write(Data("warning: could not write the token cache \(RunFiles.tokenCache(runFolder)): \(error.localizedDescription)\n".utf8))
         }
     }
@@ -93,7 +96,7 @@ extension RunPlan {
     /// returns `store`, so the call can wrap the store's creation.
     func savingRunFiles(_ store: RunStore) throws -> RunStore {
         if let source = model.tokenizerSource { try RunFiles.saveTokenizer(source, runFolder: runFolder) }
-        corpusTokens.saveCache()
+        try corpusTokens.saveCache()
         if let note = corpusTokens.note { ProgressPrinter.say("note: \(note)") }
         return store
     }

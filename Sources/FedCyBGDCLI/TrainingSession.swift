@@ -53,14 +53,21 @@ struct TrainingSession {
             StopSignals.setUpFinished()
             let written: Result<PreparedRun, Error> = Result { try write(loaded.get(), startup: startup) }
             try SetupAgreement.check(written, transport: transport)
-            try train(written.get(), transport: transport)
+            try train(written.get(), transport: transport, startup: startup)
         } catch {
             if !startup.running { startup.abandon() }
+            // Set-up writes only on rank 0 (the lock, the tokenizer, the token cache,
+            // partition.h5, a restored history), which reports its own failure.
+            if let folder = startup.runFolder,
+               let full = DiskFull.setUpMessage(for: error, runFolder: folder, resuming: startup.resuming) {
+                FileHandle.standardError.write(Data((full + "\n").utf8))
+                throw ExitCode(DiskFull.exitCode)
+            }
             throw error
         }
     }
 
-    private func train(_ prepared: PreparedRun, transport: MPITransport) throws {
+    private func train(_ prepared: PreparedRun, transport: MPITransport, startup: Startup) throws {
         if let finished = prepared.alreadyFinished {
             // Only rank 0 read the checkpoint; the client ranks are already waiting for the
             // first round, so they are told to stop as they would be at the end of a run.
@@ -69,7 +76,7 @@ struct TrainingSession {
             return
         }
         BLASStartup.noteOnce(rank: transport.rank)
-        let summary = try abortingOtherRanksOnFailure(transport, runFolder: prepared.plan.runFolder) { try FedCyBGD.run(
+        let summary = try abortingOtherRanksOnFailure(transport, prepared: prepared, startup: startup) { try FedCyBGD.run(
             settings: prepared.plan.settings, corpus: prepared.corpus, initial: prepared.initial,
             transport: transport, store: prepared.store, jobText: prepared.plan.job.effectiveTOML,
             observer: transport.rank == 0 ? ProgressPrinter(layout: prepared.initial.layout) : nil,
@@ -86,17 +93,34 @@ struct TrainingSession {
     /// Runs `body`; when it fails on one rank of several, ends the whole job with MPI_Abort and the
     /// error's message, since the other ranks are waiting for a round that will never come.
     /// A full disk is told as such, with its own exit status (`DiskFull`).
-    private func abortingOtherRanksOnFailure<T>(_ transport: MPITransport, runFolder: String,
+    private func abortingOtherRanksOnFailure<T>(_ transport: MPITransport, prepared: PreparedRun, startup: Startup,
                                                 _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch {
-            let full = DiskFull.message(for: error, runFolder: runFolder)
+            let full = diskFullLine(for: error, prepared: prepared, startup: startup)
             if transport.size > 1 { MPIRuntime.abort(full ?? "error: \(error)", code: full == nil ? 1 : DiskFull.exitCode) }
             guard let full else { throw error }
             FileHandle.standardError.write(Data((full + "\n").utf8))
             throw ExitCode(DiskFull.exitCode)
         }
+    }
+
+    /// The line for a full disk during the rounds, which depends on what the folder holds: with
+    /// a checkpoint, resume; with neither a checkpoint nor a row (history.h5 was being made),
+    /// the start failed and its files are removed, so the same command starts again; with rows
+    /// but no checkpoint, start again with --replace.
+    private func diskFullLine(for error: Error, prepared: PreparedRun, startup: Startup) -> String? {
+        let folder = prepared.plan.runFolder
+        guard DiskFull.limit(of: error) != nil else { return nil }
+        if (try? HDF5RunReader.latestCompleteCheckpoint(in: folder)) ?? nil != nil {
+            return DiskFull.message(for: error, runFolder: folder)
+        }
+        if prepared.resuming == nil, ((try? HDF5RunReader.readHistory(folder)) ?? []).isEmpty {
+            startup.abandon()
+            return DiskFull.setUpMessage(for: error, runFolder: folder, resuming: false)
+        }
+        return DiskFull.beforeFirstCheckpointMessage(for: error, runFolder: folder, jobPath: prepared.plan.job.path)
     }
 
     /// What a start holds on rank 0 until its run is under way: the lock, and the files it made.
@@ -106,6 +130,10 @@ struct TrainingSession {
         var created: [String] = []
         /// Set once the run's files are in place: from then on a failure is the run's, not the start's.
         var running = false
+        /// The run folder, once known (for a full disk's message).
+        var runFolder: String?
+        /// Set when the start continues a run from a checkpoint (a failure leaves that run as it was).
+        var resuming = false
 
         /// After a failed start: removes what it created, then releases the lock (and the run
         /// folder, when the start made it and it is empty).
@@ -139,8 +167,12 @@ struct TrainingSession {
 
     /// Step 1: the job, its memory estimate, and (rank 0) the lock. Allocates nothing large and writes nothing but the lock.
     private func plan(rank: Int, size: Int, startup: Startup) throws -> RunPlan {
-        if rank == 0, let folder = lockBeforeReading { startup.lock = try RunLock.acquire(folder: folder, resuming: true) }
+        if rank == 0, let folder = lockBeforeReading {
+            startup.runFolder = folder
+            startup.lock = try RunLock.acquire(folder: folder, resuming: true)
+        }
         let plan = try RunPlan(job: loadJob())
+        startup.runFolder = plan.runFolder
         let threads = ThreadPlan.threads(requested: plan.job.threads, clientsPerRound: plan.settings.algorithm.poolsClients ? 1 : plan.settings.clientsPerRound, ranks: size)
         let sizing = MemoryCheck(plan: plan, threads: threads)
         if dryRun {
@@ -200,6 +232,7 @@ struct TrainingSession {
             return PreparedRun(plan: plan, corpus: run.corpus.corpus, initial: run.initial, store: nil, resuming: nil)
         }
         if let (checkpoint, loaded, changes) = run.checkpoint {
+            startup.resuming = true
             let store = try HDF5RunStore(folder: plan.runFolder, keepCheckpoints: plan.job.keepCheckpoints,
                                          programVersion: FedCyBGDCommand.version)
             startup.running = true

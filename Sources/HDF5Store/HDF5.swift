@@ -145,8 +145,9 @@ public class HDF5Object {
 
     deinit {
         // A file (no owner) is closed by HDF5File.deinit; children close themselves, unless
-        // closing their file already did.
-        if owner != nil && H5Iis_valid(id) > 0 { H5Oclose(id) }
+        // closing their file already did, or tried: after a close that failed (a full disk)
+        // their identifiers still look valid but closing them crashes inside libhdf5.
+        if let owner, owner.isOpen, H5Iis_valid(id) > 0 { H5Oclose(id) }
     }
 
     var fileObject: HDF5File { owner ?? (self as! HDF5File) }
@@ -481,7 +482,7 @@ public final class HDF5File: HDF5Container {
         return access
     }
 
-    private var isOpen = true
+    private(set) var isOpen = true
 
     deinit {
         if isOpen && H5Iis_valid(id) > 0 { H5Fclose(id) }

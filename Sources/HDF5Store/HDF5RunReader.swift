@@ -112,6 +112,14 @@ public enum HDF5RunReader {
         return try file.stringAttribute("job")
     }
 
+    /// The bytes of a checkpoint's `/history_copy` (history.h5 as it stood after that round's
+    /// row), checked against its Fletcher32 checksum; nil when it has none or it does not verify.
+    public static func historyCopy(in checkpoint: String) -> [UInt8]? {
+        guard let file = try? HDF5File.open(checkpoint, writable: false) else { return nil }
+        defer { try? file.close() }
+        return try? file.openDataset(RunSchema.historyCopy).read(as: UInt8.self)
+    }
+
     // MARK: Internals
 
     /// Opens a history.h5 (path of the file or of its run folder) read-only and checks its format.

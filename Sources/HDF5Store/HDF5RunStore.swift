@@ -24,6 +24,8 @@ public final class HDF5RunStore: RunStore {
     /// Set once opening the history with HDF5's file lock failed because a reader held it;
     /// from then on the history is opened without the lock (a reader cannot corrupt it).
     private var historyLockBypassed = false
+    /// The round the history was last prepared for by a resume, so it is rebuilt only once.
+    private var preparedForRound: Int?
 
     /// Creates the run folder (and its parents) if needed.
     public init(folder: String, keepCheckpoints: Int = 3, programVersion: String = HDF5RunStore.defaultProgramVersion) throws {
@@ -77,37 +79,65 @@ public final class HDF5RunStore: RunStore {
         try prepareHistory(resumingAt: round)
     }
 
-    /// Makes history.h5 hold exactly the rows up to `round`, readable to the last cell. A history
-    /// that a crash or a full disk left unreadable, or that is gone, is rebuilt from the copy in
-    /// the checkpoint of `round`, with a warning. Safe to call more than once.
+    /// Makes history.h5 hold exactly the rows up to `round`, as they were written. It is replaced
+    /// by the copy in the checkpoint of `round` (history.h5 as it stood after that round's row):
+    /// a kill or a full disk inside an append can leave it unreadable, or worse, readable with
+    /// wrong rows (HDF5 wrote part of its metadata and not the chunks), and the rows after that
+    /// round would be cut anyway. A history that could not be read, or whose rounds differ from
+    /// the copy's, is reported on standard error. Checkpoints without a copy (an older
+    /// fedcybgd) cut the history back in place. Once per store: a second call does nothing.
     public func prepareHistory(resumingAt round: Int) throws {
+        guard preparedForRound != round else { return }
+        let checkpoint = checkpointPath(round: round)
+        if let copy = HDF5RunReader.historyCopy(in: checkpoint) {
+            try restoreHistory(from: copy, checkpoint: checkpoint, round: round)
+        } else {
+            do {
+                try truncateHistory(afterRound: round)
+                _ = try recordedRounds()  // every row must read back, not only the round column
+            } catch {
+                throw HDF5Error(.corrupt, file: historyPath, "cannot be read (\(error)), and \(checkpoint) holds no copy of it (it was written by an older fedcybgd); the history cannot be rebuilt: start the run anew with --replace")
+            }
+        }
+        preparedForRound = round
+    }
+
+    /// Replaces history.h5 by `copy` (through a temporary name and a rename, so that a crash now
+    /// leaves the old file or the new one), saying so when the old one was damaged.
+    private func restoreHistory(from copy: [UInt8], checkpoint: String, round: Int) throws {
+        let temporary = historyPath + ".restoring"
         do {
-            try truncateHistory(afterRound: round)
-            _ = try recordedRounds()  // every row must read back, not only the round column
+            try Data(copy).write(to: URL(fileURLWithPath: temporary))
+            try Self.fsync(path: temporary)
         } catch {
-            try restoreHistory(fromCheckpointOfRound: round, because: error)
-            try truncateHistory(afterRound: round)
+            // A full disk leaves a partial file; the next resume writes it again from the start.
+            try? FileManager.default.removeItem(atPath: temporary)
+            let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
+            throw HDF5Error(.failed, file: temporary, "could not be written while restoring history.h5 (\(reason ?? "\(error)"))")
+        }
+        let problem = historyProblem(comparedWith: temporary, round: round)
+        guard rename(temporary, historyPath) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw HDF5Error(.failed, file: historyPath, "could not be replaced by its restored copy (\(reason))")
+        }
+        if let problem {
+            FileHandle.standardError.write(Data("warning: \(historyPath) \(problem); restored from \(checkpoint), rows up to round \(round)\n".utf8))
         }
     }
 
-    /// Replaces history.h5 by the copy in `checkpoint-<round>.h5` (through a temporary name and a
-    /// rename, so that a crash now leaves the old file or the new one), saying so on standard error.
-    private func restoreHistory(fromCheckpointOfRound round: Int, because failure: Error) throws {
-        let checkpoint = checkpointPath(round: round)
-        let copy = try? HDF5File.open(checkpoint, writable: false)
-        defer { try? copy?.close() }
-        guard let bytes = try? copy?.openDataset(RunSchema.historyCopy).read(as: UInt8.self) else {
-            throw HDF5Error(.corrupt, file: historyPath, "cannot be read (\(failure)), and \(checkpoint) holds no copy of it (it was written by an older fedcybgd); the history cannot be rebuilt: start the run anew with --replace")
+    /// What is wrong with history.h5 when its rows up to `round` are not those of the copy at
+    /// `copyPath`: it cannot be read completely, or its rounds differ. Nil when they agree.
+    private func historyProblem(comparedWith copyPath: String, round: Int) -> String? {
+        let current: [RoundRecord]
+        do {
+            current = try HDF5RunReader.readHistory(historyPath)
+        } catch {
+            return "could not be read (\(error))"
         }
-        let temporary = historyPath + ".restoring"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
-            throw HDF5Error(.failed, file: temporary, "could not be written while restoring history.h5; check free space and permissions")
-        }
-        try Self.fsync(path: temporary)
-        guard rename(temporary, historyPath) == 0 else {
-            throw HDF5Error(.failed, file: historyPath, "could not be replaced by its restored copy (\(String(cString: strerror(errno))))")
-        }
-        FileHandle.standardError.write(Data("warning: \(historyPath) could not be read (\(failure)); restored from \(checkpoint), rows up to round \(round)\n".utf8))
+        let kept = current.prefix { $0.round <= round }.map(\.round)
+        let copied = ((try? HDF5RunReader.readHistory(copyPath)) ?? []).map(\.round)
+        return kept == copied ? nil : "held rounds that differ from the checkpoint's copy of it (\(kept.count) rows up to round \(round), the copy \(copied.count))"
     }
 
     /// Adds a line to history.h5's `resume_log` attribute: when the run was resumed, from which
@@ -136,6 +166,7 @@ public final class HDF5RunStore: RunStore {
 
     public func append(_ record: RoundRecord) throws {
         let file = try openHistory()
+        HistoryAppendKillSwitch.step(round: record.round)
         let history = try file.openGroup("history")
         let clients = try history.openDataset("clients")
         let width = try clients.shape().last ?? 1
@@ -145,6 +176,7 @@ public final class HDF5RunStore: RunStore {
         try HistoryTable(group: history, columns: HistorySchema.columns, config: config).append(record, clientWidth: width)
         // Rounds that train every block (fedavg, centralized) or the adapters (fedlora) are no block's visit.
         if let block = record.target.block { try BlockVisits.append(record, block: block, to: file, config: config, width: width) }
+        HistoryAppendKillSwitch.step(round: record.round)
         try file.close()
     }
 

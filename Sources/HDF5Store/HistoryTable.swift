@@ -39,6 +39,7 @@ struct HistoryTable {
                                                   rowsBefore: rowsBefore)
                 try dataset.append(cells.padded(to: width), as: column.element)
             }
+            HistoryAppendKillSwitch.step(round: record.round)
         }
     }
 

@@ -243,6 +243,31 @@ def test_history_damaged_or_lost_is_rebuilt_from_the_checkpoint_on_resume(tmp_pa
     assert_same_run(reference, folder)
 
 
+@pytest.mark.parametrize("damage", ["scrambled", "deleted"])
+def test_inspect_reports_from_the_checkpoints_copy_when_history_is_damaged_or_lost(tmp_path, damage):
+    _, folder = stopped_run(tmp_path, 6)
+    shown = lambda: subprocess.run([BINARY, "inspect", str(folder)], capture_output=True, text=True, timeout=120)
+    before = shown()
+    assert before.returncode == 0 and "note:" not in before.stdout, before.stderr
+    history = folder / "history.h5"
+    if damage == "scrambled":
+        data = bytearray(history.read_bytes())
+        for i in range(len(data) // 2, len(data) // 2 + 4000):
+            data[i] ^= 0x5A
+        history.write_bytes(bytes(data))
+    else:
+        history.unlink()
+    after = shown()
+    assert after.returncode == 0, after.stderr
+    notes = [line for line in after.stdout.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and newest(folder).name in notes[0], after.stdout
+    assert ("is missing" if damage == "deleted" else "cannot be read") in notes[0], notes[0]
+    kept = ("history:", "best eval loss", "totals so far", "visits per block")
+    assert [l for l in after.stdout.splitlines() if l.startswith(kept)] == \
+        [l for l in before.stdout.splitlines() if l.startswith(kept)]
+    assert not history.exists() or damage == "scrambled"  # inspect wrote nothing into the run folder
+
+
 def test_history_without_a_copy_is_refused_in_one_line_and_nothing_hangs(tmp_path):
     job, folder = stopped_run(tmp_path, 4)
     for checkpoint in folder.glob("checkpoint-*.h5"):  # as an older fedcybgd wrote them
