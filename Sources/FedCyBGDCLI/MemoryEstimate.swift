@@ -51,14 +51,16 @@ struct MemoryEstimate {
         return chunkRows * Double(vocab)
     }
 
-    private var layout: ParameterLayout { ParameterLayout(config: model) }
+    private var sizes: (embeddings: Double, layer: Double, final: Double) { ParameterLayout.blockSizes(model) }
 
     /// Floats of block `b` (0 = embeddings, 1...L = layers, L + 1 = final norm and Llama's untied head).
-    private func blockSize(_ b: Int) -> Double { Double(layout.blocks[b].range.count) }
+    private func blockSize(_ b: Int) -> Double {
+        b == 0 ? sizes.embeddings : b <= model.layers ? sizes.layer : sizes.final
+    }
 
-    private var layerSize: Double { blockSize(1) }
-    var parameters: Double { Double(layout.parameterCount) }
-    private var adapterCount: Double { Double(LoRALayout(model: model, lora: settings.lora).parameterCount) }
+    private var layerSize: Double { sizes.layer }
+    var parameters: Double { sizes.embeddings + Double(model.layers) * sizes.layer + sizes.final }
+    private var adapterCount: Double { LoRALayout.parameterCount(model: model, rank: settings.lora.rank) }
 
     /// Activation and backward-scratch floats of a `GPTTrainer` whose lowest trained block is
     /// `lowest` (nil: nothing trains), skipping `skipped` layers, as `GPTTrainer.init` allocates them.

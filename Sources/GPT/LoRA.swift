@@ -102,6 +102,17 @@ public struct LoRALayout: Sendable {
         self.slots = slots; self.tensors = tensors; parameterCount = offset
     }
 
+    /// Floats of the adapter vector, computed without building the layout (for sizing jobs).
+    public static func parameterCount(model: GPTConfig, rank: Int) -> Double {
+        var single = model
+        single.layers = 1
+        let perLayer = LoRATarget.targets(of: model.architecture).reduce(0.0) { sum, target in
+            let w = target.weight(ParameterLayout(config: single), layer: 0)
+            return sum + Double(w.inDim + w.outDim) * Double(rank)
+        }
+        return perLayer * Double(model.layers)
+    }
+
     /// The adapter of layer `layer`'s `target` matrix.
     public func slot(layer: Int, _ target: LoRATarget) -> LoRASlot {
         slots[layer * targets.count + targets.firstIndex(of: target)!]

@@ -79,6 +79,17 @@ public struct ParameterLayout: Sendable {
         self.index = Dictionary(uniqueKeysWithValues: tensors.enumerated().map { ($1.name, $0) })
     }
 
+    /// Floats of the embeddings block, of one layer block and of the final block, computed without
+    /// building the layout (in Double, so that absurd shapes can be sized before they are refused).
+    public static func blockSizes(_ config: GPTConfig) -> (embeddings: Double, layer: Double, final: Double) {
+        let c = Double(config.embedDim), v = Double(config.vocabSize)
+        let layer = layerEntries(config).reduce(0.0) { $0 + $1.1.reduce(1.0) { $0 * Double($1) } }
+        switch config.architecture {
+        case .gpt2: return ((v + Double(config.contextLength)) * c, layer, 2 * c)
+        case .llama: return (v * c, layer, c + (config.tiedHead ? 0 : v * c))
+        }
+    }
+
     /// The tensors of one layer (name after the layer prefix, shape), in buffer order.
     static func layerEntries(_ config: GPTConfig) -> [(String, [Int])] {
         switch config.architecture {

@@ -32,3 +32,23 @@ final class ActivationMemoryTests: XCTestCase {
         }
     }
 }
+
+/// The analytic sizes the job sizing uses equal the layouts' own counts.
+final class AnalyticSizeTests: XCTestCase {
+    func testBlockAndAdapterSizesEqualTheLayouts() {
+        let configs: [GPTConfig] = [
+            GPTConfig(vocabSize: 23, contextLength: 12, embedDim: 16, layers: 3, heads: 2),
+            .llama(vocabSize: 23, contextLength: 12, embedDim: 16, layers: 3, heads: 4, keyValueHeads: 2, intermediateSize: 24, headDim: 6),
+            .llama(vocabSize: 29, contextLength: 12, embedDim: 16, layers: 2, heads: 2, keyValueHeads: 1, intermediateSize: 40, tiedHead: true),
+        ]
+        for config in configs {
+            let layout = ParameterLayout(config: config)
+            let sizes = ParameterLayout.blockSizes(config)
+            XCTAssertEqual(sizes.embeddings, Double(layout.blocks[0].range.count))
+            XCTAssertEqual(sizes.layer, Double(layout.blocks[1].range.count))
+            XCTAssertEqual(sizes.final, Double(layout.blocks[config.layers + 1].range.count))
+            XCTAssertEqual(LoRALayout.parameterCount(model: config, rank: 3),
+                           Double(LoRALayout(model: config, lora: LoRAConfig(rank: 3, alpha: 6)).parameterCount))
+        }
+    }
+}

@@ -173,3 +173,20 @@ def test_a_gpt2_checkpoint_as_llama_init_is_refused_in_one_line(tmp_path):
     assert done.returncode != 0 and len(lines) == 1, done.stderr
     assert "model.architecture" in lines[0] and "GPT-2" in lines[0]
     assert not (tmp_path / "runs/from-gpt2").exists() or not list((tmp_path / "runs/from-gpt2").glob("*.h5"))
+
+
+@pytest.mark.parametrize("order, selection, blocks", [("random", "random", "layers"), ("descending", "cyclic", "all")])
+def test_block_orders_and_selections_are_rank_invariant_for_llama(tmp_path, order, selection, blocks):
+    train_keys = f'block_order = "{order}"\nclient_selection = "{selection}"\nblocks = "{blocks}"\nlr_schedule = "cosine"\n'
+    one = llama_job(tmp_path / "one", "options", train=train_keys)
+    three = llama_job(tmp_path / "three", "options", train=train_keys)
+    for job, ranks in ((one, None), (three, 3)):
+        done = train(job, ranks)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert bits_equal(final_model(tmp_path / "one/runs/options"), final_model(tmp_path / "three/runs/options"))
+    with h5py.File(tmp_path / "three/runs/options/history.h5", "r") as f:
+        trained = f["history/block"][()]
+    if blocks == "layers":
+        assert set(trained) <= {1, 2}, trained
+    else:
+        assert list(trained[:4]) == [3, 2, 1, 0], trained
