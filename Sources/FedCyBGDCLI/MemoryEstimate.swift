@@ -62,10 +62,10 @@ struct MemoryEstimate {
     var parameters: Double { sizes.embeddings + Double(model.layers) * sizes.layer + sizes.final }
     private var adapterCount: Double { LoRALayout.parameterCount(model: model, rank: settings.lora.rank) }
 
-    /// Activation and backward-scratch floats of a `GPTTrainer` whose lowest trained block is
-    /// `lowest` (nil: nothing trains), skipping `skipped` layers, as `GPTTrainer.init` allocates them.
-    func trainerActivations(lowest: Int?, skipped: Set<Int>) -> Double {
-        ActivationMemory.trainer(config: model, batch: settings.batch, sequence: settings.sequence, lowest: lowest,
+    /// Activation and backward-scratch floats of a `GPTTrainer` training `trainable`, skipping
+    /// `skipped` layers, as `GPTTrainer.init` allocates them.
+    func trainerActivations(trainable: Set<Int>, skipped: Set<Int>) -> Double {
+        ActivationMemory.trainer(config: model, batch: settings.batch, sequence: settings.sequence, trainableBlocks: trainable,
                                  skipped: skipped, threads: threads)
     }
 
@@ -89,18 +89,18 @@ struct MemoryEstimate {
         switch settings.algorithm {
         case .fedlora:
             let a = adapterCount
-            let inner = trainerActivations(lowest: 1, skipped: []) + Double(model.layers) * layerSize
+            let inner = trainerActivations(trainable: Set(1...model.layers), skipped: []) + Double(model.layers) * layerSize
             return (parameters + inner + 3 * a + (restore + copies) * a, a)
         case .fedavg, .centralized:
             let p = parameters
-            return (trainerActivations(lowest: 0, skipped: []) + 3 * p + (restore + copies) * p, p)
+            return (trainerActivations(trainable: Set(0...(model.layers + 1)), skipped: []) + 3 * p + (restore + copies) * p, p)
         case .fedcybgd, .badam:
             var worst = (floats: 0.0, trained: 0.0)
             for block in candidateBlocks {
                 let size = blockSize(block)
                 let skipped = settings.layerDrop.fraction > 0
                     ? settings.layerDrop.droppedLayers(activeBlock: block, layout: ParameterLayout(config: settings.model)) : []
-                let floats = trainerActivations(lowest: block, skipped: skipped) + 3 * size + (restore + copies) * size
+                let floats = trainerActivations(trainable: [block], skipped: skipped) + 3 * size + (restore + copies) * size
                 if floats > worst.floats { worst = (floats, size) }
             }
             return worst

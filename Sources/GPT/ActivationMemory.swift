@@ -23,22 +23,25 @@ public enum ActivationMemory {
             return max(1, min(rows, Double((8 << 20) / max(vocab, 1)))) * Double(vocab)
         }
 
-        /// One layer's own buffers: kept for backward, or a reused scratch layer. A Llama scratch
-        /// layer made after kept layers reuses their shared gated-product buffer (`sharesScratch`).
-        func layer(kept: Bool, sharesScratch: Bool = false) -> Double {
+        /// One layer's own buffers: kept for backward (`trains` or for input gradients only), or a
+        /// reused scratch layer. A Llama scratch layer made after kept layers reuses their shared
+        /// gated-product buffer (`sharesScratch`).
+        func layer(kept: Bool, trains: Bool = true, sharesScratch: Bool = false) -> Double {
             let c = config, maps = (kept ? batch * Double(c.heads) : slots) * map
             switch c.architecture {
             case .gpt2: return (kept ? 15 * n : 11 * n) + 4 * rows + maps
             case .llama:
                 let attention = rows * Double(c.attentionWidth), hidden = rows * Double(c.intermediateSize)
-                return 3 * n + 2 * rows + rows * Double(c.qkvWidth) + (groups ? 3 * attention : 0) + attention + maps
-                    + 2 * hidden + (kept || sharesScratch ? 0 : hidden)
+                let ownsInputs = !kept || trains
+                return n + 2 * rows + rows * Double(c.qkvWidth) + maps + 2 * hidden
+                    + (ownsInputs ? 2 * n + attention : 0) + (kept || sharesScratch ? 0 : hidden)
             }
         }
 
-        /// Buffers the layers of one trainer share: backward scratch, and the recomputed activation
-        /// of kept layers (GPT-2's GELU output, Llama's gated product).
-        func shared(backward: Bool, anyKept: Bool) -> Double {
+        /// Buffers the layers of one trainer share: backward scratch, the recomputed activation of
+        /// kept layers (GPT-2's GELU output, Llama's gated product), and Llama's repeated key/value
+        /// heads and the inputs of kept layers that do not train.
+        func shared(backward: Bool, anyKept: Bool, anyKeptFrozen: Bool, anyLayer: Bool) -> Double {
             let c = config
             switch c.architecture {
             case .gpt2:
@@ -46,23 +49,28 @@ public enum ActivationMemory {
             case .llama:
                 let attention = rows * Double(c.attentionWidth), hidden = rows * Double(c.intermediateSize)
                 let scratch = rows * Double(c.qkvWidth) + (groups ? 3 * attention : 0) + attention + 3 * hidden + slots * map
-                return (backward ? scratch : 0) + (anyKept ? hidden : 0)
+                return (backward ? scratch : 0) + (anyKept ? hidden : 0) + (groups && anyLayer ? 3 * attention : 0)
+                    + (anyKeptFrozen ? 2 * n + attention : 0)
             }
         }
     }
 
-    /// Activation and backward-scratch floats of a `GPTTrainer` whose lowest trained block is
-    /// `lowest` (nil: nothing trains), with `skipped` layers, `threads` BLAS threads.
-    public static func trainer(config: GPTConfig, batch: Int, sequence: Int, lowest: Int?, skipped: Set<Int> = [],
+    /// Activation and backward-scratch floats of a `GPTTrainer` training `trainableBlocks` (none:
+    /// it only computes the loss), with `skipped` layers, `threads` BLAS threads.
+    public static func trainer(config: GPTConfig, batch: Int, sequence: Int, trainableBlocks: Set<Int>, skipped: Set<Int> = [],
                                threads: Int) -> Double {
         let s = Shape(config, batch: batch, sequence: sequence, threads: threads)
         let layers = config.layers
-        let storedFrom = min(max((lowest ?? (layers + 1)) - 1, 0), layers)
-        let stored = Double((storedFrom..<layers).filter { !skipped.contains($0) }.count)
+        let storedFrom = min(max((trainableBlocks.min() ?? (layers + 1)) - 1, 0), layers)
+        let storedLayers = (storedFrom..<layers).filter { !skipped.contains($0) }
+        let trained = Double(storedLayers.filter { trainableBlocks.contains($0 + 1) }.count)
+        let stored = Double(storedLayers.count), frozen = stored - trained
         let frozenRun = (0..<storedFrom).contains { !skipped.contains($0) }
-        let training = lowest != nil
+        let training = !trainableBlocks.isEmpty
         var floats = s.n + stored * s.n                                   // residual stream
-        floats += stored * s.layer(kept: true) + s.shared(backward: training && stored > 0, anyKept: stored > 0)
+        floats += trained * s.layer(kept: true) + frozen * s.layer(kept: true, trains: false)
+        floats += s.shared(backward: training && stored > 0, anyKept: stored > 0, anyKeptFrozen: frozen > 0,
+                           anyLayer: stored > 0 || frozenRun)
         if frozenRun { floats += s.n + s.layer(kept: false, sharesScratch: stored > 0) }  // spare residual, scratch layer
         floats += s.n + 2 * s.rows + s.logitsChunk                        // final norm, logits chunk
         if training { floats += 2 * s.n }                                 // dres, dln
@@ -72,6 +80,7 @@ public enum ActivationMemory {
     /// Floats of a `GPTEvaluator`: one reused layer, two residuals, the final norm and a logits chunk.
     public static func evaluator(config: GPTConfig, batch: Int, sequence: Int, threads: Int) -> Double {
         let s = Shape(config, batch: batch, sequence: sequence, threads: threads)
-        return 2 * s.n + s.layer(kept: false) + s.n + 2 * s.rows + s.logitsChunk
+        return 2 * s.n + s.layer(kept: false) + s.shared(backward: false, anyKept: false, anyKeptFrozen: false, anyLayer: true)
+            + s.n + 2 * s.rows + s.logitsChunk
     }
 }

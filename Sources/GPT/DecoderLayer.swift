@@ -18,8 +18,9 @@ protocol DecoderLayer: AnyObject {
 /// Makes one architecture's layers; the layers of one trainer share its backward scratch.
 protocol DecoderLayerFactory {
     /// A layer writing to `out`. `keepForBackward` keeps its activations for `backward`; otherwise
-    /// it may reuse scratch that every non-kept layer of this factory shares.
-    func makeLayer(out: UnsafeMutablePointer<Float>, keepForBackward: Bool) -> DecoderLayer
+    /// it may reuse scratch that every non-kept layer of this factory shares. A kept layer that
+    /// does not `trains` needs only input gradients, so it may share what only weight gradients read.
+    func makeLayer(out: UnsafeMutablePointer<Float>, keepForBackward: Bool, trains: Bool) -> DecoderLayer
 }
 
 extension Architecture {

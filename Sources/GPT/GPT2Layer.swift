@@ -15,7 +15,7 @@ final class GPT2LayerFactory: DecoderLayerFactory {
         dAttention = storage.make(backward ? d.workerSlots * d.seq * d.seq : 0)
     }
 
-    func makeLayer(out: UnsafeMutablePointer<Float>, keepForBackward: Bool) -> DecoderLayer {
+    func makeLayer(out: UnsafeMutablePointer<Float>, keepForBackward: Bool, trains: Bool) -> DecoderLayer {
         if keepForBackward && geluScratch == nil { geluScratch = storage.make(4 * dims.rows * dims.channels) }
         return GPT2Layer(factory: self, out: out, keepForBackward: keepForBackward, geluScratch: geluScratch)
     }

@@ -25,7 +25,7 @@ public final class GPTEvaluator {
         let n = d.rows * d.channels
         residualA = storage.make(n); residualB = storage.make(n)
         layer = config.architecture.layerFactory(storage: storage, dims: d, backward: false, dln: residualB)
-            .makeLayer(out: residualB, keepForBackward: false)
+            .makeLayer(out: residualB, keepForBackward: false, trains: false)
         lnf = storage.make(n); lnfMean = storage.make(d.rows); lnfRstd = storage.make(d.rows)
         logitsChunk = storage.make(d.headChunkRows * d.vocab)
     }

@@ -81,7 +81,8 @@ public final class GPTTrainer {
         let storesLayers = (storedFrom..<config.layers).contains { !skippedLayers.contains($0) }
         dres = storage.make(training ? n : 0); dln = storage.make(training ? n : 0)
         let factory = config.architecture.layerFactory(storage: storage, dims: d, backward: training && storesLayers, dln: dln)
-        let acts = Self.layers(factory, storage: storage, dims: d, storedFrom: storedFrom, skipped: skippedLayers)
+        let acts = Self.layers(factory, storage: storage, dims: d, storedFrom: storedFrom, skipped: skippedLayers,
+                               trainable: trainableBlocks)
         residuals = acts.residuals; stored = acts.stored; frozenScratch = acts.frozenScratch; spareResidual = acts.spare
         lnf = storage.make(n); lnfMean = storage.make(d.rows); lnfRstd = storage.make(d.rows)
         logits = storage.make(d.headChunkRows * d.vocab)
@@ -98,7 +99,7 @@ public final class GPTTrainer {
     /// input (the identity needs no copy) and it gets no layer; frozen layers below `storedFrom`
     /// share one scratch layer, made only if at least one of them runs.
     private static func layers(_ factory: DecoderLayerFactory, storage: FloatStorage, dims d: Dims, storedFrom: Int,
-                               skipped: Set<Int>) -> (
+                               skipped: Set<Int>, trainable: Set<Int>) -> (
         residuals: [UnsafeMutablePointer<Float>], stored: [DecoderLayer?],
         frozenScratch: DecoderLayer?, spare: UnsafeMutablePointer<Float>?
     ) {
@@ -108,11 +109,12 @@ public final class GPTTrainer {
             residuals.append(skipped.contains(l) ? residuals[residuals.count - 1] : storage.make(n))
         }
         let stored: [DecoderLayer?] = (storedFrom..<d.layers).map { l in
-            skipped.contains(l) ? nil : factory.makeLayer(out: residuals[l + 1 - storedFrom], keepForBackward: true)
+            skipped.contains(l) ? nil : factory.makeLayer(out: residuals[l + 1 - storedFrom], keepForBackward: true,
+                                                          trains: trainable.contains(l + 1))
         }
         guard (0..<storedFrom).contains(where: { !skipped.contains($0) }) else { return (residuals, stored, nil, nil) }
         let spare = storage.make(n)
-        return (residuals, stored, factory.makeLayer(out: spare, keepForBackward: false), spare)
+        return (residuals, stored, factory.makeLayer(out: spare, keepForBackward: false, trains: false), spare)
     }
 
     /// Floats of gradient memory: the sizes of the trainable blocks, nothing for frozen ones.

@@ -8,6 +8,12 @@ final class LlamaLayerFactory: DecoderLayerFactory {
     let rotary: RotaryTable
     let dln, dqkv, dExpanded, datty, dmlp, dgateUp, dAttention: UnsafeMutablePointer<Float>
     private var mlpScratch: UnsafeMutablePointer<Float>?
+    /// k and v repeated per query head, for every layer: a kept layer repeats them again from its
+    /// packed qkv in backward, which costs a copy and saves a 3·H·D-wide buffer per layer.
+    private var expandedScratch: UnsafeMutablePointer<Float>?
+    /// The normalized inputs and the attention output of kept layers that do not train: their
+    /// backward needs only input gradients, which never read these.
+    private var frozenInputs: (xn1: UnsafeMutablePointer<Float>, xn2: UnsafeMutablePointer<Float>, atty: UnsafeMutablePointer<Float>)?
 
     init(storage: FloatStorage, dims d: Dims, backward: Bool, dln: UnsafeMutablePointer<Float>) {
         self.storage = storage; dims = d; self.dln = dln
@@ -21,9 +27,15 @@ final class LlamaLayerFactory: DecoderLayerFactory {
         dAttention = storage.make(backward ? d.workerSlots * d.seq * d.seq : 0)
     }
 
-    func makeLayer(out: UnsafeMutablePointer<Float>, keepForBackward: Bool) -> DecoderLayer {
-        if keepForBackward && mlpScratch == nil { mlpScratch = storage.make(dims.rows * dims.config.intermediateSize) }
-        return LlamaLayer(factory: self, out: out, keepForBackward: keepForBackward, mlpScratch: mlpScratch)
+    func makeLayer(out: UnsafeMutablePointer<Float>, keepForBackward: Bool, trains: Bool) -> DecoderLayer {
+        let d = dims, c = d.config
+        if keepForBackward && mlpScratch == nil { mlpScratch = storage.make(d.rows * c.intermediateSize) }
+        if d.groupsQueries && expandedScratch == nil { expandedScratch = storage.make(d.rows * 3 * c.attentionWidth) }
+        if keepForBackward && !trains && frozenInputs == nil {
+            frozenInputs = (storage.make(d.rows * d.channels), storage.make(d.rows * d.channels), storage.make(d.rows * c.attentionWidth))
+        }
+        return LlamaLayer(factory: self, out: out, keepForBackward: keepForBackward, mlpScratch: mlpScratch,
+                          expanded: expandedScratch, sharedInputs: keepForBackward && !trains ? frozenInputs : nil)
     }
 }
 
@@ -32,8 +44,9 @@ final class LlamaLayerFactory: DecoderLayerFactory {
 ///
 /// q, k and v come from one matmul over the adjacent q/k/v weights into `qkv` [rows, (H + 2 Hkv) D];
 /// RoPE rotates q and k there in place. With fewer key/value heads than query heads, k and v are
-/// repeated per query head into `expanded` [rows, 3 H D] (transformers' repeat_kv), so one fused
-/// attention kernel serves both architectures; its backward sums each group's gradients.
+/// repeated per query head into a buffer [rows, 3 H D] shared by the layers (transformers'
+/// repeat_kv), so one fused attention kernel serves both architectures; the backward repeats them
+/// again and sums each group's gradients.
 final class LlamaLayer: DecoderLayer {
     let factory: LlamaLayerFactory
     var xn1, rstd1, qkv, atty, att, res2, xn2, rstd2, gateUp, mlp, out: UnsafeMutablePointer<Float>
@@ -45,19 +58,22 @@ final class LlamaLayer: DecoderLayer {
     /// With `keepForBackward` every head's attention map is stored and the MLP output goes to the
     /// shared `mlpScratch` (recomputed in backward); otherwise per-thread maps are reused, and the
     /// shared buffer too when there is one (a frozen layer's product is never read again).
+    /// `expanded` is the factory's buffer for repeated key/value heads (grouped-query attention);
+    /// `sharedInputs`, when given, replaces the buffers only weight gradients read.
     init(factory: LlamaLayerFactory, out: UnsafeMutablePointer<Float>, keepForBackward: Bool,
-         mlpScratch: UnsafeMutablePointer<Float>?) {
+         mlpScratch: UnsafeMutablePointer<Float>?, expanded: UnsafeMutablePointer<Float>?,
+         sharedInputs: (xn1: UnsafeMutablePointer<Float>, xn2: UnsafeMutablePointer<Float>, atty: UnsafeMutablePointer<Float>)?) {
         self.factory = factory
         let storage = factory.storage, d = factory.dims, c = d.config, rows = d.rows
-        xn1 = storage.make(rows * d.channels); rstd1 = storage.make(rows)
+        xn1 = sharedInputs?.xn1 ?? storage.make(rows * d.channels); rstd1 = storage.make(rows)
         qkv = storage.make(rows * c.qkvWidth)
-        attentionInput = d.groupsQueries ? storage.make(rows * 3 * c.attentionWidth) : qkv
-        atty = storage.make(rows * c.attentionWidth)
+        attentionInput = expanded ?? qkv
+        atty = sharedInputs?.atty ?? storage.make(rows * c.attentionWidth)
         keepMaps = keepForBackward
         attMaps = keepForBackward ? d.batch * d.heads : d.workerSlots
         att = storage.make(attMaps * d.seq * d.seq)
         res2 = storage.make(rows * d.channels)
-        xn2 = storage.make(rows * d.channels); rstd2 = storage.make(rows)
+        xn2 = sharedInputs?.xn2 ?? storage.make(rows * d.channels); rstd2 = storage.make(rows)
         gateUp = storage.make(rows * 2 * c.intermediateSize)
         mlp = mlpScratch ?? storage.make(rows * c.intermediateSize)
         self.out = out
@@ -102,6 +118,10 @@ final class LlamaLayer: DecoderLayer {
         // Attention: res2 = input + attention(rope(xn1 Wqkv^T)) Wo^T
         linearBackward(dinp: f.datty, dweight: g(.output), dout: dres, inp: atty, weight: w(.output),
                        rows: rows, inDim: c.attentionWidth, outDim: width)
+        if d.groupsQueries {  // the shared buffer holds the last layer's heads: repeat this layer's again
+            repeatKeyValues(expanded: attentionInput, packed: qkv, rows: rows, heads: c.heads,
+                            kvHeads: c.keyValueHeads, headDim: c.headDim)
+        }
         attentionBackward(dqkv: d.groupsQueries ? f.dExpanded : f.dqkv, dout: f.datty, qkv: attentionInput, att: att,
                           scratch: f.dAttention, scratchMaps: d.workerSlots,
                           batch: d.batch, seq: d.seq, channels: c.attentionWidth, heads: c.heads)

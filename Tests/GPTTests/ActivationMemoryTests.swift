@@ -13,10 +13,11 @@ final class ActivationMemoryTests: XCTestCase {
     func testTrainerCountsEqualWhatIsAllocated() {
         for config in configs {
             let cases: [(Set<Int>, Set<Int>)] = [([], []), ([0], []), ([1], []), ([2], []), ([3], []), ([4], []),
-                                                 ([0, 1, 2, 3, 4], []), ([3], [0]), ([1], [1, 2]), ([2], [0, 2])]
+                                                 ([0, 1, 2, 3, 4], []), ([3], [0]), ([1], [1, 2]), ([2], [0, 2]),
+                                                 ([1, 2, 3], []), ([0, 3], [1])]
             for (blocks, skipped) in cases {
                 let trainer = GPTTrainer(config: config, batch: 2, sequence: 9, trainableBlocks: blocks, skippedLayers: skipped)
-                let counted = ActivationMemory.trainer(config: config, batch: 2, sequence: 9, lowest: blocks.min(),
+                let counted = ActivationMemory.trainer(config: config, batch: 2, sequence: 9, trainableBlocks: blocks,
                                                        skipped: skipped, threads: BLAS.threads)
                 XCTAssertEqual(counted, Double(trainer.activationFloatCount),
                                "\(config.architecture) blocks \(blocks.sorted()) skipped \(skipped.sorted())")
