@@ -190,3 +190,30 @@ def test_block_orders_and_selections_are_rank_invariant_for_llama(tmp_path, orde
         assert set(trained) <= {1, 2}, trained
     else:
         assert list(trained[:4]) == [3, 2, 1, 0], trained
+
+
+def test_a_bfloat16_sharded_llama_folder_starts_where_its_float32_copy_does(tmp_path):
+    """Real checkpoints are half precision and sharded: the first evaluation from a bf16 folder in
+    three shards equals, bit for bit, the one from the same weights saved as one float32 file."""
+    source = make_llama_folder(tmp_path / "source", seed=4)
+    model = transformers.LlamaForCausalLM.from_pretrained(source).to(torch.bfloat16)
+    half = tmp_path / "bf16"
+    model.save_pretrained(half, safe_serialization=True, max_shard_size="300KB")
+    assert len(list(half.glob("model-*.safetensors"))) >= 3 and (half / "model.safetensors.index.json").exists()
+    full = tmp_path / "fp32"
+    model.to(torch.float32).save_pretrained(full, safe_serialization=True)
+    for folder in (half, full):
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            (folder / name).write_bytes((source / name).read_bytes())
+    losses = []
+    for folder in (half, full):
+        job = llama_job(tmp_path / folder.name, "init").read_text()
+        job = job.replace('[model]\narchitecture = "llama"\nkv_heads = 1\nintermediate = 48\n', f'[model]\ninit = "{folder}"\n')
+        job = re.sub(r"(?m)^(layers|width|heads) = .*\n", "", job)
+        path = tmp_path / folder.name / "init.toml"
+        path.write_text(job.replace("rounds = 9", "rounds = 1"))
+        done = train(path, None)
+        assert done.returncode == 0, done.stdout + done.stderr
+        with h5py.File(tmp_path / folder.name / "runs/init/history.h5", "r") as f:
+            losses.append(f["summary"].attrs["initial_eval_loss"])
+    assert np.isfinite(losses[0]) and losses[0] == losses[1]
