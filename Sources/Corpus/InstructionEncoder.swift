@@ -14,6 +14,13 @@ public struct TokenizedRecord: Sendable, Hashable {
     /// The final response's words: the reference a generation evaluation compares against.
     public let reference: String
 
+    // Public so that other modules' tests can build records in memory.
+    public init(line: Int, label: String?, tokens: [TokenID], counted: [Bool], promptLength: Int, reference: String) {
+        precondition(tokens.count == counted.count, "one flag per token")
+        self.line = line; self.label = label; self.tokens = tokens; self.counted = counted
+        self.promptLength = promptLength; self.reference = reference
+    }
+
     /// Tokens the loss counts.
     public var countedTokens: Int { counted.reduce(0) { $0 + ($1 ? 1 : 0) } }
 }
