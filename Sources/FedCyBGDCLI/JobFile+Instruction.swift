@@ -69,6 +69,8 @@ extension TableReader {
         keys.pack = try bool("data", "pack") ?? keys.pack
         keys.keysSet = InstructionKeys.keys.filter { value("data", $0) != nil }
         job.instruction = keys
+        // Records have no files to split by; their natural split is by their label field.
+        if keys.isJSONL, value("data", "partition") == nil { job.partition = "by-field" }
     }
 }
 

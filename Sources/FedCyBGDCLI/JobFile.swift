@@ -19,7 +19,7 @@ public struct JobFile: Equatable, Sendable {
     public var context: Int?
 
     public var corpus: String
-    /// "by-file" or "iid".
+    /// "by-file", "iid" or "dirichlet"; for instruction data "by-field", "iid" or "dirichlet".
     public var partition: String
     /// For "iid": how many shards. For "by-file": if set, must equal the number of usable files.
     public var clients: Int?
