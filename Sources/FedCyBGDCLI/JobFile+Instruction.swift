@@ -23,6 +23,12 @@ public struct InstructionKeys: Equatable, Sendable {
 
     var isJSONL: Bool { format == "jsonl" }
 
+    /// Equal when the values are: which keys a file spelled out does not change the job.
+    public static func == (a: InstructionKeys, b: InstructionKeys) -> Bool {
+        (a.format, a.template, a.chatTemplate, a.partitionField, a.badRecords) == (b.format, b.template, b.chatTemplate, b.partitionField, b.badRecords)
+            && a.testFraction == b.testFraction && a.pack == b.pack
+    }
+
     func validate(path: String, partition: String, categoriesSet: Bool) throws {
         guard ["text", "jsonl"].contains(format) else {
             throw JobFileError(path, "'data.format' must be \"text\" (plain text files) or \"jsonl\" (instruction records), not \"\(format)\"")
