@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs and builds what is missing first.
-.PHONY: demo test bench compare
+.PHONY: demo test bench compare instruct-data instruct-demo
 demo:
 	bash scripts/demo.sh
 test:
@@ -8,3 +8,8 @@ bench:
 	bash scripts/setup.sh && swift build -c release --product fedcybgd && .build/release/fedcybgd bench
 compare:
 	bash scripts/compare.sh
+# The instruction data set (data/instruct/instruct.jsonl) and its demo job (docs/DATA.md).
+instruct-data:
+	bash scripts/setup.sh
+instruct-demo: instruct-data
+	swift build -c release --product fedcybgd && bash scripts/mpirun.sh -n 4 .build/release/fedcybgd train jobs/instruct-demo.toml --replace

@@ -11,6 +11,9 @@ debian_packages=(
   pkg-config
   fortunes
   slurm-wlm munge
+  # The instruction data set (docs/DATA.md): dictd dictionaries, read straight from their files.
+  dict-wn dict-gcide dict-freedict-eng-deu dict-freedict-eng-fra dict-freedict-eng-spa
+  dict-vera dict-jargon dict-foldoc dict-elements
 )
 # tokenizers, safetensors, transformers: the model import/export tests (transformers runs without torch).
 python_packages=(h5py numpy pytest matplotlib tokenizers safetensors transformers)
@@ -40,4 +43,13 @@ fi
 if ! python3 -c "import torch" 2>/dev/null; then
   echo "setup: pip installing torch (CPU-only build)"
   python3 -m pip install -q "torch==2.13.0+cpu"
+fi
+
+# The instruction data set (docs/DATA.md, data/instruct/README.md), built from the dictionaries
+# and fortune's riddles; rebuilt when the builder is newer than it.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+instruct="$root/data/instruct/instruct.jsonl"
+if [ ! -s "$instruct" ] || [ "$root/scripts/make-instruct-data.py" -nt "$instruct" ]; then
+  echo "setup: building $instruct"
+  python3 "$root/scripts/make-instruct-data.py" --out "$instruct" >/dev/null
 fi

@@ -22,6 +22,10 @@ public enum CorpusError: Error, CustomStringConvertible, Equatable {
     case invalidSetting(name: String, value: String, expected: String)
     /// `data.categories` or `data.exclude_categories` names files the corpus does not have.
     case unknownCategories(key: String, unknown: [String], available: [String], path: String)
+    /// A record of JSONL instruction data cannot be used, and `data.bad_records = "stop"`.
+    case badRecord(path: String, line: Int, reason: String, others: Int)
+    /// A JSONL file holds no usable record.
+    case noRecords(path: String, bad: Int)
 
     public var description: String {
         switch self {
@@ -55,6 +59,12 @@ public enum CorpusError: Error, CustomStringConvertible, Equatable {
                 + (tokens >= 3 ? ", or set train.sequence to at most \(tokens - 1)" : "")
         case .invalidSetting(let name, let value, let expected):
             return "invalid \(name) = \(value) — expected \(expected)"
+        case .badRecord(let path, let line, let reason, let others):
+            return "\(path):\(line): \(reason) — fix the record, or set data.bad_records = \"skip\" to leave bad records out "
+                + "(counted, and listed in partition.h5)" + (others > 0 ? "; \(others) more bad record\(others == 1 ? "" : "s") follow" : "")
+        case .noRecords(let path, let bad):
+            return "\(path) holds no usable instruction record" + (bad > 0 ? " (\(bad) bad ones skipped)" : "")
+                + " — write one JSON object per line with 'instruction' and 'output', or 'messages' (docs/DATA.md)"
         case .unknownCategories(let key, let unknown, let available, let path):
             return "\(key) names \(unknown.map { "'\($0)'" }.joined(separator: ", ")), not a usable file of \(Self.label(path)) "
                 + "— use file names from: \(available.joined(separator: ", "))"

@@ -112,8 +112,13 @@ public final class HuggingFaceTokenizer: TextTokenizer {
 
     /// Encodes every text with one shared word cache.
     public func encode(documents: [[UInt8]]) -> [[TokenID]] {
+        encode(documents: documents, addSpecialTokens: true)
+    }
+
+    /// Encodes every text with one shared word cache, with or without the post-processor's tokens.
+    public func encode(documents: [[UInt8]], addSpecialTokens: Bool) -> [[TokenID]] {
         var encoder = Encoder(self)
-        return documents.map { encoder.encode($0, addSpecialTokens: true) }
+        return documents.map { encoder.encode($0, addSpecialTokens: addSpecialTokens) }
     }
 
     /// The text of `ids`, special tokens skipped, as `tokenizers`' `decode(ids)`.

@@ -12,14 +12,27 @@ public struct ClientShard: Sendable {
     public let client: Int
     /// The document's file name (by-file) or `iid-<id>`.
     public let name: String
+    /// The client's training text (empty for instruction data, which is in `rows`).
     public let tokens: [TokenID]
-    /// How many tokens the client trains on; the aggregation weight.
-    public var sampleCount: Int { tokens.count }
+    /// Instruction data: the client's training records packed into rows (`data.format = "jsonl"`).
+    public let rows: TokenRows?
+    /// How many tokens the client trains on; the aggregation weight. For rows, their positions
+    /// (rows × sequence), so `train.local_epochs` counts passes over the rows.
+    public var sampleCount: Int { rows.map { $0.count * $0.sequence } ?? tokens.count }
 
     public init(client: Int, name: String, tokens: [TokenID]) {
         self.client = client
         self.name = name
         self.tokens = tokens
+        self.rows = nil
+    }
+
+    /// A client of instruction data.
+    public init(client: Int, name: String, rows: TokenRows) {
+        self.client = client
+        self.name = name
+        self.tokens = []
+        self.rows = rows
     }
 }
 
@@ -32,11 +45,38 @@ public struct FederatedCorpus: Sendable {
     /// What was merged or skipped, for the user (e.g. "skipped 'goedel': 812 bytes, too small for one sequence").
     public let notices: [String]
 
+    /// Instruction data: the validation records packed into rows (`validation` is then empty).
+    public let validationRows: TokenRows?
+    /// Instruction data: every held-out record (validation and test splits), for evaluations
+    /// record by record (per task, generation).
+    public let heldOut: [HeldOutRecord]
+
     public init(clients: [ClientShard], validation: [TokenID], notices: [String]) {
         self.clients = clients
         self.validation = validation
         self.notices = notices
+        self.validationRows = nil
+        self.heldOut = []
     }
+
+    /// A federated corpus of instruction data.
+    public init(clients: [ClientShard], validationRows: TokenRows, heldOut: [HeldOutRecord], notices: [String]) {
+        self.clients = clients
+        self.validation = []
+        self.notices = notices
+        self.validationRows = validationRows
+        self.heldOut = heldOut
+    }
+
+    /// The same held-out data with other clients (the pooled baselines' single client).
+    public func replacing(clients newClients: [ClientShard]) -> FederatedCorpus {
+        guard let validationRows else { return FederatedCorpus(clients: newClients, validation: validation, notices: notices) }
+        return FederatedCorpus(clients: newClients, validationRows: validationRows, heldOut: heldOut, notices: notices)
+    }
+
+    /// Held-out tokens the evaluation's loss counts: the validation text, or the counted
+    /// targets of the validation rows.
+    public var validationTokenCount: Int { validationRows?.countedTotal ?? validation.count }
 }
 
 /// One document cut into its training head and held-out tail.

@@ -42,6 +42,7 @@ extension JobFile {
         values += methods.effectiveValues
         values += architecture.effectiveValues
         values += categoryValues
+        values += instruction.effectiveValues
         return values.sorted { $0.0 < $1.0 }
     }
 

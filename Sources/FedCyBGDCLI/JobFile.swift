@@ -19,7 +19,7 @@ public struct JobFile: Equatable, Sendable {
     public var context: Int?
 
     public var corpus: String
-    /// "by-file" or "iid".
+    /// "by-file", "iid" or "dirichlet"; for instruction data "by-field", "iid" or "dirichlet".
     public var partition: String
     /// For "iid": how many shards. For "by-file": if set, must equal the number of usable files.
     public var clients: Int?
@@ -86,6 +86,8 @@ public struct JobFile: Equatable, Sendable {
     /// `data.categories` / `data.exclude_categories`: which files of a folder corpus to use (JobFile+Categories).
     public var categories: [String]? = nil
     public var excludeCategories: [String]? = nil
+    /// `data.format` and the instruction-data keys (JobFile+Instruction).
+    public var instruction = InstructionKeys()
 }
 
 /// A job file the program cannot use; the message names the file, the key and the fix.
@@ -104,7 +106,8 @@ extension JobFile {
         "model": ["layers", "width", "heads", "context", "init", "architecture", "vocab", "kv_heads", "intermediate", "tie_embeddings", "rope_theta"],
         "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "tokenizer_json", "vocab", "merges",
                  "dirichlet_alpha",
-                 "categories", "exclude_categories"],
+                 "categories", "exclude_categories",
+                 "format", "template", "chat_template", "partition_field", "bad_records", "test_fraction", "pack"],
         "train": ["rounds", "cycles", "clients_per_round", "local_steps", "batch", "sequence", "learning_rate",
                   "weight_decay", "beta1", "beta2", "eval_batches", "checkpoint_every", "threads",
                   "keep_checkpoints", "snapshots", "blocks", "block_order", "client_selection", "local_epochs",
@@ -139,8 +142,11 @@ extension JobFile {
         try require(!name.isEmpty && !name.contains("/"), "name", "must be a non-empty name without '/'")
         try require(layers >= 1, "model.layers", "must be at least 1")
         try require(width >= 1 && heads >= 1 && width % heads == 0, "model.width", "must be a positive multiple of model.heads")
-        try require(["by-file", "iid", "dirichlet"].contains(partition), "data.partition", "must be \"by-file\", \"iid\" or \"dirichlet\", not \"\(partition)\"")
-        try require(partition == "by-file" || (clients ?? 0) >= 1, "data.clients", "must be set (at least 1) when data.partition = \"\(partition)\"")
+        try require(instruction.isJSONL || ["by-file", "iid", "dirichlet"].contains(partition), "data.partition",
+                    partition == "by-field" ? "\"by-field\" needs data.format = \"jsonl\"; plain text is split \"by-file\", \"iid\" or \"dirichlet\""
+                                            : "must be \"by-file\", \"iid\" or \"dirichlet\", not \"\(partition)\"")
+        try instruction.validate(path: path, partition: partition, categoriesSet: categories != nil || excludeCategories != nil)
+        try require(partition == "by-file" || partition == "by-field" || (clients ?? 0) >= 1, "data.clients", "must be set (at least 1) when data.partition = \"\(partition)\"")
         try require(dirichletAlpha > 0 && dirichletAlpha.isFinite, "data.dirichlet_alpha", "must be a positive number (small: few categories per client; large: near-IID)")
         try require(validationFraction > 0 && validationFraction < 1, "data.validation_fraction", "must be between 0 and 1")
         try require(!(rounds != nil && cycles != nil), "train.rounds", "and train.cycles are both set; set one of them")
@@ -279,6 +285,7 @@ struct TableReader {
         try readRoundOptions(into: &job)
         try readMethods(into: &job)
         try readArchitecture(into: &job)
+        try readInstruction(into: &job)
         return job
     }
 }

@@ -42,7 +42,7 @@ final class ProgressPrinter: FederationObserver {
             + "batch \(settings.batch)×\(settings.sequence)")
         Self.say("method: \(Self.method(settings))")
         let when = resumedAfterRound.map { "at the last evaluation before round \($0 + 1) (resumed)" } ?? "before the first round"
-        Self.say("eval loss \(format(evalLoss)) on \(corpus.validation.count) held-out tokens \(when)")
+        Self.say("eval loss \(format(evalLoss)) on \(corpus.validationTokenCount) held-out tokens \(when)")
     }
 
     func roundFinished(_ record: RoundRecord, totalRounds: Int, etaSeconds: Double) {

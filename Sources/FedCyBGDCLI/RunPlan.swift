@@ -70,6 +70,11 @@ struct RunPlan {
 
     /// Loads and partitions the corpus; every rank does the same, so no data travels.
     func loadCorpus() throws -> PartitionedCorpus {
+        if job.instruction.isJSONL {
+            let split = try InstructionLoader.load(path: job.corpus, tokenizer: model.tokenizer, settings: instructionSettings)
+            return PartitionedCorpus(corpus: try checked(split.corpus), labels: split.labels, labelTokens: split.labelTokens,
+                                     skipped: split.skipped)
+        }
         let documents = try job.categorySelection.apply(
             to: corpusTokens.load(corpus: job.corpus, tokenizer: model.tokenizer), source: job.corpus)
         if job.partition == "dirichlet" {
@@ -97,9 +102,11 @@ struct RunPlan {
     }
 }
 
-/// A federated corpus with what is known of each client's label (corpus file) mix.
+/// A federated corpus with what is known of each client's label (corpus file, or record
+/// field value) mix, and the bad records left out of instruction data.
 struct PartitionedCorpus {
     let corpus: FederatedCorpus
     let labels: [String]
     let labelTokens: [[Int]]?
+    var skipped: [BadRecord] = []
 }

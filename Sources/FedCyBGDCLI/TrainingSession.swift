@@ -255,8 +255,12 @@ struct TrainingSession {
                                                          programVersion: FedCyBGDCommand.version))
         let partitioned = run.corpus
         try PartitionRecord.write(folder: plan.runFolder, scheme: plan.job.partition, clientNames: partitioned.corpus.clients.map(\.name),
-                                  clientTokens: partitioned.corpus.clients.map(\.sampleCount), labels: partitioned.labels,
+                                  clientTokens: partitioned.corpus.clients.map { $0.rows?.countedTotal ?? $0.sampleCount }, labels: partitioned.labels,
                                   labelTokens: partitioned.labelTokens)
+        if plan.job.instruction.isJSONL {
+            try InstructionRecordFile.write(folder: plan.runFolder, corpus: partitioned.corpus, labels: partitioned.labels,
+                                            skipped: partitioned.skipped)
+        }
         startup.running = true
         return PreparedRun(plan: plan, corpus: partitioned.corpus, initial: run.initial, store: store, resuming: nil)
     }

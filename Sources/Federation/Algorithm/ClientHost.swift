@@ -64,8 +64,7 @@ public final class ClientHost {
         let start = restore || settings.uploadEncoding != .fp32 ? Array(region) : []
         defer { if restore { start.withUnsafeBufferPointer { _ = region.update(fromContentsOf: $0) } } }
 
-        let losses = LocalTraining.run(model: view, plan: plan, tokens: shard.tokens, client: shard.client,
-                                       settings: settings)
+        let losses = LocalTraining.run(model: view, plan: plan, shard: shard, settings: settings)
         let rows = UploadCoding.rows(units, of: view)
         let fault = settings.faultyClients[shard.client]
         let upload = UploadHeader(round: plan.round, client: shard.client, target: plan.target,

@@ -9,6 +9,8 @@ public final class FederationServer {
     public let global: FederatedModel
     /// Each client's training tokens: its aggregation weight, checked against what it reports.
     private let sampleCounts: [Int]
+    /// Each client's data, to count the tokens a visit trains on (`LocalTraining.countedTokens`).
+    private let shards: [ClientShard]
     private let evaluator: Evaluation
     /// Delta sync and the codecs: what to broadcast and what each client is charged.
     private var downloads: DownloadPlanner
@@ -23,7 +25,8 @@ public final class FederationServer {
         self.schedule = CycleSchedule(settings: settings, clientCount: corpus.clients.count)
         self.global = initial
         self.sampleCounts = corpus.clients.map(\.sampleCount)
-        self.evaluator = Evaluation(settings: settings, validation: corpus.validation)
+        self.shards = corpus.clients
+        self.evaluator = Evaluation(settings: settings, corpus: corpus)
         let clients = corpus.clients.count, units = initial.unitCount
         self.downloads = DownloadPlanner(units: units, clients: clients, frozenEncoding: settings.downloadEncoding)
         self.normGuard = UpdateNormGuard(configuration: settings.updateNormGuard)
@@ -84,7 +87,7 @@ public final class FederationServer {
         outcome.bytesUp = accepted.reduce(0) { $0 + $1.bytes }
         outcome.accepted = accepted.count
         outcome.tokensTrained = accepted.reduce(0) {
-            $0 + settings.localSteps(forClientTokens: $1.header.sampleCount) * settings.batch * settings.sequence
+            $0 + LocalTraining.countedTokens(shards[$1.header.client], round: plan.round, settings: settings)
         }
         guard !accepted.isEmpty else { return }
         let before = Array(region)

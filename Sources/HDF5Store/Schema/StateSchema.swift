@@ -17,7 +17,7 @@ enum StateSchema {
         .int("total_bytes_down", .bytes, "bytes the clients had to download, summed over all rounds so far", \.totals.bytesDown),
         .int("total_bytes_up", .bytes, "bytes the clients uploaded, summed over all rounds so far", \.totals.bytesUp),
         .int("total_bytes_broadcast", .bytes, "bytes rank 0 broadcast, summed over all rounds so far", \.totals.bytesBroadcast),
-        .int("tokens_trained", .tokens, "training tokens (bytes of text) processed by all clients so far", \.totals.tokensTrained),
+        .int("tokens_trained", .tokens, "training tokens the loss counted, by all clients so far (bytes of text with the byte tokenizer; for instruction data response and end-of-sequence tokens only, no prompt or padding)", \.totals.tokensTrained),
         .int("rejected_uploads", .one, "uploads rejected so far", \.totals.rejectedUploads),
         .loss("initial_eval_loss", "held-out loss of the initial model", \.totals.initialEvalLoss),
         .loss("last_eval_loss", "held-out loss at the last evaluation", \.totals.lastEvalLoss),

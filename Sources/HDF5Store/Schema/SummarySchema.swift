@@ -37,7 +37,7 @@ enum SummarySchema {
         .int("total_bytes_down", .bytes, "bytes the clients had to download", \.totalBytesDown),
         .int("total_bytes_up", .bytes, "bytes the clients uploaded", \.totalBytesUp),
         .int("total_bytes_broadcast", .bytes, "bytes rank 0 broadcast", \.totalBytesBroadcast),
-        .int("tokens_trained", .tokens, "training tokens processed", \.tokensTrained),
+        .int("tokens_trained", .tokens, "training tokens the loss counted (for instruction data response and end-of-sequence tokens only, no prompt or padding)", \.tokensTrained),
         .float("initial_eval_loss", "held-out loss before training", \.initialEvalLoss),
         .float("final_eval_loss", "held-out loss after training", \.finalEvalLoss),
         .double("wall_seconds", .seconds, "wall time of the run since its last start or resume, including start-up, evaluation and checkpoints", \.wallSeconds),

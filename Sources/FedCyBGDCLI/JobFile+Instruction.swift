@@ -1,0 +1,99 @@
+import Corpus
+
+/// The job keys of instruction data (`data.format = "jsonl"`, docs/DATA.md), as written.
+public struct InstructionKeys: Equatable, Sendable {
+    /// `data.format`: "text" (plain text files, the default) or "jsonl" (instruction records).
+    public var format = "text"
+    /// `data.template`: the prompt template of Alpaca-style records.
+    public var template = "alpaca"
+    /// `data.chat_template`: the template of chat-style records.
+    public var chatTemplate = "chatml"
+    /// `data.partition_field`: the record field that labels records for by-field and dirichlet.
+    public var partitionField = "task"
+    /// `data.bad_records`: "stop" or "skip".
+    public var badRecords = "stop"
+    /// `data.test_fraction`: each client's records held out for the test split.
+    public var testFraction = 0.1
+    /// `data.pack`: whether short records share rows.
+    public var pack = true
+    /// Which of these keys the file set, so a plain-text job can refuse them.
+    var keysSet: [String] = []
+
+    static let keys = ["template", "chat_template", "partition_field", "bad_records", "test_fraction", "pack"]
+
+    var isJSONL: Bool { format == "jsonl" }
+
+    /// Equal when the values are: which keys a file spelled out does not change the job.
+    public static func == (a: InstructionKeys, b: InstructionKeys) -> Bool {
+        (a.format, a.template, a.chatTemplate, a.partitionField, a.badRecords) == (b.format, b.template, b.chatTemplate, b.partitionField, b.badRecords)
+            && a.testFraction == b.testFraction && a.pack == b.pack
+    }
+
+    func validate(path: String, partition: String, categoriesSet: Bool) throws {
+        guard ["text", "jsonl"].contains(format) else {
+            throw JobFileError(path, "'data.format' must be \"text\" (plain text files) or \"jsonl\" (instruction records), not \"\(format)\"")
+        }
+        guard isJSONL else {
+            if let key = keysSet.first {
+                throw JobFileError(path, "'data.\(key)' applies to instruction data only; set data.format = \"jsonl\" or remove it")
+            }
+            return
+        }
+        guard ["by-field", "iid", "dirichlet"].contains(partition) else {
+            throw JobFileError(path, "'data.partition' must be \"by-field\", \"iid\" or \"dirichlet\" with data.format = \"jsonl\", not \"\(partition)\"")
+        }
+        guard !partitionField.isEmpty else { throw JobFileError(path, "'data.partition_field' must name a record field, e.g. \"task\"") }
+        guard BadRecordPolicy(rawValue: badRecords) != nil else {
+            throw JobFileError(path, "'data.bad_records' must be \"stop\" (a bad record ends the run) or \"skip\" (left out and counted), not \"\(badRecords)\"")
+        }
+        guard testFraction >= 0, testFraction < 1 else { throw JobFileError(path, "'data.test_fraction' must be at least 0 and below 1") }
+        do { _ = try PromptTemplates(instruction: template, chat: chatTemplate) } catch { throw JobFileError(path, "\(error)") }
+        if categoriesSet {
+            throw JobFileError(path, "'data.categories' and 'data.exclude_categories' choose files of a text corpus; with data.format = \"jsonl\" remove them")
+        }
+    }
+
+    /// Effective values: none for plain text, so jobs stored before these keys compare equal.
+    var effectiveValues: [(key: String, value: String)] {
+        guard isJSONL else { return [] }
+        return [("data.format", "\"jsonl\""), ("data.template", "\"\(template)\""), ("data.chat_template", "\"\(chatTemplate)\""),
+                ("data.partition_field", "\"\(partitionField)\""), ("data.bad_records", "\"\(badRecords)\""),
+                ("data.test_fraction", "\(testFraction)"), ("data.pack", "\(pack)")]
+    }
+}
+
+extension TableReader {
+    /// Reads `data.format` and the instruction-data keys.
+    func readInstruction(into job: inout JobFile) throws {
+        var keys = InstructionKeys()
+        keys.format = try string("data", "format") ?? keys.format
+        keys.template = try string("data", "template") ?? keys.template
+        keys.chatTemplate = try string("data", "chat_template") ?? keys.chatTemplate
+        keys.partitionField = try string("data", "partition_field") ?? keys.partitionField
+        keys.badRecords = try string("data", "bad_records") ?? keys.badRecords
+        keys.testFraction = try double("data", "test_fraction") ?? keys.testFraction
+        keys.pack = try bool("data", "pack") ?? keys.pack
+        keys.keysSet = InstructionKeys.keys.filter { value("data", $0) != nil }
+        job.instruction = keys
+        // Records have no files to split by; their natural split is by their label field.
+        if keys.isJSONL, value("data", "partition") == nil { job.partition = "by-field" }
+    }
+}
+
+extension RunPlan {
+    /// The loader's settings, from the job.
+    var instructionSettings: InstructionSettings {
+        let keys = job.instruction
+        let scheme: InstructionPartitionScheme
+        switch job.partition {
+        case "iid": scheme = .iid(clients: job.clients ?? 1)
+        case "dirichlet": scheme = .dirichlet(clients: job.clients ?? 1, alpha: job.dirichletAlpha)
+        default: scheme = .byField
+        }
+        return InstructionSettings(
+            scheme: scheme, clients: job.partition == "by-field" ? job.clients : nil, labelField: keys.partitionField,
+            templates: (try? PromptTemplates(instruction: keys.template, chat: keys.chatTemplate)) ?? PromptTemplates(),
+            validationFraction: job.validationFraction, testFraction: keys.testFraction, sequence: job.sequence,
+            pack: keys.pack, seed: job.seed, badRecords: BadRecordPolicy(rawValue: keys.badRecords) ?? .stop)
+    }
+}
