@@ -139,13 +139,13 @@ void fk_column_sums(float *sums, const float *m, size_t rows, size_t cols, size_
     table()->column_sums(sums, m, rows, cols, c0, c1);
 }
 void fk_exp(float *out, const float *inp, size_t n) { table()->exp(out, inp, n); }
-void fk_attention_forward(float *out, float *att, size_t att_stride, const float *qkv, size_t seq, size_t channels,
-                          size_t heads, size_t bh0, size_t bh1) {
-    table()->attention_forward(out, att, att_stride, qkv, seq, channels, heads, bh0, bh1);
+void fk_attention_forward(float *out, float *lse, const float *qkv, size_t seq, size_t channels, size_t heads,
+                          size_t bh0, size_t bh1) {
+    table()->attention_forward(out, lse, qkv, seq, channels, heads, bh0, bh1);
 }
-void fk_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, float *ds, size_t seq,
+void fk_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *lse, float *ds, size_t seq,
                            size_t channels, size_t heads, size_t bh0, size_t bh1) {
-    table()->attention_backward(dqkv, dout, qkv, att, ds, seq, channels, heads, bh0, bh1);
+    table()->attention_backward(dqkv, dout, qkv, lse, ds, seq, channels, heads, bh0, bh1);
 }
 void fk_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, size_t r0, size_t r1,
                         size_t dim, float eps) {

@@ -21,7 +21,7 @@ struct fk_table {
     void (*add)(float *, const float *, const float *, size_t);
     void (*column_sums)(float *, const float *, size_t, size_t, size_t, size_t);
     void (*exp)(float *, const float *, size_t);
-    void (*attention_forward)(float *, float *, size_t, const float *, size_t, size_t, size_t, size_t, size_t);
+    void (*attention_forward)(float *, float *, const float *, size_t, size_t, size_t, size_t, size_t);
     void (*attention_backward)(float *, const float *, const float *, const float *, float *, size_t, size_t, size_t,
                                size_t, size_t);
     void (*rmsnorm_forward)(float *, float *, const float *, const float *, size_t, size_t, size_t, float);

@@ -5,29 +5,26 @@ import CKernels
 
 /// `out[B, T, C]` = softmax(Q K^T / sqrt(hs), causal) V for every head.
 ///
-/// With `keepMaps`, the attention probabilities of head h of batch row b go to
-/// `att + (b * heads + h) * seq * seq` as [T, T] row-major, for the backward pass. Above the diagonal
-/// each row is zero to the end of its last vector (and, when T is not a multiple of the vector width,
-/// to its end); past that it is not written. Without, `att` is scratch of `scratchMaps` [T, T] maps, one per worker thread (at most
-/// `scratchMaps` threads are used). (batch, head) pairs are split across `BLAS.threads` workers; each
-/// runs the fused kernel of CKernels (scores, softmax and values per tile of 4 query rows, keys only
-/// up to the diagonal).
+/// With `keepMaps`, what the backward pass needs goes to `att`: the log-sum-exp of each softmax row,
+/// `att[(b * heads + h) * seq + t]` (B·heads·T floats; the caller's B·heads·T² buffer is more than
+/// enough). Without, `att` is not used (`scratchMaps` is kept for the callers' buffer accounting).
+/// (batch, head) pairs are split across `BLAS.threads` workers; each runs the fused kernel of CKernels
+/// (scores, softmax and values per tile of query rows, keys only up to the diagonal).
 public func attentionForward(
     out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>, keepMaps: Bool, scratchMaps: Int = 1,
     qkv: UnsafePointer<Float>, batch: Int, seq: Int, channels: Int, heads: Int
 ) {
     PhaseTimes.time(.attention) {
-        Parallel.forRanges(batch * heads, maxWorkers: keepMaps ? .max : scratchMaps) { worker, range in
-            let maps = keepMaps ? att : att + worker * seq * seq
-            fk_attention_forward(out, maps, keepMaps ? seq * seq : 0, qkv, seq, channels, heads,
+        Parallel.forRanges(batch * heads) { _, range in
+            fk_attention_forward(out, keepMaps ? att : nil, qkv, seq, channels, heads,
                                  range.lowerBound, range.upperBound)
         }
     }
 }
 
-/// Backward of `attentionForward` with all probabilities kept (`att` is [B, heads, T, T]).
-/// Writes (overwrites) `dqkv[B, T, 3C]`; `scratch` holds `scratchMaps` [T, T] maps, one per worker
-/// thread (at most `scratchMaps` threads are used).
+/// Backward of `attentionForward` with `keepMaps` (`att` holds its log-sum-exps): the probabilities
+/// are recomputed from Q, K and those. Writes (overwrites) `dqkv[B, T, 3C]`; `scratch` holds
+/// `scratchMaps` [T, T] maps, one per worker thread (at most `scratchMaps` threads are used).
 public func attentionBackward(
     dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
     att: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, scratchMaps: Int = 1,

@@ -77,12 +77,12 @@ void fk_column_sums(float *sums, const float *m, size_t rows, size_t cols, size_
 void fk_exp(float *out, const float *inp, size_t n);
 
 // Causal attention over qkv [B, T, 3C] for the (batch, head) pairs bh in [bh0, bh1): out [B, T, C]
-// gets softmax(Q K^T / sqrt(hs)) V, and the map of pair bh goes to att + bh * att_stride as [T, T]
-// (att_stride 0 reuses one scratch map). The backward pass overwrites dqkv's q, k and v columns of
-// those pairs from dout and the kept maps, with ds as one [T, T] scratch map.
-void fk_attention_forward(float *out, float *att, size_t att_stride, const float *qkv, size_t seq, size_t channels,
-                          size_t heads, size_t bh0, size_t bh1);
-void fk_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, float *ds, size_t seq,
+// gets softmax(Q K^T / sqrt(hs)) V, and (unless lse is NULL) each softmax row's log-sum-exp goes to
+// lse[bh * T + t]. The backward pass recomputes the probabilities from Q, K and those log-sum-exps and
+// overwrites dqkv's q, k and v columns of those pairs from dout, with ds as one [T, T] scratch map.
+void fk_attention_forward(float *out, float *lse, const float *qkv, size_t seq, size_t channels, size_t heads,
+                          size_t bh0, size_t bh1);
+void fk_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *lse, float *ds, size_t seq,
                            size_t channels, size_t heads, size_t bh0, size_t bh1);
 
 // RMSNorm (Llama) over rows [r0, r1) of [rows, dim]: out = inp * rstd * weight, saving rstd per row.
