@@ -27,7 +27,7 @@ public enum ActivationMemory {
         /// reused scratch layer. A Llama scratch layer made after kept layers reuses their shared
         /// gated-product buffer (`sharesScratch`).
         func layer(kept: Bool, trains: Bool = true, sharesScratch: Bool = false) -> Double {
-            let c = config, maps = (kept ? batch * Double(c.heads) : slots) * map
+            let c = config, maps = kept ? batch * Double(c.heads) * seq : 0  // attention's row log-sum-exps
             switch c.architecture {
             case .gpt2: return (kept ? 15 * n : 11 * n) + 4 * rows + maps
             case .llama:

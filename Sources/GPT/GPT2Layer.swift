@@ -27,9 +27,8 @@ final class GPT2Layer: DecoderLayer {
     var ln1, ln1Mean, ln1Rstd, qkv, atty, att, res2, ln2, ln2Mean, ln2Rstd, fch, fchGelu, out: UnsafeMutablePointer<Float>
     /// The GELU's tanh term, kept for the backward pass (nil when not keeping).
     var fchTanh: UnsafeMutablePointer<Float>?
-    /// Whether `att` keeps every head's map, or is `attMaps` per-thread scratch maps.
+    /// Whether `att` keeps each attention row's log-sum-exp for the backward pass (B·heads·T floats).
     let keepMaps: Bool
-    let attMaps: Int
 
     /// With `keepForBackward` every head's attention map and the GELU's tanh term are stored and the
     /// GELU output goes to `geluScratch`; otherwise per-thread attention maps are reused and GELU runs in place.
@@ -41,8 +40,7 @@ final class GPT2Layer: DecoderLayer {
         ln1 = storage.make(n); ln1Mean = storage.make(d.rows); ln1Rstd = storage.make(d.rows)
         qkv = storage.make(3 * n); atty = storage.make(n)
         keepMaps = keepForBackward
-        attMaps = keepForBackward ? d.batch * d.heads : d.workerSlots
-        att = storage.make(attMaps * d.seq * d.seq)
+        att = storage.make(keepForBackward ? d.batch * d.heads * d.seq : 0)
         res2 = storage.make(n)
         ln2 = storage.make(n); ln2Mean = storage.make(d.rows); ln2Rstd = storage.make(d.rows)
         fch = storage.make(4 * n)
@@ -62,7 +60,7 @@ final class GPT2Layer: DecoderLayer {
         layerNormForward(out: ln1, mean: ln1Mean, rstd: ln1Rstd, inp: input,
                          weight: w(.ln1Weight), bias: w(.ln1Bias), rows: rows, dim: c, eps: d.eps)
         matmulForward(out: qkv, inp: ln1, weight: w(.qkvWeight), bias: w(.qkvBias), rows: rows, inDim: c, outDim: 3 * c)
-        attentionForward(out: atty, att: att, keepMaps: keepMaps, scratchMaps: attMaps, qkv: qkv,
+        attentionForward(out: atty, att: att, keepMaps: keepMaps, qkv: qkv,
                          batch: d.batch, seq: d.seq, channels: c, heads: d.heads)
         matmulForward(out: res2, inp: atty, weight: w(.attnProjWeight), bias: w(.attnProjBias),
                       rows: rows, inDim: c, outDim: c, residual: input)

@@ -52,8 +52,8 @@ final class LlamaLayer: DecoderLayer {
     var xn1, rstd1, qkv, atty, att, res2, xn2, rstd2, gateUp, mlp, out: UnsafeMutablePointer<Float>
     /// The attention kernel's input: `qkv` itself, or k and v repeated per query head.
     let attentionInput: UnsafeMutablePointer<Float>
+    /// Whether `att` keeps each attention row's log-sum-exp for the backward pass (B·heads·T floats).
     let keepMaps: Bool
-    let attMaps: Int
 
     /// With `keepForBackward` every head's attention map is stored and the MLP output goes to the
     /// shared `mlpScratch` (recomputed in backward); otherwise per-thread maps are reused, and the
@@ -70,8 +70,7 @@ final class LlamaLayer: DecoderLayer {
         attentionInput = expanded ?? qkv
         atty = sharedInputs?.atty ?? storage.make(rows * c.attentionWidth)
         keepMaps = keepForBackward
-        attMaps = keepForBackward ? d.batch * d.heads : d.workerSlots
-        att = storage.make(attMaps * d.seq * d.seq)
+        att = storage.make(keepForBackward ? d.batch * d.heads * d.seq : 0)
         res2 = storage.make(rows * d.channels)
         xn2 = sharedInputs?.xn2 ?? storage.make(rows * d.channels); rstd2 = storage.make(rows)
         gateUp = storage.make(rows * 2 * c.intermediateSize)
@@ -89,7 +88,7 @@ final class LlamaLayer: DecoderLayer {
             repeatKeyValues(expanded: attentionInput, packed: qkv, rows: rows, heads: c.heads,
                             kvHeads: c.keyValueHeads, headDim: c.headDim)
         }
-        attentionForward(out: atty, att: att, keepMaps: keepMaps, scratchMaps: attMaps, qkv: attentionInput,
+        attentionForward(out: atty, att: att, keepMaps: keepMaps, qkv: attentionInput,
                          batch: d.batch, seq: d.seq, channels: c.attentionWidth, heads: c.heads)
         linearForward(out: res2, inp: atty, weight: w(.output), rows: rows, inDim: c.attentionWidth, outDim: width,
                       residual: input)
