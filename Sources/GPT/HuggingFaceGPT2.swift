@@ -5,11 +5,7 @@ import Foundation
 public enum HuggingFaceGPT2 {
     /// Parses a Hugging Face GPT-2 `config.json`.
     public static func config(json data: Data) throws -> GPTConfig {
-        let root: [String: JSONValue]
-        do {
-            guard let o = try JSONValue.parse(data).objectValue else { throw GPTError.invalidConfig("not a JSON object") }
-            root = o
-        } catch let e as GPTError { throw e } catch { throw GPTError.invalidConfig("config.json is not valid JSON") }
+        let root = try HuggingFaceModel.rootObject(data)
         func require(_ key: String, _ value: String) throws {
             if let v = root[key], v != .null, v.stringValue != value {
                 throw GPTError.invalidConfig("\(key) is \(v.stringValue.map { "\"\($0)\"" } ?? "\(v)"); only \"\(value)\" is supported")

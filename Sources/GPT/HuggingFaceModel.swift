@@ -5,17 +5,21 @@ import Foundation
 public enum HuggingFaceModel {
     /// Parses a `config.json` of model_type "gpt2" or "llama".
     public static func config(json data: Data) throws -> GPTConfig {
-        let root: [String: JSONValue]
-        do {
-            guard let o = try JSONValue.parse(data).objectValue else { throw GPTError.invalidConfig("not a JSON object") }
-            root = o
-        } catch let e as GPTError { throw e } catch { throw GPTError.invalidConfig("config.json is not valid JSON") }
+        let root = try rootObject(data)
         switch root["model_type"]?.stringValue {
         case "llama"?: return try HuggingFaceLlama.config(root)
         case "gpt2"?, nil: return try HuggingFaceGPT2.config(json: data)
         case let other?:
             throw GPTError.invalidConfig("model_type is \"\(other)\"; only \"gpt2\" and \"llama\" are supported")
         }
+    }
+
+    /// The top-level object of a `config.json`.
+    static func rootObject(_ data: Data) throws -> [String: JSONValue] {
+        do {
+            guard let o = try JSONValue.parse(data).objectValue else { throw GPTError.invalidConfig("not a JSON object") }
+            return o
+        } catch let e as GPTError { throw e } catch { throw GPTError.invalidConfig("config.json is not valid JSON") }
     }
 
     /// Reads `config.json` from a file.

@@ -1,8 +1,10 @@
 """Helpers for the model import/export tests: a small random GPT-2 in Hugging Face layout,
 a BPE vocabulary trained with `tokenizers`, and varied text to compare tokenizers on."""
 import json
+import os
 import pathlib
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import sys
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = os.environ.get("FEDCYBGD_BIN", str(ROOT / ".build/release/fedcybgd"))
 sys.path.insert(0, str(ROOT / "scripts"))
 import train_bpe  # noqa: E402  (scripts/ is not a package)
 
@@ -115,3 +118,20 @@ def expected_tensors(vocab_size, positions, width, layers):
         })
     tensors.update({"transformer.ln_f.weight": (width,), "transformer.ln_f.bias": (width,)})
     return tensors
+
+
+def run_finetune_job(job_file: pathlib.Path, model: pathlib.Path, tmp: pathlib.Path, overrides: dict, ranks: int = 2):
+    """Runs a jobs/finetune-*.toml on `ranks` MPI ranks from `model`, with `overrides` of its
+    [train] keys (`rounds` replaces `cycles`); returns the finished process and the job path."""
+    job = job_file.read_text()
+    job, replaced = re.subn(r'(?m)^init = "[^"]*"', f'init = "{model}"', job)
+    assert replaced == 1, f"{job_file} must set model.init"
+    for key, value in overrides.items():
+        job = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", job)
+    job = re.sub(r"(?m)^cycles = .*$", f"rounds = {overrides['rounds']}", job)
+    path = tmp / "finetune.toml"
+    path.write_text(job)
+    command = ["bash", str(ROOT / "scripts/mpirun.sh"), "-n", str(ranks), BINARY, "train", str(path),
+               "--output", str(tmp / "runs"), "--rounds", str(overrides["rounds"]), "--threads", "1"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900), path
+

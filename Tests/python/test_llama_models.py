@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+import hf_models
 import hf_tokenizers
 from conftest import BINARY, FORTUNES, ROOT, TINY_JOB
 from hf_models import run
@@ -40,17 +41,7 @@ OVERRIDES = {"rounds": 8, "local_steps": 3, "batch": 4, "sequence": 64, "eval_ba
 def finetuned(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("finetune-llama")
     model = make_llama_folder(tmp / "llama-random")
-    job = (ROOT / "jobs/finetune-llama.toml").read_text()
-    job, replaced = re.subn(r'(?m)^init = "[^"]*"', f'init = "{model}"', job)
-    assert replaced == 1, "jobs/finetune-llama.toml must set model.init"
-    for key, value in OVERRIDES.items():
-        job = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", job)
-    job = re.sub(r"(?m)^cycles = .*$", f"rounds = {OVERRIDES['rounds']}", job)
-    path = tmp / "finetune.toml"
-    path.write_text(job)
-    command = ["bash", str(ROOT / "scripts/mpirun.sh"), "-n", "2", BINARY, "train", str(path),
-               "--output", str(tmp / "runs"), "--threads", "1"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    done, _ = hf_models.run_finetune_job(ROOT / "jobs/finetune-llama.toml", model, tmp, OVERRIDES)
     assert done.returncode == 0, f"fine-tuning failed:\n{done.stdout}\n{done.stderr}"
     return model, tmp / "runs" / "finetune-llama", done.stdout
 

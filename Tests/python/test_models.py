@@ -98,17 +98,7 @@ def finetuned(tmp_path_factory, vocabulary):
     """jobs/finetune-gpt2.toml run on 2 MPI ranks, starting from a small random GPT-2 folder."""
     tmp = tmp_path_factory.mktemp("finetune")
     model = hf_models.make_gpt2_folder(tmp / "gpt2-small-random", vocabulary)
-    job = (ROOT / "jobs/finetune-gpt2.toml").read_text()
-    job, replaced = re.subn(r'(?m)^init = "[^"]*"', f'init = "{model}"', job)
-    assert replaced == 1, "jobs/finetune-gpt2.toml must set model.init"
-    for key, value in FINETUNE_OVERRIDES.items():
-        job = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", job)
-    job = re.sub(r"(?m)^cycles = .*$", f"rounds = {FINETUNE_OVERRIDES['rounds']}", job)
-    path = tmp / "finetune.toml"
-    path.write_text(job)
-    command = ["bash", str(ROOT / "scripts/mpirun.sh"), "-n", "2", BINARY, "train", str(path),
-               "--output", str(tmp / "runs"), "--rounds", str(FINETUNE_OVERRIDES["rounds"]), "--threads", "1"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    done, path = hf_models.run_finetune_job(ROOT / "jobs/finetune-gpt2.toml", model, tmp, FINETUNE_OVERRIDES)
     assert done.returncode == 0, f"fine-tuning failed:\n{done.stdout}\n{done.stderr}"
     return model, tmp / "runs" / "finetune-gpt2", done.stdout, path
 
