@@ -33,6 +33,7 @@ extension JobFile {
         }
         if let updateNormMax { values.append(("server.update_norm_max", "\(updateNormMax)")) }
         if let updateNormMultiple { values.append(("server.update_norm_multiple", "\(updateNormMultiple)")) }
+        if let roundTimeout { values.append(("server.round_timeout", "\(roundTimeout)")) }
         // Model-source keys only when set, so jobs stored before they existed compare equal.
         if let initModel { values.append(("model.init", quoted(initModel))) }
         if tokenizer != "byte" { values.append(("data.tokenizer", quoted(tokenizer))) }
@@ -67,7 +68,7 @@ extension JobFile {
     /// Keys a resumed run may change without `--force`: they alter how long and where the run
     /// goes, not what it computes.
     static let safeToChangeOnResume: Set<String> = ["train.rounds", "output", "train.checkpoint_every", "train.threads",
-                                                    "train.keep_checkpoints"]
+                                                    "train.keep_checkpoints", "server.round_timeout"]
 
     /// The keys whose effective values differ between two jobs, as "key: old → new".
     func differences(from other: JobFile) -> [(key: String, change: String)] {

@@ -77,6 +77,10 @@ public struct JobFile: Equatable, Sendable {
     public var updateNormMax: Double? = nil
     public var updateNormWarmup = 3
     public var updateNormWindow = 32
+    /// `server.round_timeout`: seconds rank 0 waits for any one rank before it ends the job (nil: the default).
+    public var roundTimeout: Double? = nil
+    /// What `server.round_timeout` is when unset: long enough for any round a user runs.
+    public static let defaultRoundTimeout = 1800.0
     /// `data.dirichlet_alpha`: concentration of the Dirichlet label mix per client.
     public var dirichletAlpha = 0.5
     /// The algorithm and what travels: `train.algorithm`, `[download]`, `[upload]`, `[lora]` (docs/METHODS.md).
@@ -102,7 +106,7 @@ extension JobFile {
         "download": ["codec", "drop_fraction", "drop_rule"],
         "upload": ["codec"],
         "lora": ["rank", "alpha"],
-        "server": ["update_norm_multiple", "update_norm_max", "update_norm_warmup", "update_norm_window"],
+        "server": ["update_norm_multiple", "update_norm_max", "update_norm_warmup", "update_norm_window", "round_timeout"],
         "model": ["layers", "width", "heads", "context", "init", "architecture", "vocab", "kv_heads", "intermediate", "tie_embeddings", "rope_theta"],
         "data": ["corpus", "partition", "clients", "validation_fraction", "tokenizer", "tokenizer_json", "vocab", "merges",
                  "dirichlet_alpha",
@@ -217,6 +221,10 @@ struct TableReader {
         job.updateNormMax = try double("server", "update_norm_max")
         job.updateNormWarmup = try int("server", "update_norm_warmup") ?? 3
         job.updateNormWindow = try int("server", "update_norm_window") ?? 32
+        job.roundTimeout = try double("server", "round_timeout")
+        if let timeout = job.roundTimeout, !(timeout > 0) {
+            throw JobFileError(path, "'server.round_timeout' must be a positive number of seconds (default \(Int(JobFile.defaultRoundTimeout)))")
+        }
     }
 
     func bool(_ section: String, _ key: String) throws -> Bool? {

@@ -76,6 +76,8 @@ struct TrainingSession {
             return
         }
         BLASStartup.noteOnce(rank: transport.rank)
+        SilentRank.watch(transport, seconds: prepared.plan.job.roundTimeout ?? JobFile.defaultRoundTimeout,
+                         runFolder: prepared.plan.runFolder)
         let summary = try abortingOtherRanksOnFailure(transport, prepared: prepared, startup: startup) { try FedCyBGD.run(
             settings: prepared.plan.settings, corpus: prepared.corpus, initial: prepared.initial,
             transport: transport, store: prepared.store, jobText: prepared.plan.job.effectiveTOML,

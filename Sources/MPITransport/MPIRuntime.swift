@@ -84,9 +84,10 @@ public enum MPIRuntime {
     }
 
     /// Prints `message` to standard error and ends the whole job with `MPI_Abort`, so that a
-    /// fatal error on one rank does not leave the others waiting forever.
-    public static func abort(_ message: String, code: Int32 = 1) -> Never {
-        let prefix = (try? rank()).map { "rank \($0): " } ?? ""
+    /// fatal error on one rank does not leave the others waiting forever. The line starts with
+    /// "rank N: " unless `namingRank` is false.
+    public static func abort(_ message: String, code: Int32 = 1, namingRank: Bool = true) -> Never {
+        let prefix = namingRank ? (try? rank()).map { "rank \($0): " } ?? "" : ""
         FileHandle.standardError.write(Data((prefix + message + "\n").utf8))
         if isRunning { MPI_Abort(cmpi_comm_world(), code) }
         exit(code)

@@ -32,8 +32,8 @@ public struct MPIWaitPolicy: Sendable, Equatable {
 ///
 /// Message sizes: one MPI message carries at most `Int32.max` bytes, so payloads are moved in
 /// pieces of at most `pieceBytes` (2^30) bytes. A broadcast sends its 8-byte length first,
-/// then `ceil(length / pieceBytes)` pieces. A point-to-point payload of n bytes is sent as
-/// `n / pieceBytes` full pieces followed by one shorter piece (possibly empty), all with the
+/// then `ceil(length / pieceBytes)` pieces, to each rank (MPITransport+Broadcast.swift). A
+/// point-to-point payload of n bytes is sent as `n / pieceBytes` full pieces followed by one shorter piece (possibly empty), all with the
 /// same tag; payloads under 2^30 bytes, the usual case, are exactly one message. Any length
 /// an `Int` can hold is supported; payloads of 2^30 bytes and more are assembled on the
 /// receiver with one extra copy.
@@ -51,8 +51,15 @@ public final class MPITransport: Transport {
     public let maxTag: Int
     /// The largest MPI message this transport sends; longer payloads are split.
     public let pieceBytes: Int
+    /// Each rank's host name, by rank, gathered at start for messages about a silent rank.
+    public let hostNames: [String]
+    /// How long any one wait may last (nil: for ever); see `MPISilenceLimit`.
+    public var silenceLimit: MPISilenceLimit?
 
     private let comm: MPI_Comm
+    /// A duplicate of `MPI_COMM_WORLD` that carries only broadcasts, so their messages never
+    /// match a point-to-point receive of the same tag.
+    let broadcastComm: MPI_Comm?
     private var selfSends: [PendingSelfSend] = []
     /// Where refused messages are received, chunk over chunk.
     private let drainChunkBytes = 1 << 16
@@ -102,6 +109,10 @@ public final class MPITransport: Transport {
         MPI_Type_free(&chunk)
         drainType = overlapping
         drainScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: drainChunkBytes, alignment: 64)
+        hostNames = try MPIRuntime.gatherProcessorNames(size: size)
+        var duplicate: MPI_Comm? = nil
+        try MPIRuntime.check(MPI_Comm_dup(comm, &duplicate), "MPI_Comm_dup")
+        broadcastComm = duplicate
     }
 
     deinit {
@@ -109,6 +120,8 @@ public final class MPITransport: Transport {
         guard MPIRuntime.isRunning else { return }  // MPI already finished: leak the send buffers
         var type = drainType
         MPI_Type_free(&type)
+        var broadcasts = broadcastComm
+        MPI_Comm_free(&broadcasts)
         // Sends to self that no receive matched stay queued in MPI (a later receive on this
         // rank with their tag gets them); their buffers must then outlive this object.
         for pending in selfSends {
@@ -129,32 +142,12 @@ public final class MPITransport: Transport {
     public func broadcast(_ bytes: inout [UInt8], root: Int) throws {
         try checkRank(root)
         reapSelfSends()
-        var length = Int64(rank == root ? bytes.count : -1)
-        try withUnsafeMutableBytes(of: &length) { header in
-            var request = cmpi_request_null()
-            try MPIRuntime.check(MPI_Ibcast(header.baseAddress, 8, cmpi_byte(), Int32(root), comm, &request), "MPI_Ibcast(length)")
-            _ = try wait(&request, call: "MPI_Ibcast(length)", cap: policy.idleSleepCap)
-        }
-        guard length >= 0 else {
-            throw TransportError.failed(call: "broadcast: rank \(root) sent a negative length \(length)", code: -1)
-        }
-        let count = Int(length)
         if rank == root {
             // The root only reads its payload; reading through withUnsafeBytes avoids the copy
             // that withUnsafeMutableBytes would make if the array's storage is shared.
-            try bytes.withUnsafeBytes { payload in
-                try broadcastPieces(UnsafeMutableRawPointer(mutating: payload.baseAddress), count: count, root: root)
-            }
-        } else if bytes.count == count {
-            // Same length as last time: receive in place, sparing a fresh allocation's page faults.
-            try bytes.withUnsafeMutableBytes { buffer in
-                try broadcastPieces(buffer.baseAddress, count: count, root: root)
-            }
+            try bytes.withUnsafeBytes { try sendBroadcast($0) }
         } else {
-            bytes = try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-                try broadcastPieces(UnsafeMutableRawPointer(buffer.baseAddress), count: count, root: root)
-                initialized = count
-            }
+            try receiveBroadcast(into: &bytes, root: root)
         }
     }
 
@@ -178,7 +171,8 @@ public final class MPITransport: Transport {
         let base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!  // MPI wants a non-null pointer
         var requests = try postSendPieces(base, count: bytes.count, to: destination, tag: tag, selfSend: false)
         for index in requests.indices {
-            _ = try wait(&requests[index], call: "MPI_Isend to rank \(destination)", cap: policy.idleSleepCap)
+            _ = try wait(&requests[index], call: "MPI_Isend to rank \(destination)", cap: policy.idleSleepCap,
+                         watch: watch(destination, "receive of message tag \(tag)"))
         }
     }
 
@@ -240,27 +234,10 @@ public final class MPITransport: Transport {
         reapSelfSends()
         var request = cmpi_request_null()
         try MPIRuntime.check(MPI_Ibarrier(comm, &request), "MPI_Ibarrier")
-        _ = try wait(&request, call: "MPI_Ibarrier", cap: policy.idleSleepCap)
+        _ = try wait(&request, call: "MPI_Ibarrier", cap: policy.idleSleepCap, watch: watch(nil, "arrival at a barrier"))
     }
 
     // MARK: Pieces
-
-    private func broadcastPieces(_ base: UnsafeMutableRawPointer?, count: Int, root: Int) throws {
-        guard count > 0, let base else { return }
-        var requests: [MPI_Request?] = []
-        var offset = 0
-        while offset < count {
-            let piece = min(pieceBytes, count - offset)
-            var request = cmpi_request_null()
-            try MPIRuntime.check(MPI_Ibcast(base + offset, Int32(piece), cmpi_byte(), Int32(root), comm, &request),
-                                 "MPI_Ibcast(\(piece) bytes)")
-            requests.append(request)
-            offset += piece
-        }
-        for index in requests.indices {
-            _ = try wait(&requests[index], call: "MPI_Ibcast", cap: policy.transferSleepCap)
-        }
-    }
 
     /// Posts `count / pieceBytes` full pieces and one shorter (possibly empty) last piece.
     /// If posting fails part-way, the pieces already posted are waited for (a send to another
@@ -294,6 +271,7 @@ public final class MPITransport: Transport {
     /// Waits, sleeping, until a message from `source` with `tag` is matched; returns it and its size.
     private func probe(source: Int, tag: Int) throws -> (MPI_Message?, Int) {
         var sleep = policy.firstSleep
+        let silence = watch(source, "message (tag \(tag))")
         while true {
             var found: Int32 = 0
             var message = cmpi_message_null()
@@ -307,6 +285,7 @@ public final class MPITransport: Transport {
             }
             // A send to self finishes only once its receive is posted; check them while waiting.
             reapSelfSends()
+            try silence.check()
             usleep(sleep)
             sleep = min(sleep &* 2, policy.idleSleepCap)
         }
@@ -316,7 +295,8 @@ public final class MPITransport: Transport {
         var request = cmpi_request_null()
         let buffer = base ?? UnsafeMutableRawPointer(bitPattern: 16)!
         try MPIRuntime.check(MPI_Imrecv(buffer, Int32(count), cmpi_byte(), &message, &request), "MPI_Imrecv from rank \(source)")
-        _ = try wait(&request, call: "MPI_Imrecv from rank \(source)", cap: policy.transferSleepCap)
+        _ = try wait(&request, call: "MPI_Imrecv from rank \(source)", cap: policy.transferSleepCap,
+                     watch: watch(source, "rest of a message"))
     }
 
     /// Receives a matched message of `count` bytes without holding it: into one 64 KiB scratch
@@ -331,14 +311,22 @@ public final class MPITransport: Transport {
         var request = cmpi_request_null()
         try MPIRuntime.check(MPI_Imrecv(drainScratch.baseAddress, Int32(chunks), drainType, &message, &request),
                              "MPI_Imrecv(drain) from rank \(source)")
-        _ = try wait(&request, call: "MPI_Imrecv(drain) from rank \(source)", cap: policy.transferSleepCap)
+        _ = try wait(&request, call: "MPI_Imrecv(drain) from rank \(source)", cap: policy.transferSleepCap,
+                     watch: watch(source, "rest of a message"))
     }
 
     // MARK: Waiting
 
-    /// Polls `request` with `MPI_Test`, sleeping between polls with doubling backoff up to `cap` µs.
+    /// A timed wait for `peer` (nil: a collective) under the current silence limit.
+    func watch(_ peer: Int?, _ waitingFor: @autoclosure () -> String) -> SilenceWatch {
+        SilenceWatch(limit: silenceLimit, peer: peer, host: peer.map { hostNames[$0] }, waitingFor: waitingFor())
+    }
+
+    /// Polls `request` with `MPI_Test`, sleeping between polls with doubling backoff up to `cap` µs;
+    /// throws `TransportError.silent` once `watch`'s limit is passed.
     @discardableResult
-    private func wait(_ request: inout MPI_Request?, call: @autoclosure () -> String, cap: UInt32) throws -> MPI_Status {
+    func wait(_ request: inout MPI_Request?, call: @autoclosure () -> String, cap: UInt32,
+                      watch: SilenceWatch? = nil) throws -> MPI_Status {
         var sleep = policy.firstSleep
         while true {
             var done: Int32 = 0
@@ -348,6 +336,7 @@ public final class MPITransport: Transport {
                 throw TransportError.failed(call: "\(call()) (\(MPIRuntime.errorString(rc)))", code: rc)
             }
             if done != 0 { return status }
+            try watch?.check()
             usleep(sleep)
             sleep = min(sleep &* 2, cap)
         }

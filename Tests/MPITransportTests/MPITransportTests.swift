@@ -133,4 +133,27 @@ final class MPITransportTests: XCTestCase {
         let transport = try MPITransport()
         XCTAssertEqual(try transport.receive(from: 0, tag: 99, maxBytes: 8 << 20), big)
     }
+
+    func testSilentPeerIsNamedWithItsHostOnceTheLimitPasses() throws {
+        let transport = try MPITransport()
+        XCTAssertEqual(transport.hostNames, [try MPIRuntime.processorName()])
+        final class Seen: @unchecked Sendable { var errors: [TransportError] = [] }
+        let seen = Seen()
+        transport.silenceLimit = MPISilenceLimit(seconds: 0.2) { seen.errors.append($0) }
+        defer { transport.silenceLimit = nil }
+        // Nobody sends tag 77: the receive must give up after the limit instead of waiting for ever.
+        XCTAssertThrowsError(try transport.receive(from: 0, tag: 77, maxBytes: 16)) { error in
+            guard case let .silent(rank, host, seconds, _) = error as? TransportError else {
+                return XCTFail("\(error)")
+            }
+            XCTAssertEqual(rank, 0)
+            XCTAssertEqual(host, transport.hostNames[0])
+            XCTAssertEqual(seconds, 0.2)
+            XCTAssertTrue("\(error)".hasPrefix("rank 0 on host \(transport.hostNames[0]) went silent: no message (tag 77)"), "\(error)")
+        }
+        XCTAssertEqual(seen.errors.count, 1, "the handler runs once, before the error is thrown")
+        // Within the limit nothing changes: a message that is there is received.
+        try [UInt8](repeating: 5, count: 3).withUnsafeBytes { try transport.send($0, to: 0, tag: 78) }
+        XCTAssertEqual(try transport.receive(from: 0, tag: 78, maxBytes: 16), [5, 5, 5])
+    }
 }
