@@ -13,7 +13,7 @@ final class LlamaLayerFactory: DecoderLayerFactory {
     private var expandedScratch: UnsafeMutablePointer<Float>?
     /// The normalized inputs and the attention output of kept layers that do not train: their
     /// backward needs only input gradients, which never read these.
-    private var frozenInputs: (xn1: UnsafeMutablePointer<Float>, xn2: UnsafeMutablePointer<Float>, atty: UnsafeMutablePointer<Float>)?
+    private var frozenInputs: LlamaLayer.WeightGradientInputs?
 
     init(storage: FloatStorage, dims d: Dims, backward: Bool, dln: UnsafeMutablePointer<Float>) {
         self.storage = storage; dims = d; self.dln = dln
@@ -32,7 +32,8 @@ final class LlamaLayerFactory: DecoderLayerFactory {
         if keepForBackward && mlpScratch == nil { mlpScratch = storage.make(d.rows * c.intermediateSize) }
         if d.groupsQueries && expandedScratch == nil { expandedScratch = storage.make(d.rows * 3 * c.attentionWidth) }
         if keepForBackward && !trains && frozenInputs == nil {
-            frozenInputs = (storage.make(d.rows * d.channels), storage.make(d.rows * d.channels), storage.make(d.rows * c.attentionWidth))
+            frozenInputs = .init(xn1: storage.make(d.rows * d.channels), xn2: storage.make(d.rows * d.channels),
+                                 atty: storage.make(d.rows * c.attentionWidth))
         }
         return LlamaLayer(factory: self, out: out, keepForBackward: keepForBackward, mlpScratch: mlpScratch,
                           expanded: expandedScratch, sharedInputs: keepForBackward && !trains ? frozenInputs : nil)
@@ -48,6 +49,12 @@ final class LlamaLayerFactory: DecoderLayerFactory {
 /// repeat_kv), so one fused attention kernel serves both architectures; the backward repeats them
 /// again and sums each group's gradients.
 final class LlamaLayer: DecoderLayer {
+    /// The buffers only weight gradients read: the normalized inputs of the two matmul groups and
+    /// the attention's output.
+    struct WeightGradientInputs {
+        let xn1, xn2, atty: UnsafeMutablePointer<Float>
+    }
+
     let factory: LlamaLayerFactory
     var xn1, rstd1, qkv, atty, att, res2, xn2, rstd2, gateUp, mlp, out: UnsafeMutablePointer<Float>
     /// The attention kernel's input: `qkv` itself, or k and v repeated per query head.
@@ -62,7 +69,7 @@ final class LlamaLayer: DecoderLayer {
     /// `sharedInputs`, when given, replaces the buffers only weight gradients read.
     init(factory: LlamaLayerFactory, out: UnsafeMutablePointer<Float>, keepForBackward: Bool,
          mlpScratch: UnsafeMutablePointer<Float>?, expanded: UnsafeMutablePointer<Float>?,
-         sharedInputs: (xn1: UnsafeMutablePointer<Float>, xn2: UnsafeMutablePointer<Float>, atty: UnsafeMutablePointer<Float>)?) {
+         sharedInputs: WeightGradientInputs?) {
         self.factory = factory
         let storage = factory.storage, d = factory.dims, c = d.config, rows = d.rows
         xn1 = sharedInputs?.xn1 ?? storage.make(rows * d.channels); rstd1 = storage.make(rows)
