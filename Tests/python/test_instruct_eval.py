@@ -9,6 +9,7 @@ import re
 import string
 import subprocess
 import sys
+import time
 
 import h5py
 import numpy as np
@@ -44,7 +45,7 @@ def squad_f1(prediction, truth):
     return 2 * precision * recall / (precision + recall)
 
 
-def train(tmp, ranks=None):
+def train(tmp, ranks=None, checkpoint_every=120, kill_after_checkpoint=None):
     if not os.access(BINARY, os.X_OK):
         pytest.fail(f"no fedcybgd binary at {BINARY}; run 'make test', which builds it")
     tmp.mkdir(parents=True, exist_ok=True)
@@ -53,16 +54,25 @@ def train(tmp, ranks=None):
     # Long enough (about 3 s) for answers that partly match ("Hund 1!" against "Hund 07!").
     text = ti.JOB.format(output=tmp / "runs", corpus=data, bad="skip", pack="true", tokenizer="")
     for old, new in [("rounds = 6", "rounds = 120"), ("learning_rate = 3e-3", "learning_rate = 1e-2"),
-                     ("local_steps = 2", "local_steps = 4"), ("checkpoint_every = 6", "checkpoint_every = 120")]:
+                     ("local_steps = 2", "local_steps = 4"), ("checkpoint_every = 6", f"checkpoint_every = {checkpoint_every}")]:
         assert old in text
         text = text.replace(old, new)
     job.write_text(text + EVAL_KEYS)
     command = [BINARY, "train", str(job)]
     if ranks:
         command = ["bash", str(ROOT / "scripts/mpirun.sh"), "-n", str(ranks)] + command
+    folder = tmp / "runs" / "instruct"
+    if kill_after_checkpoint:
+        # SIGKILL once that checkpoint is in place (rows and answers after it may be half written).
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while not (folder / f"checkpoint-{kill_after_checkpoint:06d}.h5").exists() and process.poll() is None:
+            time.sleep(0.005)
+        process.kill()
+        process.wait()
+        command = command + ["--resume"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return tmp / "runs" / "instruct"
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +209,17 @@ def test_three_ranks_store_the_same_metrics_bit_for_bit(run, tmp_path):
                 assert a[table][name][()].tobytes() == b[table][name][()].tobytes(), f"{table}/{name}"
         for name in ("test_loss", "test_exact_match", "test_f1", "final_f1"):
             assert a["summary"].attrs[name].tobytes() == b["summary"].attrs[name].tobytes(), name
+
+
+def test_killed_and_resumed_run_stores_the_same_metrics_and_answers(run, tmp_path):
+    resumed = train(tmp_path / "resumed", checkpoint_every=8, kill_after_checkpoint=16)
+    with h5py.File(run / "history.h5", "r") as a, h5py.File(resumed / "history.h5", "r") as b:
+        assert "resumed from" in b.attrs.get("resume_log", ""), "the run was not interrupted"
+        for column in ("eval_loss", "eval_exact_match", "eval_f1", "eval_task_loss", "eval_task_exact_match", "eval_task_f1"):
+            assert a["history"][column][()].tobytes() == b["history"][column][()].tobytes(), column
+        for table in ("generations", "test/answers"):
+            for name in a[table]:
+                assert a[table][name][()].tobytes() == b[table][name][()].tobytes(), f"{table}/{name}"
 
 
 def test_inspect_prints_the_metrics(run):
