@@ -5,7 +5,9 @@
     python3 analysis/plot_run.py runs/demo --out /tmp/p
 
 Writes loss_vs_round.png, loss_vs_bytes.png, block_visits.png, bytes_per_client.png and
-bytes_per_client.csv (the numbers of the bar chart). docs/ANALYSIS.md explains each plot.
+bytes_per_client.csv (the numbers of the bar chart); for instruction data also task_metrics.png
+and task_metrics.csv (per task: validation loss, exact match and F1 at each evaluation).
+docs/ANALYSIS.md explains each plot.
 """
 from __future__ import annotations
 
@@ -258,6 +260,40 @@ def plot_bytes_per_client(run: runfiles.Run, out: pathlib.Path) -> tuple[pathlib
     return png, csv
 
 
+def plot_task_metrics(run: runfiles.Run, out: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path] | None:
+    """Instruction data: per task, the validation loss and the greedy answers' F1 at each
+    evaluation (two panels), and the same numbers with exact match as a CSV; None for plain text."""
+    if "eval_task_loss" not in run.history or not run.tasks:
+        return None
+    rounds = run.col("round")
+    loss, exact, f1 = (run.col(name) for name in ("eval_task_loss", "eval_task_exact_match", "eval_task_f1"))
+    rows = [i for i in range(run.rows) if np.isfinite(loss[i]).any()]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
+    colours = plt.get_cmap("tab10")
+    for t, task in enumerate(run.tasks):
+        colour = colours(t % 10)
+        left.plot(rounds[rows], loss[rows, t], marker="o", markersize=4, color=colour, label=task)
+        right.plot(rounds[rows], f1[rows, t], marker="o", markersize=4, color=colour, label=task)
+    left.set_ylabel(f"validation response loss ({run.units('eval_task_loss')})")
+    right.set_ylabel("token F1 of greedy answers (SQuAD)")
+    right.set_ylim(-0.02, 1.02)
+    for ax in (left, right):
+        ax.set_xlabel("round")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    left.legend(loc="best")
+    fig.suptitle(f"Per task — {run_title(run)}")
+    png = out / "task_metrics.png"
+    fig.savefig(png)
+    plt.close(fig)
+    csv = out / "task_metrics.csv"
+    with csv.open("w") as f:
+        f.write("round,task,loss,exact_match,f1\n")
+        for i in rows:
+            for t, task in enumerate(run.tasks):
+                f.write(f"{int(rounds[i])},{task},{loss[i, t]:.6g},{exact[i, t]:.6g},{f1[i, t]:.6g}\n")
+    return png, csv
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="run folder holding history.h5 (e.g. runs/demo)")
@@ -270,7 +306,7 @@ def main(argv=None) -> int:
     out = pathlib.Path(args.out) if args.out else run.folder / "plots"
     out.mkdir(parents=True, exist_ok=True)
     for path in (plot_loss_vs_round(run, out), plot_loss_vs_bytes(run, out), plot_block_visits(run, out),
-                 *plot_bytes_per_client(run, out)):
+                 *plot_bytes_per_client(run, out), *(plot_task_metrics(run, out) or ())):
         print(path)
     return 0
 

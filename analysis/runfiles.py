@@ -77,6 +77,7 @@ class Run:
     blocks: list[BlockVisits]              # sorted by block index
     summary: dict | None                   # /summary attributes, None while running or if stopped
     checkpoint: Checkpoint | None          # the newest complete checkpoint, if any
+    tasks: list[str] = dataclasses.field(default_factory=list)  # instruction data: the per-task columns' names
 
     @property
     def name(self) -> str:
@@ -184,6 +185,8 @@ def load_run(folder: str | os.PathLike) -> Run:
                     raise SystemExit(f"{path}: run-file format version {version}; these scripts read version "
                                      f"{FORMAT_VERSION} only")
                 history = _read_columns(f["history"])
+                tasks_text = _attr(f["history"], "tasks")
+                tasks = str(tasks_text).split("\n") if tasks_text is not None else []
                 blocks = []
                 if "blocks" in f:
                     for name, group in f["blocks"].items():
@@ -201,7 +204,7 @@ def load_run(folder: str | os.PathLike) -> Run:
     except tomllib.TOMLDecodeError:
         job = {}
     blocks.sort(key=lambda b: b.index)
-    return Run(folder, attrs, job, history, blocks, summary, newest_checkpoint(folder))
+    return Run(folder, attrs, job, history, blocks, summary, newest_checkpoint(folder), tasks)
 
 
 # ---- derived quantities -------------------------------------------------------------------

@@ -231,7 +231,10 @@ public enum InstructionLoader {
             allNotices.append("the validation split is empty (every client too small for data.validation_fraction = "
                 + "\(settings.validationFraction)): evaluation will be empty; raise data.validation_fraction")
         }
-        let corpus = FederatedCorpus(clients: shards, validationRows: validationRows, heldOut: heldOut, notices: allNotices)
+        let context = HeldOutContext(tasks: labels, tokenizer: tokenizer, endOfSequence: padding,
+                                     endMarker: settings.templates.endMarker, sequence: settings.sequence, pack: settings.pack)
+        let corpus = FederatedCorpus(clients: shards, validationRows: validationRows, heldOut: heldOut, notices: allNotices,
+                                     context: context)
         let everyLabelled = records.allSatisfy { $0.label != nil }
         return InstructionCorpus(corpus: corpus, labels: labels, labelTokens: everyLabelled && !labels.isEmpty ? mix : nil,
                                  skipped: skipped)

@@ -50,6 +50,8 @@ public struct FederatedCorpus: Sendable {
     /// Instruction data: every held-out record (validation and test splits), for evaluations
     /// record by record (per task, generation).
     public let heldOut: [HeldOutRecord]
+    /// Instruction data: tasks, tokenizer and end markers, for evaluations per task and by generation.
+    public let heldOutContext: HeldOutContext?
 
     public init(clients: [ClientShard], validation: [TokenID], notices: [String]) {
         self.clients = clients
@@ -57,21 +59,25 @@ public struct FederatedCorpus: Sendable {
         self.notices = notices
         self.validationRows = nil
         self.heldOut = []
+        self.heldOutContext = nil
     }
 
     /// A federated corpus of instruction data.
-    public init(clients: [ClientShard], validationRows: TokenRows, heldOut: [HeldOutRecord], notices: [String]) {
+    public init(clients: [ClientShard], validationRows: TokenRows, heldOut: [HeldOutRecord], notices: [String],
+                context: HeldOutContext? = nil) {
         self.clients = clients
         self.validation = []
         self.notices = notices
         self.validationRows = validationRows
         self.heldOut = heldOut
+        self.heldOutContext = context
     }
 
     /// The same held-out data with other clients (the pooled baselines' single client).
     public func replacing(clients newClients: [ClientShard]) -> FederatedCorpus {
         guard let validationRows else { return FederatedCorpus(clients: newClients, validation: validation, notices: notices) }
-        return FederatedCorpus(clients: newClients, validationRows: validationRows, heldOut: heldOut, notices: notices)
+        return FederatedCorpus(clients: newClients, validationRows: validationRows, heldOut: heldOut, notices: notices,
+                               context: heldOutContext)
     }
 
     /// Held-out tokens the evaluation's loss counts: the validation text, or the counted

@@ -103,6 +103,9 @@ public struct PromptTemplates: Sendable, Hashable {
         return RenderedRecord(segments: segments, finalResponse: finalResponse, reference: messages.last?.content ?? "")
     }
 
+    /// The chat template's end-of-message text, where a generated answer ends.
+    public var endMarker: String { markers(.assistant).end }
+
     private func markers(_ role: ChatMessage.Role) -> (header: String, end: String) {
         switch chat {
         case .chatml: return ("<|im_start|>\(role.rawValue)\n", "<|im_end|>")

@@ -29,6 +29,11 @@ public struct TokenRows: Sendable, Equatable {
     /// per row. Every record must hold at most sequence + 1 tokens.
     public init(records: [TokenizedRecord], sequence: Int, pack: Bool, padding: TokenID) {
         self.init(sequence: sequence)
+        for row in Self.members(records: records, sequence: sequence, pack: pack) { append(row.map { records[$0] }, padding: padding) }
+    }
+
+    /// Which records (indices into `records`) each row holds, in row order, as `init` packs them.
+    static func members(records: [TokenizedRecord], sequence: Int, pack: Bool) -> [[Int]] {
         var members: [[Int]] = []
         var room = FirstFit(capacity: records.count, rowLength: sequence + 1)
         for (index, record) in records.enumerated() {
@@ -37,7 +42,20 @@ public struct TokenRows: Sendable, Equatable {
             if row == members.count { members.append([]) }
             members[row].append(index)
         }
-        for row in members { append(row.map { records[$0] }, padding: padding) }
+        return members
+    }
+
+    /// Per target position of the rows `init(records:sequence:pack:padding:)` builds (row-major
+    /// `[count, sequence]`): the index into `records` of the record whose token the target is,
+    /// or -1 where the target is ignored. For losses per record or per task.
+    public static func targetOwners(records: [TokenizedRecord], sequence: Int, pack: Bool) -> [Int32] {
+        var owners: [Int32] = []
+        for row in members(records: records, sequence: sequence, pack: pack) {
+            var flags: [Int32] = []
+            for index in row { flags += records[index].counted.map { $0 ? Int32(index) : -1 } }
+            for j in 0..<sequence { owners.append(j + 1 < flags.count ? flags[j + 1] : -1) }
+        }
+        return owners
     }
 
     /// One row of `records` (together at most sequence + 1 tokens), padded.

@@ -44,11 +44,13 @@ struct InspectCommand: ParsableCommand {
             read = fallback
         }
         let (records, jobText, summary) = read
+        let tasks = (try? HDF5RunReader.readTasks(history)) ?? []
         let parsed = try? JobFile.parse(text: jobText, path: history)
         say("run \(runFolder)")
         if job { say(jobText.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")) }
         try describeCheckpoints()
         describeHistory(records, rounds: parsed?.totalRounds)
+        describeInstructionMetrics(records, tasks: tasks)
         if let summary {
             say("finished: \(summary.rounds) rounds, eval loss \(String(format: "%.4f", summary.initialEvalLoss)) → \(String(format: "%.4f", summary.finalEvalLoss)), "
                 + "bytes down \(bytes(summary.totalBytesDown)), up \(bytes(summary.totalBytesUp)), broadcast \(bytes(summary.totalBytesBroadcast)), "
@@ -57,6 +59,10 @@ struct InspectCommand: ParsableCommand {
                 + "\(megabytes(summary.bytesPerClientMax)) max; peak RSS client ranks \(megabytes(summary.peakClientRSS)), "
                 + "server \(megabytes(summary.peakServerRSS))")
             if let share = ProgressPrinter.computeShare(summary) { say("  " + share) }
+            if !summary.testLoss.isNaN {
+                say("  test split (final model, once): loss \(String(format: "%.4f", summary.testLoss)), exact match \(percent(summary.testExactMatch)), "
+                    + "F1 \(percent(summary.testF1)); per task in history.h5 /test")
+            }
         } else {
             say("not finished (no /summary yet): running, stopped, or killed; 'fedcybgd resume \(runFolder)' continues it")
         }
@@ -127,6 +133,26 @@ struct InspectCommand: ParsableCommand {
         if let split = times.description { say("time over the rounds: \(split)") }
     }
 
+    /// Instruction data: the last evaluation's exact match and F1, and its per-task table.
+    private func describeInstructionMetrics(_ records: [RoundRecord], tasks: [String]) {
+        guard let last = records.last(where: { !$0.evalTaskLoss.isEmpty || !$0.evalExactMatch.isNaN }) else { return }
+        say("answers at round \(last.round) (greedy, validation prompts): exact match \(percent(last.evalExactMatch)), F1 \(percent(last.evalF1))")
+        guard !tasks.isEmpty else { return }
+        let width = max(4, tasks.map(\.count).max() ?? 4)
+        say("  " + "task".padding(toLength: width, withPad: " ", startingAt: 0) + "      loss  exact      F1")
+        for (index, task) in tasks.enumerated() {
+            func value(_ values: [Float]) -> Float { index < values.count ? values[index] : .nan }
+            let loss = value(last.evalTaskLoss)
+            say("  " + task.padding(toLength: width, withPad: " ", startingAt: 0)
+                + String(format: "  %8.4f", loss) + "  " + percent(value(last.evalTaskExactMatch)).leftPadded(5)
+                + "  " + percent(value(last.evalTaskF1)).leftPadded(6))
+        }
+    }
+
+    private func percent(_ value: Float) -> String {
+        value.isNaN ? "-" : String(format: "%.1f%%", Double(value) * 100)
+    }
+
     private func describeVisits(_ records: [RoundRecord], job: JobFile?) {
         guard !records.isEmpty else { return }
         let names = job.map { job in
@@ -144,4 +170,9 @@ struct InspectCommand: ParsableCommand {
         if others > 0 { line.insert("every block: \(others)", at: 0) }
         say("visits per block: " + line.joined(separator: ", "))
     }
+}
+
+extension String {
+    /// The text right-aligned in `width` columns.
+    fileprivate func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }

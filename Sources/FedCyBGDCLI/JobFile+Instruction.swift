@@ -16,10 +16,19 @@ public struct InstructionKeys: Equatable, Sendable {
     public var testFraction = 0.1
     /// `data.pack`: whether short records share rows.
     public var pack = true
+    /// `train.eval_prompts`: validation prompts answered greedily at each evaluation (0: none).
+    public var evalPrompts = 32
+    /// `train.eval_max_new_tokens`: the most ids a greedy answer may have.
+    public var evalMaxNewTokens = 64
+    /// `train.test_prompts`: test prompts answered once when the run finishes (0: none).
+    public var testPrompts = 128
     /// Which of these keys the file set, so a plain-text job can refuse them.
     var keysSet: [String] = []
+    /// Which of the evaluation keys (`train.*`) the file set.
+    var trainKeysSet: [String] = []
 
     static let keys = ["template", "chat_template", "partition_field", "bad_records", "test_fraction", "pack"]
+    static let trainKeys = ["eval_prompts", "eval_max_new_tokens", "test_prompts"]
 
     var isJSONL: Bool { format == "jsonl" }
 
@@ -27,6 +36,7 @@ public struct InstructionKeys: Equatable, Sendable {
     public static func == (a: InstructionKeys, b: InstructionKeys) -> Bool {
         (a.format, a.template, a.chatTemplate, a.partitionField, a.badRecords) == (b.format, b.template, b.chatTemplate, b.partitionField, b.badRecords)
             && a.testFraction == b.testFraction && a.pack == b.pack
+            && (a.evalPrompts, a.evalMaxNewTokens, a.testPrompts) == (b.evalPrompts, b.evalMaxNewTokens, b.testPrompts)
     }
 
     func validate(path: String, partition: String, categoriesSet: Bool) throws {
@@ -34,11 +44,15 @@ public struct InstructionKeys: Equatable, Sendable {
             throw JobFileError(path, "'data.format' must be \"text\" (plain text files) or \"jsonl\" (instruction records), not \"\(format)\"")
         }
         guard isJSONL else {
-            if let key = keysSet.first {
-                throw JobFileError(path, "'data.\(key)' applies to instruction data only; set data.format = \"jsonl\" or remove it")
+            if let key = keysSet.map({ "data." + $0 }).first ?? trainKeysSet.map({ "train." + $0 }).first {
+                throw JobFileError(path, "'\(key)' applies to instruction data only; set data.format = \"jsonl\" or remove it")
             }
             return
         }
+        guard evalPrompts >= 0, testPrompts >= 0 else {
+            throw JobFileError(path, "'train.eval_prompts' and 'train.test_prompts' must not be negative (0 turns answer generation off)")
+        }
+        guard evalMaxNewTokens >= 1 else { throw JobFileError(path, "'train.eval_max_new_tokens' must be at least 1, e.g. 64") }
         guard ["by-field", "iid", "dirichlet"].contains(partition) else {
             throw JobFileError(path, "'data.partition' must be \"by-field\", \"iid\" or \"dirichlet\" with data.format = \"jsonl\", not \"\(partition)\"")
         }
@@ -58,7 +72,9 @@ public struct InstructionKeys: Equatable, Sendable {
         guard isJSONL else { return [] }
         return [("data.format", "\"jsonl\""), ("data.template", "\"\(template)\""), ("data.chat_template", "\"\(chatTemplate)\""),
                 ("data.partition_field", "\"\(partitionField)\""), ("data.bad_records", "\"\(badRecords)\""),
-                ("data.test_fraction", "\(testFraction)"), ("data.pack", "\(pack)")]
+                ("data.test_fraction", "\(testFraction)"), ("data.pack", "\(pack)"),
+                ("train.eval_prompts", "\(evalPrompts)"), ("train.eval_max_new_tokens", "\(evalMaxNewTokens)"),
+                ("train.test_prompts", "\(testPrompts)")]
     }
 }
 
@@ -73,7 +89,11 @@ extension TableReader {
         keys.badRecords = try string("data", "bad_records") ?? keys.badRecords
         keys.testFraction = try double("data", "test_fraction") ?? keys.testFraction
         keys.pack = try bool("data", "pack") ?? keys.pack
+        keys.evalPrompts = try int("train", "eval_prompts") ?? keys.evalPrompts
+        keys.evalMaxNewTokens = try int("train", "eval_max_new_tokens") ?? keys.evalMaxNewTokens
+        keys.testPrompts = try int("train", "test_prompts") ?? keys.testPrompts
         keys.keysSet = InstructionKeys.keys.filter { value("data", $0) != nil }
+        keys.trainKeysSet = InstructionKeys.trainKeys.filter { value("train", $0) != nil }
         job.instruction = keys
         // Records have no files to split by; their natural split is by their label field.
         if keys.isJSONL, value("data", "partition") == nil { job.partition = "by-field" }

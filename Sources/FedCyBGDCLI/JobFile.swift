@@ -115,7 +115,8 @@ extension JobFile {
         "train": ["rounds", "cycles", "clients_per_round", "local_steps", "batch", "sequence", "learning_rate",
                   "weight_decay", "beta1", "beta2", "eval_batches", "checkpoint_every", "threads",
                   "keep_checkpoints", "snapshots", "blocks", "block_order", "client_selection", "local_epochs",
-                  "lr_schedule", "warmup_rounds", "lr_floor", "algorithm", "clients_per_block"],
+                  "lr_schedule", "warmup_rounds", "lr_floor", "algorithm", "clients_per_block",
+                  "eval_prompts", "eval_max_new_tokens", "test_prompts"],
     ]
 
     /// Reads and checks a job file.

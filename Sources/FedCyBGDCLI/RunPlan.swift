@@ -26,6 +26,9 @@ struct RunPlan {
             batch: job.batch, sequence: job.sequence, optimizer: optimizer, seed: job.seed,
             evalBatches: job.evalBatches, checkpointEvery: job.checkpointEvery)
         settings.snapshots = job.snapshots
+        settings.evalPrompts = job.instruction.evalPrompts
+        settings.evalMaxNewTokens = job.instruction.evalMaxNewTokens
+        settings.testPrompts = job.instruction.testPrompts
         do {
             try RunPlan.applyRoundOptions(job, to: &settings)
             // Fault injection is an experiment on the server's checks, not part of a job's

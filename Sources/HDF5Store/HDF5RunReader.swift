@@ -99,10 +99,20 @@ public enum HDF5RunReader {
         guard try file.contains("summary") else { return nil }
         let group = try file.openGroup("summary")
         var summary = SummarySchema.empty
-        for attribute in SummarySchema.attributes {
+        // Attributes newer than the file (the instruction metrics) keep their defaults.
+        for attribute in SummarySchema.attributes where try group.hasAttribute(attribute.name) {
             attribute.write(&summary, try group.attributeCells(attribute.name, as: attribute.element))
         }
         return summary
+    }
+
+    /// The task names of an instruction-data run (the per-task columns' order); empty for plain text.
+    public static func readTasks(_ path: String) throws -> [String] {
+        let file = try openHistory(path)
+        defer { try? file.close() }
+        let history = try file.openGroup("history")
+        guard try history.hasAttribute(TaskColumns.tasksAttribute) else { return [] }
+        return try history.stringAttribute(TaskColumns.tasksAttribute).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     }
 
     /// The job text recorded in a history.h5 (path of the file or of its run folder).

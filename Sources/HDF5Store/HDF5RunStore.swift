@@ -161,6 +161,7 @@ public final class HDF5RunStore: RunStore {
         }
         try BlockVisits.truncate(in: file, afterRound: round)
         try BlockSnapshots.truncate(in: file, afterRound: round)
+        try AnswerRecords.truncate(in: file, afterRound: round)
         try file.close()
     }
 
@@ -240,6 +241,31 @@ public final class HDF5RunStore: RunStore {
             try group.setAttribute(attribute.name + "_description", attribute.description)
         }
         try file.close()
+    }
+
+    public func recordTasks(_ tasks: [String], validationTokens: [Int]) throws {
+        let file = try openHistory()
+        try TaskColumns.record(tasks: tasks, validationTokens: validationTokens, in: try file.openGroup("history"))
+        try file.close()
+    }
+
+    public func appendAnswers(_ answers: [GeneratedAnswer], round: Int) throws {
+        let file = try openHistory()
+        try AnswerRecords.append(answers, round: round, to: file, name: "generations", tasks: try tasksText(file))
+        try file.close()
+    }
+
+    public func recordTest(_ scores: EvaluationScores, round: Int) throws {
+        let file = try openHistory()
+        try AnswerRecords.writeTest(scores, round: round, to: file, tasks: try tasksText(file),
+                                    lossUnits: Units.loss.text(config: config))
+        try file.close()
+    }
+
+    /// The history group's task names (one per line), if the run has tasks.
+    private func tasksText(_ file: HDF5File) throws -> String? {
+        let history = try file.openGroup("history")
+        return try history.hasAttribute(TaskColumns.tasksAttribute) ? try history.stringAttribute(TaskColumns.tasksAttribute) : nil
     }
 
     // MARK: Internals

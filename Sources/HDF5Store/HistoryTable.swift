@@ -15,7 +15,7 @@ struct HistoryTable {
 
     /// Creates the datasets whose width is known before the first round.
     func create(clientsPerRound: Int) throws {
-        for column in columns where column.width != .perRank {
+        for column in columns where column.width != .perRank && column.width != .perTask {
             let width = column.width == .perClient ? clientsPerRound : nil
             try describe(try group.createExtendible(column.name, column.element, width: width,
                                                     chunkRows: column.chunkRows(width: width ?? 1)), column)
@@ -37,6 +37,11 @@ struct HistoryTable {
             case .perClient, .perRank:
                 let (dataset, width) = try padded(column, width: column.width == .perClient ? clientWidth : ranks,
                                                   rowsBefore: rowsBefore)
+                try dataset.append(cells.padded(to: width), as: column.element)
+            case .perTask:
+                // Plain-text runs never have values: the column is never created.
+                guard try cells.count > 0 || group.contains(column.name) else { continue }
+                let (dataset, width) = try padded(column, width: cells.count, rowsBefore: rowsBefore)
                 try dataset.append(cells.padded(to: width), as: column.element)
             }
             HistoryAppendKillSwitch.step(round: record.round)
@@ -70,6 +75,12 @@ struct HistoryTable {
                 }
             case .perRank:
                 rankColumns.append((column, cells, width))
+            case .perTask:
+                // A row of padding is a round that did not evaluate; otherwise every task's value.
+                for i in 0..<count {
+                    let row = cells.slice(i * width ..< (i + 1) * width)
+                    column.write(&records[i], (0..<width).allSatisfy(row.isPad) ? row.slice(0 ..< 0) : row)
+                }
             }
         }
         fillRanks(&records, rankColumns)
@@ -92,6 +103,15 @@ struct HistoryTable {
     private func describe(_ dataset: HDF5Dataset, _ column: HistoryColumn) throws {
         try dataset.setAttribute("description", column.description)
         try dataset.setAttribute("units", column.units.text(config: config))
+        guard column.width == .perTask else { return }
+        // The group's task names and validation token counts (`TaskColumns.record`) name the columns.
+        for name in [TaskColumns.tasksAttribute, TaskColumns.tokensAttribute] where try group.hasAttribute(name) {
+            if name == TaskColumns.tasksAttribute {
+                try dataset.setAttribute(name, try group.stringAttribute(name))
+            } else {
+                try dataset.setAttribute(name, try group.attributeValues(name, as: Int.self))
+            }
+        }
     }
 
     /// The column's dataset, at least `width` wide: created (earlier rows padded) when missing,

@@ -23,3 +23,13 @@ public func crossEntropy(
         return (total, counted)
     }
 }
+
+/// Each row's `-log softmax(logits[r])[targets[r]]` into `losses` (0 where the target is
+/// negative), with the same arithmetic as `crossEntropy`; `logits` is left unchanged.
+public func crossEntropyRowLosses(logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
+                                  losses: UnsafeMutablePointer<Double>) {
+    Parallel.forRanges(rows, minimumPerWorker: max(1, 32_768 / vocab)) { _, range in
+        for r in range { precondition(targets[r] < vocab, "target token \(targets[r]) is outside the vocabulary of \(vocab)") }
+        fk_cross_entropy(logits, targets, range.lowerBound, range.upperBound, vocab, 0, 0, losses)
+    }
+}

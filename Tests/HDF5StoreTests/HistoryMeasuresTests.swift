@@ -7,7 +7,7 @@ import XCTest
 /// split [R, P], and the measurement attributes of `/summary`.
 final class HistoryMeasuresTests: RunFolderTestCase {
     /// The per-client and per-rank measurement columns.
-    let measureColumns = HistorySchema.columns.filter { $0.width != .scalar && $0.name != "clients" }.map(\.name)
+    let measureColumns = HistorySchema.columns.filter { $0.width != .scalar && $0.width != .perTask && $0.name != "clients" }.map(\.name)
 
     /// `records()` with bytes per client and the measures of `ranks` ranks.
     func measured(ranks: Int) -> [RoundRecord] {

@@ -269,3 +269,33 @@ def test_scripts_name_a_folder_without_history(tmp_path):
     for name in ("plot_run.py", "compare_runs.py"):
         done = script(name, tmp_path, check=False)
         assert done.returncode != 0 and "no history.h5" in done.stderr
+
+
+def test_plot_run_tabulates_and_plots_the_per_task_metrics(tmp_path):
+    """An instruction run: task_metrics.csv holds, per evaluated round and task, the values h5py
+    reads from the per-task columns; plain-text runs get no such files."""
+    import test_instruct_eval as tie
+    run = tie.train(tmp_path / "instruct")
+    done = script("plot_run.py", run, "--out", tmp_path / "plots")
+    png, csv = tmp_path / "plots" / "task_metrics.png", tmp_path / "plots" / "task_metrics.csv"
+    assert str(png) in done.stdout and str(csv) in done.stdout
+    assert_nontrivial_png(png)
+    h, _ = history(run)
+    with h5py.File(run / "history.h5", "r", locking=False) as f:
+        tasks = f["history"].attrs["tasks"].split("\n")
+    lines = csv.read_text().splitlines()
+    assert lines[0] == "round,task,loss,exact_match,f1"
+    evaluated = [i for i in range(len(h["round"])) if not np.isnan(h["eval_loss"][i])]
+    assert len(lines) - 1 == len(evaluated) * len(tasks)
+    for line, (i, t) in zip(lines[1:], [(i, t) for i in evaluated for t in range(len(tasks))]):
+        round_number, task, loss, exact, f1 = line.split(",")
+        assert (int(round_number), task) == (h["round"][i], tasks[t])
+        assert float(loss) == pytest.approx(h["eval_task_loss"][i][t], rel=1e-5)
+        assert float(exact) == pytest.approx(h["eval_task_exact_match"][i][t], abs=1e-6, nan_ok=True)
+        assert float(f1) == pytest.approx(h["eval_task_f1"][i][t], abs=1e-6, nan_ok=True)
+
+
+def test_plot_run_writes_no_task_metrics_for_plain_text(single_rank_run, tmp_path):
+    run, _ = single_rank_run
+    done = script("plot_run.py", run, "--out", tmp_path)
+    assert "task_metrics" not in done.stdout and not (tmp_path / "task_metrics.csv").exists()

@@ -129,7 +129,16 @@ public final class FederationServer {
     public func currentModel() -> ParameterBuffer { global.merged(settings: settings, scratch: mergeScratch) }
 
     /// Mean held-out loss of the global model.
-    public func evaluate() -> Float { evaluator.loss(of: currentModel()) }
+    public func evaluate() -> Float { evaluator.scores(of: currentModel(), answering: false).loss }
+
+    /// The global model's scores on the validation split (plain text: the loss only).
+    public func evaluateScores() -> EvaluationScores { evaluator.scores(of: currentModel()) }
+
+    /// Per task, the counted validation targets the evaluation batches hold (empty for plain text).
+    public var validationTaskTokens: [Int] { evaluator.validationTaskTokens }
+
+    /// The global model's scores on the test split; nil without one (plain text).
+    public func evaluateTest() -> EvaluationScores? { evaluator.testScores(of: currentModel()) }
 
     /// What a checkpoint after `round` must hold besides the parameters.
     public func state(round: Int, totals: RunTotals) -> RunState {

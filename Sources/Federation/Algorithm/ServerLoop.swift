@@ -74,6 +74,9 @@ struct ServerLoop {
             announce(corpus, resumedAfterRound: resuming.round)
         } else {
             try store?.begin(jobText: jobText, layout: layout, clientsPerRound: settings.clientsPerRound)
+            if let tasks = corpus.heldOutContext?.tasks {
+                try store?.recordTasks(tasks, validationTokens: server.validationTaskTokens)
+            }
             pending = .start(corpus)
         }
         let (completed, interrupted) = try playRounds(pending: pending)
@@ -89,6 +92,11 @@ struct ServerLoop {
             interrupted: interrupted)
         measures.fill(&summary)
         summary.clientComputeFraction = computeShare.fraction(wallSeconds: summary.wallSeconds)
+        if !interrupted, let test = server.evaluateTest() {
+            // Once, on the final model, after the last round: the test split chooses nothing.
+            (summary.testLoss, summary.testExactMatch, summary.testF1) = (test.loss, test.exactMatch, test.f1)
+            try store?.recordTest(test, round: completed)
+        }
         if !interrupted { try store?.finish(summary) }
         observer?.runFinished(summary, rejections: totals.rejectedUploads)
         return summary
@@ -115,8 +123,8 @@ struct ServerLoop {
                 pending = .round(seal(closed))
                 continue
             }
-            if evaluates { closed.record.evalLoss = evaluate() }
-            try record(seal(closed))
+            let answers = evaluates ? evaluate(into: &closed.record) : []
+            try record(seal(closed), answers: answers)
             if stop { return (completed, true) }
             if checkpoint { try saveCheckpoint(round: round) }
         }
@@ -167,25 +175,29 @@ struct ServerLoop {
     private mutating func finish(_ pending: Pending) throws {
         switch pending {
         case .start(let corpus):
-            totals.initialEvalLoss = evaluate()
+            totals.initialEvalLoss = server.evaluate()
+            totals.lastEvalLoss = totals.initialEvalLoss
             announce(corpus, resumedAfterRound: nil)
         case .round(var record):
-            record.evalLoss = evaluate()
-            try self.record(record)
+            let answers = evaluate(into: &record)
+            try self.record(record, answers: answers)
         }
     }
 
-    /// Held-out loss of the global model as it stands.
-    private mutating func evaluate() -> Float {
-        totals.lastEvalLoss = server.evaluate()
-        return totals.lastEvalLoss
+    /// Evaluates the global model as it stands into `record`; returns the greedy answers.
+    private mutating func evaluate(into record: inout RoundRecord) -> [GeneratedAnswer] {
+        let scores = server.evaluateScores()
+        scores.fill(&record)
+        totals.lastEvalLoss = scores.loss
+        return scores.answers
     }
 
-    /// Stores a finished round's row (and snapshot) and tells the observer.
-    private mutating func record(_ record: RoundRecord) throws {
+    /// Stores a finished round's row (its answers, and snapshot) and tells the observer.
+    private mutating func record(_ record: RoundRecord, answers: [GeneratedAnswer] = []) throws {
         measures.add(record)
         computeShare.add(record)
         try store?.append(record)
+        if !answers.isEmpty { try store?.appendAnswers(answers, round: record.round) }
         if settings.snapshots, let block = record.target.block {
             try store?.appendSnapshot(block: block, round: record.round, values: UnsafeBufferPointer(server.global.unit(block)))
         }

@@ -8,6 +8,9 @@ public struct RunMeasures: Sendable, Equatable {
     public private(set) var peakClientRSS = -1
     /// Largest `rankPeakRSS[0]`; -1: none measured.
     public private(set) var peakServerRSS = -1
+    /// Exact match and F1 of the last round that generated answers (NaN before one).
+    @BitExact public private(set) var lastExactMatch: Float = .nan
+    @BitExact public private(set) var lastF1: Float = .nan
 
     public init() {}
 
@@ -17,6 +20,7 @@ public struct RunMeasures: Sendable, Equatable {
     }
 
     public mutating func add(_ record: RoundRecord) {
+        if !record.evalExactMatch.isNaN { (lastExactMatch, lastF1) = (record.evalExactMatch, record.evalF1) }
         for (index, client) in record.clients.enumerated() {
             let down = index < record.clientBytesDown.count ? max(0, record.clientBytesDown[index]) : 0
             let up = index < record.clientBytesUp.count ? max(0, record.clientBytesUp[index]) : 0
@@ -41,5 +45,7 @@ public struct RunMeasures: Sendable, Equatable {
         summary.bytesPerClientMax = bytesPerClientMax
         summary.peakClientRSS = peakClientRSS
         summary.peakServerRSS = peakServerRSS
+        summary.finalExactMatch = lastExactMatch
+        summary.finalF1 = lastF1
     }
 }

@@ -16,6 +16,12 @@ public struct FederationSettings: Sendable, Equatable {
     public var seed: UInt64
     /// Validation batches per evaluation (each batch × sequence tokens).
     public var evalBatches: Int
+    /// Instruction data: validation prompts answered greedily at each evaluation (0: none).
+    public var evalPrompts = 32
+    /// Instruction data: the most ids a greedy answer may have.
+    public var evalMaxNewTokens = 64
+    /// Instruction data: test prompts answered once when the run finishes (0: none).
+    public var testPrompts = 128
     /// Write a checkpoint every this many rounds (0: only at the end).
     public var checkpointEvery: Int
     /// Store each block's weights after every visit (history.h5 `/blocks/<b>/snapshots`).

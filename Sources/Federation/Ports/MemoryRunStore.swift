@@ -16,6 +16,7 @@ public final class MemoryRunStore: RunStore {
     public func resume(jobText: String, layout: ParameterLayout, round: Int) throws {
         self.jobText = jobText
         records.removeAll { $0.round > round }
+        answers.removeAll { $0.round > round }
     }
 
     public func append(_ record: RoundRecord) throws { records.append(record) }
@@ -33,4 +34,12 @@ public final class MemoryRunStore: RunStore {
     }
 
     public func finish(_ summary: RunSummary) throws { self.summary = summary }
+
+    public private(set) var tasks: [String] = []
+    public private(set) var answers: [(round: Int, answers: [GeneratedAnswer])] = []
+    public private(set) var test: EvaluationScores?
+
+    public func recordTasks(_ tasks: [String], validationTokens: [Int]) throws { self.tasks = tasks }
+    public func appendAnswers(_ answers: [GeneratedAnswer], round: Int) throws { self.answers.append((round, answers)) }
+    public func recordTest(_ scores: EvaluationScores, round: Int) throws { test = scores }
 }

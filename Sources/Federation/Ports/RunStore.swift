@@ -20,4 +20,18 @@ public protocol RunStore: AnyObject {
     func saveCheckpoint(parameters: ParameterBuffer, state: RunState) throws
     /// Records the final summary.
     func finish(_ summary: RunSummary) throws
+    /// Instruction data, once after `begin`: the task names the per-task values are indexed by,
+    /// and per task the counted validation targets the evaluation batches hold.
+    func recordTasks(_ tasks: [String], validationTokens: [Int]) throws
+    /// Instruction data: the greedy answers of the evaluation after `round`, stored after its row.
+    func appendAnswers(_ answers: [GeneratedAnswer], round: Int) throws
+    /// Instruction data: the final model's scores on the test split, when the run finishes.
+    func recordTest(_ scores: EvaluationScores, round: Int) throws
+}
+
+extension RunStore {
+    /// Stores that keep no per-task records ignore the tasks.
+    public func recordTasks(_ tasks: [String], validationTokens: [Int]) throws {}
+    public func appendAnswers(_ answers: [GeneratedAnswer], round: Int) throws {}
+    public func recordTest(_ scores: EvaluationScores, round: Int) throws {}
 }

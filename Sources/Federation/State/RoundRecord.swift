@@ -42,6 +42,14 @@ public struct RoundRecord: Sendable, Equatable {
     @BitExact public var rankComputeSeconds: [Double] = []
     @BitExact public var rankCommSeconds: [Double] = []
     @BitExact public var rankWaitSeconds: [Double] = []
+    /// Instruction data, at rounds that evaluate: the validation split's loss per task, and the
+    /// greedy answers' exact match and F1 overall and per task (`EvaluationScores`). NaN, or
+    /// empty, when the round did not evaluate or the data is plain text.
+    @BitExact public var evalTaskLoss: [Float] = []
+    @BitExact public var evalExactMatch: Float = .nan
+    @BitExact public var evalF1: Float = .nan
+    @BitExact public var evalTaskExactMatch: [Float] = []
+    @BitExact public var evalTaskF1: [Float] = []
 
     public init(round: Int, cycle: Int, target: RoundTarget, clients: [Int], trainLoss: Float, evalLoss: Float,
                 bytesDown: Int, bytesUp: Int, bytesBroadcast: Int, rejectedUploads: Int = 0,

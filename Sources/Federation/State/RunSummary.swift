@@ -26,6 +26,16 @@ public struct RunSummary: Sendable, Equatable {
     /// seconds over the rounds of this start / (client ranks × `wallSeconds`), in [0, 1]
     /// (`ClientComputeShare`); -1 when no round was measured.
     public var clientComputeFraction: Double = -1
+    /// Instruction data: the greedy answers' exact match and F1 at the last evaluation (NaN for
+    /// plain text or without generation).
+    @BitExact public var finalExactMatch: Float = .nan
+    @BitExact public var finalF1: Float = .nan
+    /// Instruction data: the final model on the test split, evaluated once when the run
+    /// finishes (never used to choose anything): response loss, exact match and F1 (NaN for
+    /// plain text, or when the test split is empty).
+    @BitExact public var testLoss: Float = .nan
+    @BitExact public var testExactMatch: Float = .nan
+    @BitExact public var testF1: Float = .nan
 
     public init(rounds: Int, clients: Int, parameterCount: Int, totalBytesDown: Int, totalBytesUp: Int,
                 totalBytesBroadcast: Int, tokensTrained: Int, initialEvalLoss: Float, finalEvalLoss: Float,

@@ -12,6 +12,10 @@ struct HistoryColumn {
         case perClient
         /// One value per rank, as wide as the most ranks seen (-1 / NaN pads; widened on a resume on more ranks).
         case perRank
+        /// One value per task of instruction data (the history group's `tasks`); created by the
+        /// first round that has values, absent in plain-text runs; a row of NaN where a round did
+        /// not evaluate.
+        case perTask
     }
 
     let name: String
@@ -55,6 +59,13 @@ extension HistoryColumn {
                      _ path: WritableKeyPath<RoundRecord, [Int]> & Sendable) -> HistoryColumn {
         HistoryColumn(name: name, units: units, description: description, element: element, width: width,
                       read: { .ints($0[keyPath: path]) }, write: { $0[keyPath: path] = $1.ints })
+    }
+
+    /// A float32 column of one value per task.
+    static func perTask(_ name: String, _ units: Units, _ description: String,
+                        _ path: WritableKeyPath<RoundRecord, [Float]> & Sendable) -> HistoryColumn {
+        HistoryColumn(name: name, units: units, description: description, element: .float32, width: .perTask,
+                      read: { .floats($0[keyPath: path]) }, write: { $0[keyPath: path] = $1.floats })
     }
 
     /// A float64 column of one value per rank.

@@ -22,6 +22,11 @@ enum HistorySchema {
         .ints("rank_peak_rss", .int64, .perRank, .bytes, "per rank (column = MPI rank): peak resident set size of its process so far (VmHWM), measured at the end of the round; -1: not measured", \.rankPeakRSS),
         .doubles("rank_compute_seconds", .seconds, "per rank: seconds of the round spent computing (training, aggregation, evaluation): neither communicating nor waiting; NaN: not measured", \.rankComputeSeconds),
         .doubles("rank_comm_seconds", .seconds, "per rank: seconds of the round spent communicating: rank 0 encoding and broadcasting, a client rank decoding the broadcast and sending uploads; NaN: not measured", \.rankCommSeconds),
+        .float("eval_exact_match", .one, "instruction data: mean SQuAD exact match (0..1) of the greedy answers to the validation prompts of this evaluation (/generations holds them); NaN when the round did not evaluate, no answer was generated, or the data is plain text", \.evalExactMatch),
+        .float("eval_f1", .one, "instruction data: mean SQuAD token F1 (0..1) of the same answers; NaN as for eval_exact_match", \.evalF1),
+        .perTask("eval_task_loss", .loss, "instruction data: per task (columns in the order of the attribute tasks), the validation split's response cross-entropy over that task's counted targets in the evaluation batches (the attribute validation_tokens gives their counts; their token-weighted mean is eval_loss); NaN rows: the round did not evaluate", \.evalTaskLoss),
+        .perTask("eval_task_exact_match", .one, "instruction data: per task, mean SQuAD exact match of its greedy answers; NaN: no answer of that task, or the round did not evaluate", \.evalTaskExactMatch),
+        .perTask("eval_task_f1", .one, "instruction data: per task, mean SQuAD token F1 of its greedy answers; NaN as for eval_task_exact_match", \.evalTaskF1),
         .doubles("rank_wait_seconds", .seconds, "per rank: seconds of the round spent waiting: rank 0 blocked receiving uploads and reports, a client rank neither computing nor communicating; compute + comm + wait = seconds; NaN: not measured", \.rankWaitSeconds),
     ]
 

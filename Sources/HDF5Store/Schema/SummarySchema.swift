@@ -18,8 +18,9 @@ enum SummarySchema {
                       read: { .ints([$0[keyPath: path]]) }, write: { $0[keyPath: path] = $1.ints.first ?? 0 })
         }
 
-        static func float(_ name: String, _ description: String, _ path: WritableKeyPath<RunSummary, Float> & Sendable) -> Attribute {
-            Attribute(name: name, units: .loss, description: description, element: .float32,
+        static func float(_ name: String, _ description: String, _ path: WritableKeyPath<RunSummary, Float> & Sendable,
+                          units: Units = .loss) -> Attribute {
+            Attribute(name: name, units: units, description: description, element: .float32,
                       read: { .floats([$0[keyPath: path]]) }, write: { $0[keyPath: path] = $1.floats.first ?? .nan })
         }
 
@@ -47,6 +48,11 @@ enum SummarySchema {
         .int("bytes_per_client_max", .bytes, "bytes down + up per client over the whole run, the largest over the clients", \.bytesPerClientMax),
         .int("peak_client_rss", .bytes, "largest peak RSS of a rank hosting clients over the run (rank 0 in one-rank rounds)", \.peakClientRSS),
         .int("peak_server_rss", .bytes, "largest peak RSS of rank 0 over the run", \.peakServerRSS),
+        .float("final_exact_match", "instruction data: eval_exact_match of the last evaluation; NaN for plain text", \.finalExactMatch, units: .one),
+        .float("final_f1", "instruction data: eval_f1 of the last evaluation; NaN for plain text", \.finalF1, units: .one),
+        .float("test_loss", "instruction data: the final model's response cross-entropy over every row of the test split, evaluated once when the run finished (never used to choose anything; /test has it per task); NaN for plain text or an empty test split", \.testLoss),
+        .float("test_exact_match", "instruction data: mean SQuAD exact match of the final model's greedy answers to up to train.test_prompts test prompts (/test/answers); NaN as for test_loss", \.testExactMatch, units: .one),
+        .float("test_f1", "instruction data: mean SQuAD token F1 of the same answers; NaN as for test_loss", \.testF1, units: .one),
         .double("client_compute_fraction", .one, "fraction of wall_seconds the client ranks spent computing: rank_compute_seconds of the client ranks (ranks 1..P-1; rank 0 when P = 1) summed over the rounds since the last start or resume, divided by (client ranks × wall_seconds); -1: not measured", \.clientComputeFraction),
     ]
 
