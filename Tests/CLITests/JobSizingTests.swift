@@ -31,7 +31,9 @@ final class JobSizingTests: XCTestCase {
             for needle in ["the job needs about", "available", "MemAvailable", "model.width", "train.batch", "model.layers"] {
                 XCTAssertTrue(result.error.contains(needle), "\(new): '\(needle)' missing from \(result.error)")
             }
-            XCTAssertLessThan(seconds, 1.0, "\(new) took \(seconds) s to refuse")
+            // A guard against a refusal that only comes after allocating or running, not a speed test:
+            // `layers = 100000` used to run for 15 minutes; a loaded CI machine must not fail it.
+            XCTAssertLessThan(seconds, 30, "\(new) took \(seconds) s to refuse")
             XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("runs").path),
                            "\(new): a refused job must leave no file (partition.h5 or other)")
         }
