@@ -26,6 +26,11 @@ struct RunPlan {
             batch: job.batch, sequence: job.sequence, optimizer: optimizer, seed: job.seed,
             evalBatches: job.evalBatches, checkpointEvery: job.checkpointEvery)
         settings.snapshots = job.snapshots
+        settings.embeddingShards = job.embeddingShards
+        let groups = EmbeddingShard.maximumCount(vocab: model.vocabSize)
+        guard job.embeddingShards <= groups else {
+            throw JobFileError(job.path, "'train.embedding_shards' is \(job.embeddingShards) but a vocabulary of \(model.vocabSize) tokens gives at most \(groups) shards of 16 rows; lower it")
+        }
         do {
             try RunPlan.applyRoundOptions(job, to: &settings)
             // Fault injection is an experiment on the server's checks, not part of a job's

@@ -187,7 +187,8 @@ struct ServerLoop {
         computeShare.add(record)
         try store?.append(record)
         if settings.snapshots, let block = record.target.block {
-            try store?.appendSnapshot(block: block, round: record.round, values: UnsafeBufferPointer(server.global.unit(block)))
+            try store?.appendSnapshot(block: block, round: record.round,
+                                      values: UnsafeBufferPointer(server.global.parameters.block(block)))
         }
         let elapsed = MonotonicClock.now() - started
         observer?.roundFinished(record, totalRounds: settings.rounds,
