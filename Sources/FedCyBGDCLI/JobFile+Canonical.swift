@@ -26,6 +26,8 @@ extension JobFile {
             ("server.update_norm_window", "\(updateNormWindow)"),
         ]
         if let clients { values.append(("data.clients", "\(clients)")) }
+        // Only when set, so jobs stored before the key existed compare equal.
+        if embeddingShards != 1 { values.append(("train.embedding_shards", "\(embeddingShards)")) }
         if partition == "dirichlet" { values.append(("data.dirichlet_alpha", "\(dirichletAlpha)")) }
         if let localEpochs {
             values.removeAll { $0.0 == "train.local_steps" }

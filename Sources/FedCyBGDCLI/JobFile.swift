@@ -63,6 +63,8 @@ public struct JobFile: Equatable, Sendable {
     public var keepCheckpoints: Int = 3
     /// `train.snapshots`: store each block's weights after every visit in history.h5.
     public var snapshots: Bool = false
+    /// `train.embedding_shards`: the embeddings are trained as this many units of vocabulary rows.
+    public var embeddingShards = 1
     /// Round options (docs/OPTIONS.md): `train.blocks`, `train.block_order`, `train.client_selection`,
     /// `train.local_epochs`, `train.lr_schedule`, `train.warmup_rounds`, `train.lr_floor`.
     public var blocks = "all"
@@ -114,7 +116,7 @@ extension JobFile {
                  "format", "template", "chat_template", "partition_field", "bad_records", "test_fraction", "pack"],
         "train": ["rounds", "cycles", "clients_per_round", "local_steps", "batch", "sequence", "learning_rate",
                   "weight_decay", "beta1", "beta2", "eval_batches", "checkpoint_every", "threads",
-                  "keep_checkpoints", "snapshots", "blocks", "block_order", "client_selection", "local_epochs",
+                  "keep_checkpoints", "snapshots", "embedding_shards", "blocks", "block_order", "client_selection", "local_epochs",
                   "lr_schedule", "warmup_rounds", "lr_floor", "algorithm", "clients_per_block",
                   "eval_prompts", "eval_max_new_tokens", "test_prompts"],
     ]
@@ -165,14 +167,17 @@ extension JobFile {
         try require(evalBatches >= 1, "train.eval_batches", "must be at least 1")
         try require(checkpointEvery >= 0 && threads >= 0, "train.checkpoint_every", "and train.threads must not be negative")
         try require(keepCheckpoints >= 1, "train.keep_checkpoints", "must be at least 1")
+        try require(embeddingShards >= 1, "train.embedding_shards", "must be at least 1 (1: the embeddings are one block)")
+        try require(embeddingShards == 1 || ["fedcybgd", "badam"].contains(methods.algorithm), "train.embedding_shards",
+                    "applies to the block-cyclic algorithms (fedcybgd, badam); set it to 1 for \(methods.algorithm)")
         try validateModelSource()
         try methods.validate(path: path)
         try architecture.validate(path: path, width: width, heads: heads)
         try validateCategories()
     }
 
-    /// Total rounds: `rounds` if given, else `cycles` times the blocks per cycle.
-    public var totalRounds: Int { rounds ?? (cycles ?? 1) * (blocks == "layers" ? layers : layers + 2) }
+    /// Total rounds: `rounds` if given, else `cycles` times the visits per cycle (each embedding shard one).
+    public var totalRounds: Int { rounds ?? (cycles ?? 1) * (blocks == "layers" ? layers : layers + 1 + embeddingShards) }
 }
 
 /// Walks the TOML tables, taking each known key with its type and refusing unknown ones.
@@ -289,6 +294,7 @@ struct TableReader {
         job.modelKeysSet = Set(["layers", "width", "heads", "context"].filter { value("model", $0) != nil })
         job.keepCheckpoints = try int("train", "keep_checkpoints") ?? 3
         job.snapshots = try bool("train", "snapshots") ?? false
+        job.embeddingShards = try int("train", "embedding_shards") ?? 1
         job.categories = try strings("data", "categories")
         job.excludeCategories = try strings("data", "exclude_categories")
         try readRoundOptions(into: &job)

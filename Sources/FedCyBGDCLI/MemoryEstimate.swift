@@ -11,7 +11,7 @@ import GPT
 /// - a client rank: its view of the model, the first round's broadcast (the whole model, freed
 ///   before training), and per client visit a `GPTTrainer` (`Workspace.swift`: activations
 ///   from the lowest trained block up, logits chunk, backward scratch; gradients and two AdamW
-///   moments of the trained blocks: one block for fedcybgd and badam, the whole model for
+///   moments of the trained blocks: one block (or embedding shard) for fedcybgd and badam, the whole model for
 ///   fedavg and centralized) or, for fedlora, a `LoRATrainer` (a merged working model, dense
 ///   gradients of every layer, activations, the adapters' gradient and moments), plus the copies
 ///   the upload codec and several clients per rank need;
@@ -53,9 +53,11 @@ struct MemoryEstimate {
 
     private var sizes: (embeddings: Double, layer: Double, final: Double) { ParameterLayout.blockSizes(model) }
 
-    /// Floats of block `b` (0 = embeddings, 1...L = layers, L + 1 = final norm and Llama's untied head).
+    /// Floats a visit to block `b` trains (0 = embeddings, or their largest shard with
+    /// `train.embedding_shards`; 1...L = layers, L + 1 = final norm and Llama's untied head).
     private func blockSize(_ b: Int) -> Double {
-        b == 0 ? sizes.embeddings : b <= model.layers ? sizes.layer : sizes.final
+        guard b == 0 else { return b <= model.layers ? sizes.layer : sizes.final }
+        return settings.embeddingShards > 1 ? EmbeddingShard.largestFloats(model, shards: settings.embeddingShards) : sizes.embeddings
     }
 
     private var layerSize: Double { sizes.layer }

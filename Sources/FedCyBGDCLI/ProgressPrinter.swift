@@ -50,7 +50,8 @@ final class ProgressPrinter: FederationObserver {
         let width = String(totalRounds).count
         let round = String(record.round).leftPadded(to: width)
         let eval = record.evalLoss.isNaN ? "      " : format(record.evalLoss)
-        let block = (record.target.block.map { blockNames[$0] } ?? "all").padding(toLength: 10, withPad: " ", startingAt: 0)
+        let name = record.target.shard.map { "emb.\($0)" } ?? record.target.block.map { blockNames[$0] } ?? "all"
+        let block = name.padding(toLength: 10, withPad: " ", startingAt: 0)
         let clients = record.clients.map(String.init).joined(separator: ",")
         Self.say("round \(round)/\(totalRounds)  cycle \(record.cycle)  block \(block) clients \(clients)  "
             + "train \(format(record.trainLoss))  eval \(eval)  down \(bytes(record.bytesDown))  up \(bytes(record.bytesUp))  "

@@ -29,6 +29,11 @@ struct RunPlan {
         settings.evalPrompts = job.instruction.evalPrompts
         settings.evalMaxNewTokens = job.instruction.evalMaxNewTokens
         settings.testPrompts = job.instruction.testPrompts
+        settings.embeddingShards = job.embeddingShards
+        let groups = EmbeddingShard.maximumCount(vocab: model.vocabSize)
+        guard job.embeddingShards <= groups else {
+            throw JobFileError(job.path, "'train.embedding_shards' is \(job.embeddingShards) but a vocabulary of \(model.vocabSize) tokens gives at most \(groups) shards of 16 rows; lower it")
+        }
         do {
             try RunPlan.applyRoundOptions(job, to: &settings)
             // Fault injection is an experiment on the server's checks, not part of a job's

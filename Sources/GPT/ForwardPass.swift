@@ -11,11 +11,15 @@ enum ForwardPass {
         embeddingForward(out: out, tokens: tokens, wte: wte, wpe: wpe, batch: d.batch, seq: d.seq, channels: d.channels)
     }
 
-    /// Backward of `embed` into block 0's gradient (`dwte` first, then GPT-2's `dwpe`).
+    /// Backward of `embed` into block 0's gradient (`dwte` first, then GPT-2's `dwpe`), or with
+    /// `shard` into that shard's gradient (its token rows, then `dwpe` if the shard holds it).
     static func embedBackward(gradient: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
-                              tokens: UnsafePointer<Int32>, _ d: Dims) {
-        let dwpe: UnsafeMutablePointer<Float>? = d.config.architecture == .gpt2 ? gradient + d.vocab * d.channels : nil
-        embeddingBackward(dwte: gradient, dwpe: dwpe, dout: dout, tokens: tokens, batch: d.batch, seq: d.seq, channels: d.channels)
+                              tokens: UnsafePointer<Int32>, shard: EmbeddingShard?, _ d: Dims) {
+        let rows = shard?.rows(vocab: d.vocab) ?? 0..<d.vocab
+        let positions = d.config.architecture == .gpt2 && (shard?.holdsPositions ?? true)
+        let dwpe: UnsafeMutablePointer<Float>? = positions ? gradient + rows.count * d.channels : nil
+        embeddingBackward(dwte: gradient, dwpe: dwpe, dout: dout, tokens: tokens, batch: d.batch, seq: d.seq,
+                          channels: d.channels, vocabRows: shard == nil ? nil : rows)
     }
 
     /// Layers `range` through one reused layer's buffers, ping-ponging the residual stream between

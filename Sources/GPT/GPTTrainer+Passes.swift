@@ -5,8 +5,8 @@ extension GPTTrainer {
     func run(_ p: ParameterBuffer, tokens: UnsafePointer<Int32>, targets: UnsafePointer<Int32>) -> Float {
         let d = dims
         if !gradientsAreZero {
-            for (i, g) in gradients.enumerated() {
-                if let g { zeroFill(g, count: layout.blocks[i].range.count) }
+            for (g, range) in zip(gradients, trainedRanges) {
+                if let g, let range { zeroFill(g, count: range.count) }
             }
         }
         gradientsAreZero = false
@@ -25,7 +25,7 @@ extension GPTTrainer {
                            needInputGradient: lowest < l + 1)
         }
         if lowest == 0, let embeddingGradient = gradients[0] {
-            ForwardPass.embedBackward(gradient: embeddingGradient, dout: dres, tokens: tokens, d)
+            ForwardPass.embedBackward(gradient: embeddingGradient, dout: dres, tokens: tokens, shard: embeddingShard, d)
         }
         return loss
     }
@@ -58,7 +58,9 @@ extension GPTTrainer {
         let training = lowestTrainableBlock != nil
         let scale: Float? = training ? (counted > 0 ? 1 / Float(counted) : 0) : nil
         let head = p.base + layout.headOffset
-        let dhead = grad(layout.headBlock, layout.headOffset)
+        // A sharded tied head: its weight gradient only for the shard's rows.
+        let headRows = layout.headBlock == 0 ? embeddingShard?.rows(vocab: d.vocab) : nil
+        let dhead = grad(layout.headBlock, layout.headOffset + (headRows?.lowerBound ?? 0) * c)
         var total = 0.0
         var r0 = 0
         while r0 < d.rows {
@@ -67,7 +69,7 @@ extension GPTTrainer {
             total += crossEntropy(logits: logits, targets: targets + r0, rows: rows, vocab: d.vocab, gradientScale: scale).sum
             if training {
                 tiedHeadBackward(dinp: dln + r0 * c, dwte: dhead, dlogits: logits, inp: lnf + r0 * c, wte: head,
-                                 rows: rows, dim: c, vocab: d.vocab)
+                                 rows: rows, dim: c, vocab: d.vocab, vocabRows: headRows)
             }
             r0 += rows
         }

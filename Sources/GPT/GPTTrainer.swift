@@ -8,6 +8,8 @@ import Kernels
 /// LlamaLayer.swift). Blocks: 0 = embeddings, 1...L = transformer layers, L+1 = final norm (with
 /// Llama's untied lm_head). A tied head's weight gradient is added to the embedding's only when
 /// block 0 is trainable; the head's input gradient is always computed when anything below it trains.
+/// With an `embeddingShard`, block 0 trains only that shard's vocabulary rows: its gradient and
+/// moments are the shard's size, and the backward pass still runs down to the embedding.
 ///
 /// Targets may be negative to ignore a position; the loss is the mean over the other positions.
 /// All buffers are allocated in `init`; a step allocates nothing. Not thread-safe: one trainer per thread.
@@ -22,6 +24,10 @@ public final class GPTTrainer {
     public let hasOptimizerState: Bool
     /// The lowest trainable block, or nil when nothing trains (forwardBackward then only computes the loss).
     public let lowestTrainableBlock: Int?
+    /// The vocabulary rows of block 0 that train, when the embedding trains in shards.
+    public let embeddingShard: EmbeddingShard?
+    /// Per block: the part of the parameter buffer that trains (the block, or block 0's shard), nil if frozen.
+    let trainedRanges: [Range<Int>?]
 
     let layout: ParameterLayout
     let dims: Dims
@@ -52,9 +58,10 @@ public final class GPTTrainer {
     /// `skippedLayers` (0-based) act as the identity on the residual stream: their weights are never
     /// read, cost no matmuls and store no activations (FedCyBGD's layer dropping). They must be frozen,
     /// and only transformer layers can be skipped. `optimizerState: false` allocates no AdamW moments,
-    /// for callers that only want gradients (`applyAdamW` then traps).
+    /// for callers that only want gradients (`applyAdamW` then traps). `embeddingShard` restricts a
+    /// trainable block 0 to that shard's rows.
     public init(config: GPTConfig, batch: Int, sequence: Int, trainableBlocks: Set<Int>,
-                skippedLayers: Set<Int> = [], optimizerState: Bool = true) {
+                skippedLayers: Set<Int> = [], optimizerState: Bool = true, embeddingShard: EmbeddingShard? = nil) {
         let layout = ParameterLayout(config: config)
         let d = Dims(config: config, batch: batch, sequence: sequence)
         for b in trainableBlocks {
@@ -70,6 +77,13 @@ public final class GPTTrainer {
         self.skippedLayers = skippedLayers
         self.hasOptimizerState = optimizerState
         lowestTrainableBlock = trainableBlocks.min()
+        precondition(embeddingShard == nil || trainableBlocks.contains(0), "an embedding shard trains only with block 0")
+        self.embeddingShard = embeddingShard
+        let trainedRanges: [Range<Int>?] = layout.blocks.map { b in
+            guard trainableBlocks.contains(b.index) else { return nil }
+            return b.index == 0 ? embeddingShard?.range(in: layout) ?? b.range : b.range
+        }
+        self.trainedRanges = trainedRanges
         // Layer l is block l+1; keep layers from the lowest trainable one up (all of them if embeddings train).
         let lowest = lowestTrainableBlock ?? (config.layers + 1)
         let storedFrom = min(max(lowest - 1, 0), config.layers)
@@ -86,12 +100,9 @@ public final class GPTTrainer {
         residuals = acts.residuals; stored = acts.stored; frozenScratch = acts.frozenScratch; spareResidual = acts.spare
         lnf = storage.make(n); lnfMean = storage.make(d.rows); lnfRstd = storage.make(d.rows)
         logits = storage.make(d.headChunkRows * d.vocab)
-        gradients = layout.blocks.map { b in
-            trainableBlocks.contains(b.index) ? gradientStorage.make(b.range.count) : nil
-        }
-        moments = layout.blocks.map { b in
-            trainableBlocks.contains(b.index) && optimizerState
-                ? (optimizerStorage.make(b.range.count), optimizerStorage.make(b.range.count)) : nil
+        gradients = trainedRanges.map { range in range.map { gradientStorage.make($0.count) } }
+        moments = trainedRanges.map { range in
+            range.flatMap { optimizerState ? (optimizerStorage.make($0.count), optimizerStorage.make($0.count)) : nil }
         }
     }
 
@@ -124,21 +135,29 @@ public final class GPTTrainer {
     /// Floats of activation and backward scratch memory.
     public var activationFloatCount: Int { storage.floatCount }
 
-    /// The gradient of one tensor from the last forwardBackward, or nil when its block is frozen.
+    /// The gradient of one tensor from the last forwardBackward, or nil when its block is frozen
+    /// or the tensor is not wholly in the block's trained shard.
     public func gradient(of slot: TensorSlot) -> UnsafeMutableBufferPointer<Float>? {
-        guard let g = gradients[slot.block] else { return nil }
-        return UnsafeMutableBufferPointer(start: g + (slot.offset - layout.blocks[slot.block].range.lowerBound), count: slot.count)
+        guard let g = gradients[slot.block], let range = trainedRanges[slot.block],
+              range.lowerBound <= slot.offset, slot.offset + slot.count <= range.upperBound else { return nil }
+        return UnsafeMutableBufferPointer(start: g + (slot.offset - range.lowerBound), count: slot.count)
     }
 
-    /// The gradient of a whole block, laid out like the block's slice of the parameter buffer.
+    /// The gradient of a whole block (of its shard, for a sharded embedding), laid out like that
+    /// slice of the parameter buffer (`trainedRange(ofBlock:)`).
     public func gradient(ofBlock index: Int) -> UnsafeMutableBufferPointer<Float>? {
-        gradients[index].map { UnsafeMutableBufferPointer(start: $0, count: layout.blocks[index].range.count) }
+        guard let g = gradients[index], let range = trainedRanges[index] else { return nil }
+        return UnsafeMutableBufferPointer(start: g, count: range.count)
     }
+
+    /// The part of the parameter buffer block `index` trains: the block, its shard, or nil if frozen.
+    public func trainedRange(ofBlock index: Int) -> Range<Int>? { trainedRanges[index] }
 
     /// Gradient pointer for the parameter at buffer offset `offset` in block `block`, nil if frozen.
     @inline(__always)
     func grad(_ block: Int, _ offset: Int) -> UnsafeMutablePointer<Float>? {
-        gradients[block].map { $0 + (offset - layout.blocks[block].range.lowerBound) }
+        guard let g = gradients[block], let range = trainedRanges[block] else { return nil }
+        return g + (offset - range.lowerBound)
     }
 
     /// Forward and backward on one batch (inputs/targets are batch*sequence token ids); returns the mean cross-entropy.
@@ -159,9 +178,9 @@ public final class GPTTrainer {
         precondition(hasOptimizerState, "this trainer was created with optimizerState: false")
         optimizerStep += 1
         for block in layout.blocks {
-            guard let g = gradients[block.index], let mv = moments[block.index] else { continue }
-            adamWUpdate(params: parameters.base + block.range.lowerBound, grads: g, m: mv.m, v: mv.v,
-                        count: block.range.count, learningRate: settings.learningRate, beta1: settings.beta1,
+            guard let g = gradients[block.index], let mv = moments[block.index], let range = trainedRanges[block.index] else { continue }
+            adamWUpdate(params: parameters.base + range.lowerBound, grads: g, m: mv.m, v: mv.v,
+                        count: range.count, learningRate: settings.learningRate, beta1: settings.beta1,
                         beta2: settings.beta2, epsilon: settings.epsilon, weightDecay: settings.weightDecay,
                         step: optimizerStep, zeroingGradients: true)
         }
@@ -178,8 +197,7 @@ public final class GPTTrainer {
     public func resetOptimizer() {
         optimizerStep = 0
         for (i, mv) in moments.enumerated() {
-            guard let mv else { continue }
-            let count = layout.blocks[i].range.count
+            guard let mv, let count = trainedRanges[i]?.count else { continue }
             mv.m.update(repeating: 0, count: count)
             mv.v.update(repeating: 0, count: count)
         }

@@ -18,15 +18,17 @@ public func embeddingForward(
 }
 
 /// Backward of `embeddingForward`: scatter-adds `dout` into the rows of `dwte` and `dwpe` (either may be nil).
+/// With `vocabRows`, `dwte` holds only those rows of the token embedding (starting at its first) and
+/// tokens outside them add nothing to it: an embedding trained in vocabulary shards.
 public func embeddingBackward(
     dwte: UnsafeMutablePointer<Float>?, dwpe: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>,
-    tokens: UnsafePointer<Int32>, batch: Int, seq: Int, channels: Int
+    tokens: UnsafePointer<Int32>, batch: Int, seq: Int, channels: Int, vocabRows: Range<Int>? = nil
 ) {
     for b in 0..<batch {
         for t in 0..<seq {
-            let row = b * seq + t, g = dout + row * channels
-            if let dwte {
-                let w = dwte + Int(tokens[row]) * channels
+            let row = b * seq + t, g = dout + row * channels, token = Int(tokens[row])
+            if let dwte, vocabRows?.contains(token) ?? true {
+                let w = dwte + (token - (vocabRows?.lowerBound ?? 0)) * channels
                 addVectors(w, w, g, channels)
             }
             if let dwpe {

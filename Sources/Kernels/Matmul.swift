@@ -65,10 +65,12 @@ public func tiedHeadForward(
 }
 
 /// Backward of `tiedHeadForward`: `dinp = dlogits @ wte` (overwritten), `dwte += dlogits^T @ inp`.
+/// With `vocabRows`, `dwte` holds only those rows (starting at its first), and only they are computed;
+/// `dinp` still takes every row of the vocabulary.
 public func tiedHeadBackward(
     dinp: UnsafeMutablePointer<Float>?, dwte: UnsafeMutablePointer<Float>?,
     dlogits: UnsafePointer<Float>, inp: UnsafePointer<Float>, wte: UnsafePointer<Float>,
-    rows: Int, dim: Int, vocab: Int
+    rows: Int, dim: Int, vocab: Int, vocabRows: Range<Int>? = nil
 ) {
     PhaseTimes.time(.dense) {
         if let dinp {
@@ -76,8 +78,9 @@ public func tiedHeadBackward(
                   a: dlogits, lda: vocab, b: wte, ldb: dim, beta: 0, c: dinp, ldc: dim)
         }
         if let dwte {
-            parallelSgemm(transA: true, transB: false, m: vocab, n: dim, k: rows,
-                  a: dlogits, lda: vocab, b: inp, ldb: dim, beta: 1, c: dwte, ldc: dim)
+            let part = vocabRows ?? 0..<vocab
+            parallelSgemm(transA: true, transB: false, m: part.count, n: dim, k: rows,
+                  a: dlogits + part.lowerBound, lda: vocab, b: inp, ldb: dim, beta: 1, c: dwte, ldc: dim)
         }
     }
 }

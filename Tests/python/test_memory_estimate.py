@@ -29,7 +29,7 @@ def dry_run(job: str) -> tuple[float, float]:
     return amount(found.group(1)), amount(found.group(2))
 
 
-@pytest.mark.parametrize("method", ["fedcybgd", "fedavg", "fedlora", "llama-fedcybgd", "llama-fedavg"])
+@pytest.mark.parametrize("method", ["fedcybgd", "fedavg", "fedlora", "llama-fedcybgd", "llama-fedavg", "llama-fedcybgd-shards"])
 def test_estimate_is_within_25_percent_of_the_measured_peak_rss(tmp_path, method):
     job = f"jobs/memory-{method}.toml"
     server, client = dry_run(job)

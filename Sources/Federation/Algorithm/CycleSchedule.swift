@@ -1,29 +1,34 @@
 import GPT
 
 /// The schedule of a run: which block each round trains (a block set visited once per cycle,
-/// in a block order), which clients train it (the client selection), at which learning rate,
+/// in a block order; with `train.embedding_shards` the embeddings' shards are visited one by one,
+/// each in its own place in the order), which clients train it (the client selection), at which learning rate,
 /// and so each round's `RoundPlan`. It holds no state: everything follows from the round, the
 /// seed and the job, so every rank and every resumed run agrees, and an analysis script can
 /// recompute any round without replaying the ones before it.
 public struct CycleSchedule: Sendable {
     public let settings: FederationSettings
-    /// The blocks one cycle visits, ascending.
-    public let blocks: [Int]
+    /// The units (`ModelUnits`) one cycle visits, ascending: the block set's blocks, the
+    /// embeddings as their shards. With one embedding unit these are the blocks themselves.
+    public let visits: [Int]
     public let clientCount: Int
     private let layout: ParameterLayout
+    /// How the model is cut into units.
+    public let units: ModelUnits
 
     public init(settings: FederationSettings, clientCount: Int) {
         precondition(clientCount > 0 && (1...clientCount).contains(settings.clientsPerRound),
                      "cannot pick \(settings.clientsPerRound) of \(clientCount) clients")
         self.settings = settings
-        self.blocks = settings.blockSet.blocks(layers: settings.model.layers)
         self.clientCount = clientCount
         self.layout = ParameterLayout(config: settings.model)
-        precondition(!blocks.isEmpty, "the block set \(settings.blockSet.rawValue) of a \(settings.model.layers)-layer model is empty")
+        self.units = ModelUnits(settings: settings)
+        self.visits = settings.blockSet.blocks(layers: settings.model.layers).flatMap { [units] in units.units(ofBlock: $0) }
+        precondition(!visits.isEmpty, "the block set \(settings.blockSet.rawValue) of a \(settings.model.layers)-layer model is empty")
     }
 
-    /// Rounds per cycle: the blocks a cycle visits.
-    public var cycleLength: Int { blocks.count }
+    /// Rounds per cycle: the units a cycle visits.
+    public var cycleLength: Int { visits.count }
 
     /// The 1-based cycle that 1-based `round` belongs to.
     public func cycle(ofRound round: Int) -> Int { (round - 1) / cycleLength + 1 }
@@ -31,15 +36,18 @@ public struct CycleSchedule: Sendable {
     /// Whether the round is the last of its cycle, when the evaluation falls due.
     public func endsCycle(_ round: Int) -> Bool { round % cycleLength == 0 }
 
-    /// The blocks of 1-based cycle `cycle`, in visiting order.
+    /// The units of 1-based cycle `cycle`, in visiting order (blocks, with one embedding unit).
     public func order(ofCycle cycle: Int) -> [Int] {
-        settings.blockOrder.order(cycle: cycle, seed: settings.seed, blocks: blocks)
+        settings.blockOrder.order(cycle: cycle, seed: settings.seed, blocks: visits)
     }
 
-    /// The block the round visits in the cycle (what it trains, for the one-block algorithms).
-    public func block(ofRound round: Int) -> Int {
+    /// The unit the round visits in the cycle (what it trains, for the one-block algorithms).
+    public func unit(ofRound round: Int) -> Int {
         order(ofCycle: cycle(ofRound: round))[(round - 1) % cycleLength]
     }
+
+    /// The block the round visits in the cycle.
+    public func block(ofRound round: Int) -> Int { units.block(ofUnit: unit(ofRound: round)) }
 
     /// The k clients of the round, in aggregation order.
     public func clients(ofRound round: Int) -> [Int] {
@@ -48,7 +56,7 @@ public struct CycleSchedule: Sendable {
 
     /// The round's plan, as the server makes it.
     public func plan(round: Int) -> RoundPlan {
-        plan(round: round, target: settings.algorithm.target(block: block(ofRound: round)),
+        plan(round: round, target: settings.algorithm.target(visiting: units.target(ofUnit: unit(ofRound: round))),
              clients: clients(ofRound: round), learningRate: settings.learningRate(round: round))
     }
 
@@ -70,7 +78,7 @@ public struct CycleSchedule: Sendable {
         public var round: Int
         /// The current cycle (0 before the first round).
         public var cycle: Int
-        /// The block order of the current cycle.
+        /// The visiting order of the current cycle, as units (blocks, with one embedding unit).
         public var blockOrder: [Int]
 
         public init(round: Int, cycle: Int, blockOrder: [Int]) {
@@ -79,20 +87,13 @@ public struct CycleSchedule: Sendable {
     }
 
     private func plan(round: Int, target: RoundTarget, clients: [Int], learningRate: Float) -> RoundPlan {
-        let units = layout.blockCount + (settings.algorithm == .fedlora ? 1 : 0)
-        let trained: [Int]
-        switch target {
-        case let .block(block): trained = [block]
-        case .allBlocks: trained = Array(0..<layout.blockCount)
-        case .adapters: trained = [layout.blockCount]
-        }
         var dropped: Set<Int> = []
-        if case let .block(block) = target, settings.layerDrop.fraction > 0 {
+        if let block = target.block, settings.layerDrop.fraction > 0 {
             dropped = settings.layerDrop.droppedLayers(activeBlock: block, layout: layout)
         }
-        let skipped = Set(dropped.map(layout.block(ofLayer:)))
+        let skipped = Set(dropped.flatMap { units.units(ofBlock: layout.block(ofLayer: $0)) })
         return RoundPlan(round: round, cycle: cycle(ofRound: round), target: target, clients: clients,
-                         learningRate: learningRate, trainedUnits: trained,
-                         neededUnits: (0..<units).filter { !skipped.contains($0) }, droppedLayers: dropped)
+                         learningRate: learningRate, trainedUnits: units.units(of: target),
+                         neededUnits: (0..<units.count).filter { !skipped.contains($0) }, droppedLayers: dropped)
     }
 }

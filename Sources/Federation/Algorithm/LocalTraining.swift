@@ -32,7 +32,9 @@ public enum LocalTraining {
             }
         } else {
             let trainer = GPTTrainer(config: settings.model, batch: settings.batch, sequence: settings.sequence,
-                                     trainableBlocks: Set(plan.trainedUnits), skippedLayers: plan.droppedLayers)
+                                     trainableBlocks: Set(plan.trainedUnits.map(model.units.block(ofUnit:))),
+                                     skippedLayers: plan.droppedLayers,
+                                     embeddingShard: plan.target.shard.map { EmbeddingShard(index: $0, of: settings.embeddingShards) })
             for step in 0..<steps {
                 let b = batch(step)
                 losses.append(trainer.step(parameters: model.parameters, inputs: b.inputs, targets: b.targets,

@@ -199,7 +199,8 @@ struct ServerLoop {
         try store?.append(record)
         if !answers.isEmpty { try store?.appendAnswers(answers, round: record.round) }
         if settings.snapshots, let block = record.target.block {
-            try store?.appendSnapshot(block: block, round: record.round, values: UnsafeBufferPointer(server.global.unit(block)))
+            try store?.appendSnapshot(block: block, round: record.round,
+                                      values: UnsafeBufferPointer(server.global.parameters.block(block)))
         }
         let elapsed = MonotonicClock.now() - started
         observer?.roundFinished(record, totalRounds: settings.rounds,

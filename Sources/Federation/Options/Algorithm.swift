@@ -16,10 +16,13 @@ public enum Algorithm: String, CaseIterable, Sendable {
     /// Whether every client is merged into one that holds all the training data.
     public var poolsClients: Bool { self == .centralized || self == .badam }
 
-    /// What a round whose turn in the cycle falls on `block` trains.
-    public func target(block: Int) -> RoundTarget {
+    /// Whether a round trains one block (or one embedding shard), so that the cycle matters.
+    public var trainsOneBlock: Bool { self == .fedcybgd || self == .badam }
+
+    /// What a round whose turn in the cycle falls on `visited` (a block or an embedding shard) trains.
+    public func target(visiting visited: RoundTarget) -> RoundTarget {
         switch self {
-        case .fedcybgd, .badam: return .block(block)
+        case .fedcybgd, .badam: return visited
         case .fedavg, .centralized: return .allBlocks
         case .fedlora: return .adapters
         }

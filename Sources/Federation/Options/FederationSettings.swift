@@ -45,6 +45,9 @@ public struct FederationSettings: Sendable, Equatable {
     public var downloadEncoding = BlockEncoding.fp32
     /// How a client's trained units travel back: fp32 sends the values, fp16 and int8 their change.
     public var uploadEncoding = BlockEncoding.fp32
+    /// S: the embeddings (block 0) are trained as S units of vocabulary rows, each its own visit in
+    /// the cycle (`train.embedding_shards`; fedcybgd and badam only). 1: one block, as the others.
+    public var embeddingShards = 1
     /// Frozen layers a FedCyBGD client skips, and so does not download.
     public var layerDrop = LayerDrop()
     /// The adapters fedlora trains (rank and alpha); unused by the other algorithms.

@@ -62,6 +62,13 @@ public struct RoundRecord: Sendable, Equatable {
         self.seconds = seconds; self.serverCPUSeconds = serverCPUSeconds
     }
 
+    /// The embedding shard the round trained, or -1 (a history column); setting a shard makes the
+    /// target that shard, setting -1 leaves it as it is.
+    public var embeddingShard: Int {
+        get { target.shard ?? -1 }
+        set { if newValue >= 0 { target = .shard(newValue) } }
+    }
+
     /// The record a round's plan starts: what it trained and who trained it, with nothing measured yet.
     public init(plan: RoundPlan) {
         self.init(round: plan.round, cycle: plan.cycle, target: plan.target, clients: plan.clients,

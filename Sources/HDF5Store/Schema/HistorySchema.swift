@@ -8,6 +8,7 @@ enum HistorySchema {
         .int("round", .int64, .one, "round number, from 1", \.round),
         .int("cycle", .int32, .one, "cycle number, from 1; a cycle visits every block once", \.cycle),
         target,
+        embeddingShard,
         .ints("clients", .int32, .perClient, .one, "the clients that trained this round, in aggregation order; -1 pads rounds with fewer clients than the row holds", \.clients),
         .float("train_loss", .loss, "sample-weighted mean of the clients' mean training cross-entropy over their local steps", \.trainLoss),
         .float("eval_loss", .loss, "held-out cross-entropy after the round; NaN when the round did not evaluate", \.evalLoss),
@@ -38,9 +39,17 @@ enum HistorySchema {
         element: .int32, width: .scalar, read: { .ints([$0.target.block ?? -1]) },
         write: { record, cells in record.target = (cells.ints.first).flatMap { $0 >= 0 ? .block($0) : nil } ?? .allBlocks })
 
+    /// `embedding_shard`: which vocabulary-row shard of the embeddings the round trained
+    /// (`train.embedding_shards` > 1), read after `block` so that it refines the target.
+    static let embeddingShard = HistoryColumn.int(
+        "embedding_shard", .int32, .one,
+        "the shard of the embeddings (block 0) trained this round when train.embedding_shards = S > 1: 0..S-1, shard s holding token-embedding rows 16*floor(s*G/S) up to 16*floor((s+1)*G/S) (G = ceil(V/16) groups of 16 rows, the last cut at V) and, for the last shard of a GPT-2 model, the position embeddings; -1: the round trained a whole block or more",
+        \.embeddingShard)
+
     /// `/blocks/<block>/visits/<column>`, one row per round that trained the block.
     static let visits: [HistoryColumn] = [
         .int("round", .int64, .one, "the round that trained this block", \.round),
+        embeddingShard,
         .ints("clients", .int32, .perClient, .one, "the clients that trained it, in aggregation order; -1 pads", \.clients),
         .float("loss_before", .loss, "sample-weighted mean of the accepted clients' loss at their first local step", \.lossBefore),
         .float("loss_after", .loss, "sample-weighted mean of the accepted clients' loss at their last local step", \.lossAfter),
