@@ -66,7 +66,9 @@ struct InspectCommand: ParsableCommand {
         } else {
             say("not finished (no /summary yet): running, stopped, or killed; 'fedcybgd resume \(runFolder)' continues it")
         }
-        describeVisits(records, job: parsed)
+        describeVisits(records, config: newest.flatMap { try? HDF5RunReader.modelConfig($0) } ?? parsed.map {
+            $0.architecture.config(vocabSize: 256, context: $0.context ?? $0.sequence, width: $0.width, layers: $0.layers, heads: $0.heads)
+        })
     }
 
     private func say(_ line: String) { ProgressPrinter.say(line) }
@@ -153,12 +155,10 @@ struct InspectCommand: ParsableCommand {
         value.isNaN ? "-" : String(format: "%.1f%%", Double(value) * 100)
     }
 
-    private func describeVisits(_ records: [RoundRecord], job: JobFile?) {
+    /// Visits per block, named by `config`'s layout (the newest checkpoint's model, else the job's).
+    private func describeVisits(_ records: [RoundRecord], config: GPTConfig?) {
         guard !records.isEmpty else { return }
-        let names = job.map { job in
-            ParameterLayout(config: GPTConfig(vocabSize: 256, contextLength: job.context ?? job.sequence, embedDim: job.width,
-                                              layers: job.layers, heads: job.heads)).blocks.map(\.name)
-        }
+        let names = config.map { ParameterLayout(config: $0).blocks.map(\.name) }
         var visits: [Int: Int] = [:]
         var others = 0
         for record in records {

@@ -33,6 +33,13 @@ struct HistoryTable {
             let cells = column.read(record)
             switch column.width {
             case .scalar:
+                if try !group.contains(column.name), HistorySchema.addedLater.contains(column.name) {
+                    // A run begun before the column existed: its earlier rows are padding.
+                    let created = try group.createExtendible(column.name, column.element, width: nil,
+                                                             chunkRows: column.chunkRows(width: 1))
+                    try describe(created, column)
+                    try created.append(Cells.ints([]).as(column.element).padded(to: rowsBefore), as: column.element)
+                }
                 try group.openDataset(column.name).append(cells, as: column.element)
             case .perClient, .perRank:
                 let (dataset, width) = try padded(column, width: column.width == .perClient ? clientWidth : ranks,
@@ -140,7 +147,9 @@ struct HistoryTable {
     /// A column's values row-major and its row width, or nil when a padded column is missing.
     private func values(_ column: HistoryColumn, rows: Int, file: String) throws -> (Cells, Int)? {
         guard try group.contains(column.name) else {
-            if column.width == .scalar { throw HDF5Error(.corrupt, file: file, "\(group.path)/\(column.name) is missing") }
+            if column.width == .scalar && !HistorySchema.addedLater.contains(column.name) {
+                throw HDF5Error(.corrupt, file: file, "\(group.path)/\(column.name) is missing")
+            }
             return nil
         }
         let dataset = try group.openDataset(column.name)

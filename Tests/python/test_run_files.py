@@ -189,3 +189,21 @@ def test_every_group_and_dataset_is_described(single_rank_run):
             f.visititems(visit)
         assert not undescribed, f"{path.name}: {undescribed}"
         assert subprocess.run(["h5dump", "-H", str(path)], capture_output=True).returncode == 0
+
+
+def test_a_history_written_before_the_newer_columns_still_reads(single_rank_run, tmp_path):
+    """Runs begun before `embedding_shard`, `eval_exact_match` and `eval_f1` existed: `inspect`
+    reads them, with those columns as padding."""
+    import shutil
+    from conftest import BINARY
+
+    run_folder, _ = single_rank_run
+    old = tmp_path / "old"
+    shutil.copytree(run_folder, old)
+    with h5py.File(old / "history.h5", "a") as f:
+        for name in ("embedding_shard", "eval_exact_match", "eval_f1"):
+            del f["history"][name]
+        rows = len(f["history/round"])
+    shown = subprocess.run([BINARY, "inspect", str(old)], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert f"last round {rows} of {rows}" in shown.stdout, shown.stdout

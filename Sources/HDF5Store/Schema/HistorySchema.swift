@@ -3,6 +3,10 @@ import Federation
 /// The per-round tables of history.h5, each column declared once. docs/RUN-FILES.md describes
 /// the same columns for readers.
 enum HistorySchema {
+    /// One-value columns added to format version 2 after runs were written without them: a file
+    /// that lacks one reads as padding (-1 or NaN) there, and the next append creates it.
+    static let addedLater: Set<String> = ["embedding_shard", "eval_exact_match", "eval_f1"]
+
     /// `/history/<column>`, one row per round.
     static let columns: [HistoryColumn] = [
         .int("round", .int64, .one, "round number, from 1", \.round),
