@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# A single-node Slurm "cluster" on localhost for the batch-script tests: munged, slurmctld and
-# slurmd, with every file (config, key, state, spool, logs, PIDs) in one scratch folder.
+# A Slurm test cluster on this machine for the batch-script tests: munged, slurmctld and either
+# one slurmd on localhost (the default) or one slurmd inside each host of the network-namespace
+# cluster (FEDCYBGD_SLURM_HOSTS=N), with every file (config, key, state, spool, logs, PIDs) in
+# one scratch folder.
 #
 #   scripts/slurm-cluster.sh start    # (re)starts it and waits until the node is idle
 #   scripts/slurm-cluster.sh status   # the daemons' PIDs and the node's state; exit 1 if down
@@ -11,7 +13,15 @@
 #
 # Settings (environment): FEDCYBGD_SLURM_DIR (scratch folder, default /tmp/fedcybgd-slurm),
 # FEDCYBGD_SLURM_PORT (slurmctld port, default 16817; slurmd uses the next one),
-# FEDCYBGD_SLURM_CPUS (CPUs of the node, default nproc).
+# FEDCYBGD_SLURM_CPUS (CPUs of each node, default nproc).
+#
+# Several hosts: FEDCYBGD_SLURM_HOSTS=N (default 0: one node on localhost) makes N nodes out of the
+# hosts of scripts/netns-cluster.sh (which 'start' starts with N hosts, and 'stop' stops; its
+# FEDCYBGD_NETNS_PREFIX, _NET and _DIR settings apply). Node <prefix>I has NodeAddr <net>.I and
+# its own slurmd inside the host's network and UTS namespaces, with its own spool folder
+# (spool/<node>), PID file and log (log/slurmd-<node>.log); slurmctld runs on this machine and
+# listens on every address, so the hosts reach it at the bridge's address <net>.254. Then
+# 'sbatch -N 3' allocates across three hosts, and ranks on different hosts talk TCP.
 #
 # Needs root (slurmd starts jobs as their user; munged runs as the 'munge' user) and Debian's
 # slurm-wlm and munge packages (scripts/setup.sh installs them). No systemd is used.
@@ -25,6 +35,11 @@ set -euo pipefail
 DIR=${FEDCYBGD_SLURM_DIR:-/tmp/fedcybgd-slurm}
 PORT=${FEDCYBGD_SLURM_PORT:-16817}
 CPUS=${FEDCYBGD_SLURM_CPUS:-$(nproc)}
+HOSTS=${FEDCYBGD_SLURM_HOSTS:-0}
+NETNS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/netns-cluster.sh"
+NETNS_PREFIX=${FEDCYBGD_NETNS_PREFIX:-fcb}
+NETNS_NET=${FEDCYBGD_NETNS_NET:-10.77.0}
+NETNS_DIR=${FEDCYBGD_NETNS_DIR:-/tmp/fedcybgd-netns}
 CONF="$DIR/slurm.conf"
 MUNGE_SOCKET="$DIR/munge/munge.socket.2"
 MARKER="FEDCYBGD_SLURM_CLUSTER=$DIR"
@@ -38,6 +53,7 @@ need_tools() {
     command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || missing+=("$t")
   done
   ((${#missing[@]} == 0)) || die "missing ${missing[*]}: install Debian's 'slurm-wlm munge' (scripts/setup.sh does)"
+  [[ "$HOSTS" =~ ^[0-9]+$ ]] || die "FEDCYBGD_SLURM_HOSTS=$HOSTS: give a number of hosts (0: one node on localhost)"
   [ "$(id -u)" -eq 0 ] || die "needs root: slurmd starts jobs as their owner and munged runs as 'munge'"
   id munge >/dev/null 2>&1 || die "no 'munge' user: reinstall Debian's munge package"
 }
@@ -104,7 +120,7 @@ stop() {
     done
   fi
   local pids=() name p
-  for name in slurmd slurmctld; do
+  for name in $(daemon_names) slurmctld; do
     p=$(recorded_pid "$name"); [ -n "$p" ] && pids+=("$p")
   done
   stop_pids "${pids[@]}"
@@ -115,7 +131,25 @@ stop() {
   stop_pids "${others[@]}"
   p=$(recorded_pid munged); [ -n "$p" ] && stop_pids "$p"
   rm -f "$DIR"/pids/*.pid
+  if ((HOSTS > 0)); then FEDCYBGD_NETNS_HOSTS=$HOSTS bash "$NETNS" stop >/dev/null; fi
   say "stopped (folder $DIR)"
+}
+
+# The names the slurmd PID files go by: slurmd, or slurmd-<node> for each namespace host (also
+# ones a larger earlier start left).
+daemon_names() {
+  local file
+  echo slurmd
+  for file in "$DIR"/pids/slurmd-*.pid; do
+    [ -e "$file" ] && [[ "$file" != *.daemon.pid ]] && basename "$file" .pid
+  done
+  return 0
+}
+
+# The nodes: localhost, or the namespace hosts.
+node_names() {
+  local i
+  if ((HOSTS == 0)); then echo localhost; else for i in $(seq "$HOSTS"); do echo "$NETNS_PREFIX$i"; done; fi
 }
 
 write_config() {
@@ -128,7 +162,7 @@ write_config() {
   cat >"$CONF" <<EOF
 # Written by scripts/slurm-cluster.sh: a one-node test cluster on localhost.
 ClusterName=fedcybgd-test
-SlurmctldHost=localhost
+SlurmctldHost=$(controller)
 SlurmctldPort=$PORT
 SlurmdPort=$((PORT + 1))
 AuthType=auth/munge
@@ -138,11 +172,9 @@ CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=$DIR/state
-SlurmdSpoolDir=$DIR/spool
 SlurmctldPidFile=$DIR/pids/slurmctld.daemon.pid
-SlurmdPidFile=$DIR/pids/slurmd.daemon.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
-SlurmdLogFile=$DIR/log/slurmd.log
+$(node_files)
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -159,18 +191,63 @@ KillWait=30
 MinJobAge=600
 # Look at pending jobs every 5 s, not 60: a requeued job starts again about cred_expire + 5 s later.
 SchedulerParameters=sched_interval=5
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN
-PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+$(node_lines)
+PartitionName=debug Nodes=$(node_names | paste -sd,) Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
+# slurmctld runs here; the namespace hosts reach it at the bridge's address.
+controller() {
+  if ((HOSTS == 0)); then echo localhost; else echo "localhost($NETNS_NET.254)"; fi
+}
+
+# Spool, PID and log file per node (%n: the node's name) when there are several.
+node_files() {
+  if ((HOSTS == 0)); then
+    printf '%s\n' "SlurmdSpoolDir=$DIR/spool" "SlurmdPidFile=$DIR/pids/slurmd.daemon.pid" "SlurmdLogFile=$DIR/log/slurmd.log"
+  else
+    # TmpFS too: the PMIx plugin makes its per-step folders there (by default in /tmp, which the
+    # hosts share, so the second host's step fails with "File exists").
+    printf '%s\n' "SlurmdSpoolDir=$DIR/spool/%n" "SlurmdPidFile=$DIR/pids/slurmd-%n.daemon.pid" \
+      "SlurmdLogFile=$DIR/log/slurmd-%n.log" "TmpFS=$DIR/tmp/%n"
+  fi
+}
+
+node_lines() {
+  local i
+  if ((HOSTS == 0)); then echo "NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN"; return; fi
+  for i in $(seq "$HOSTS"); do echo "NodeName=$NETNS_PREFIX$i NodeAddr=$NETNS_NET.$i CPUs=$CPUS State=UNKNOWN"; done
+}
+
+# "idle" once every node is idle, else the first state that is not.
 node_state() {
-  SLURM_CONF="$CONF" timeout 5 sinfo -h -n localhost -o %T 2>/dev/null | head -1
+  local states
+  states=$(SLURM_CONF="$CONF" timeout 5 sinfo -h -N -o %T 2>/dev/null | sort -u)
+  if [ "$states" = idle ]; then echo idle; else echo "$states" | grep -vx idle | head -1; fi
+}
+
+# One slurmd on localhost, or one in each namespace host: in its network and UTS namespaces, by
+# nsenter (which execs, so $! is slurmd's own PID). Not through 'netns-cluster.sh exec': that
+# mounts a fresh /sys, where slurmd finds no cgroup file system and will not start.
+start_slurmds() {
+  local node
+  if ((HOSTS == 0)); then
+    setsid slurmd -D -N localhost -f "$CONF" </dev/null >>"$DIR/log/slurmd.out" 2>&1 &
+    echo $! >"$DIR/pids/slurmd.pid"
+    return
+  fi
+  for node in $(node_names); do
+    mkdir -p "$DIR/spool/$node" "$DIR/tmp/$node"
+    PMIX_MCA_gds=hash setsid nsenter --net="/run/netns/$node" --uts="$NETNS_DIR/uts/$node.uts" -- slurmd -D -N "$node" -f "$CONF" \
+      </dev/null >>"$DIR/log/slurmd-$node.out" 2>&1 &
+    echo $! >"$DIR/pids/slurmd-$node.pid"
+  done
 }
 
 start() {
   need_tools
   stop >/dev/null
+  if ((HOSTS > 0)); then FEDCYBGD_NETNS_HOSTS=$HOSTS bash "$NETNS" start >/dev/null; fi
   rm -rf "$DIR/state" "$DIR/spool" "$DIR/log"  # a fresh cluster: no jobs from an earlier run
   write_config
   export FEDCYBGD_SLURM_CLUSTER="$DIR" SLURM_CONF="$CONF"
@@ -184,8 +261,7 @@ start() {
   [ -S "$MUNGE_SOCKET" ] || { cat "$DIR/log/munged.out" "$DIR/munge/munged.log" 2>/dev/null >&2; die "munged did not start"; }
   setsid slurmctld -D -i -f "$CONF" </dev/null >>"$DIR/log/slurmctld.out" 2>&1 &
   echo $! >"$DIR/pids/slurmctld.pid"
-  setsid slurmd -D -N localhost -f "$CONF" </dev/null >>"$DIR/log/slurmd.out" 2>&1 &
-  echo $! >"$DIR/pids/slurmd.pid"
+  start_slurmds
   local state=""
   for _ in $(seq 60); do
     state=$(node_state)
@@ -193,20 +269,22 @@ start() {
     sleep 0.5
   done
   if [ "$state" != idle ]; then
-    tail -n 20 "$DIR/log/slurmctld.log" "$DIR/log/slurmd.log" "$DIR"/log/*.out >&2 2>/dev/null || true
+    tail -n 20 "$DIR"/log/*.log "$DIR"/log/*.out >&2 2>/dev/null || true
     stop >/dev/null
     die "the node did not become idle (state '${state:-unknown}')"
   fi
-  say "up: node localhost idle with $CPUS CPUs; export SLURM_CONF=$CONF"
+  say "up: $(node_names | paste -sd' ') idle with $CPUS CPUs each; export SLURM_CONF=$CONF"
 }
 
 status() {
   local name p up=0
-  for name in munged slurmctld slurmd; do
+  local names=(munged slurmctld) node
+  if ((HOSTS == 0)); then names+=(slurmd); else for node in $(node_names); do names+=("slurmd-$node"); done; fi
+  for name in "${names[@]}"; do
     p=$(recorded_pid "$name")
     if [ -n "$p" ]; then echo "$name: running, PID $p"; up=$((up + 1)); else echo "$name: not running"; fi
   done
-  if ((up == 3)); then
+  if ((up == ${#names[@]})); then
     echo "node: $(node_state)"
     echo "SLURM_CONF=$CONF"
     return 0

@@ -7,10 +7,13 @@ import Foundation
 /// Open MPI's blocking calls busy-poll a core. Every wait here is instead an `MPI_Test` (or
 /// `MPI_Improbe`) loop that sleeps between polls, doubling the sleep from `firstSleep` up to a
 /// cap. While a rank waits for a peer to start something (the header of a broadcast, a message,
-/// a barrier, a receiver for its send), the cap is `idleSleepCap`; once data is known to be
-/// moving (the body of a broadcast whose length has arrived, a matched message being
-/// received), the shorter `transferSleepCap` keeps transfers that need progress calls on this
-/// rank (TCP between nodes) from stalling.
+/// a barrier), the cap is `idleSleepCap`; once data is moving or about to (the body of a
+/// broadcast whose length has arrived, a matched message being received, any send), the
+/// shorter `transferSleepCap` keeps transfers that need progress calls on this rank (TCP
+/// between nodes) from stalling. Sends count as transfers from the start: the sender cannot see
+/// when its receiver matches, and over TCP a large send moves only a socket buffer's worth
+/// (a few MB) per progress call, so the 2 ms idle cap held a 28 MB upload between two hosts to
+/// 28 % of plain MPI's bandwidth (docs/PERFORMANCE.md, "Speed over the network").
 public struct MPIWaitPolicy: Sendable, Equatable {
     /// First sleep after an unfinished poll, in microseconds.
     public var firstSleep: UInt32
@@ -18,8 +21,11 @@ public struct MPIWaitPolicy: Sendable, Equatable {
     public var idleSleepCap: UInt32
     /// Longest sleep while a transfer is under way, in microseconds.
     public var transferSleepCap: UInt32
+    /// Microseconds a wait polls without sleeping before its first sleep (`MPIBackoff`).
+    public var spin: UInt32
 
-    public init(firstSleep: UInt32 = 20, idleSleepCap: UInt32 = 2000, transferSleepCap: UInt32 = 200) {
+    public init(firstSleep: UInt32 = 20, idleSleepCap: UInt32 = 2000, transferSleepCap: UInt32 = 200, spin: UInt32 = 200) {
+        self.spin = spin
         self.firstSleep = max(1, firstSleep)
         self.idleSleepCap = max(self.firstSleep, idleSleepCap)
         self.transferSleepCap = max(self.firstSleep, transferSleepCap)
@@ -171,7 +177,7 @@ public final class MPITransport: Transport {
         let base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!  // MPI wants a non-null pointer
         var requests = try postSendPieces(base, count: bytes.count, to: destination, tag: tag, selfSend: false)
         for index in requests.indices {
-            _ = try wait(&requests[index], call: "MPI_Isend to rank \(destination)", cap: policy.idleSleepCap,
+            _ = try wait(&requests[index], call: "MPI_Isend to rank \(destination)", cap: policy.transferSleepCap,
                          watch: watch(destination, "receive of message tag \(tag)"))
         }
     }
@@ -230,6 +236,30 @@ public final class MPITransport: Transport {
         }
     }
 
+    public func receive(from source: Int, tag: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try checkRank(source)
+        try checkTag(tag)
+        reapSelfSends()
+        defer { reapSelfSends() }
+        // Pieces land one after another in the buffer; once one would not fit, the rest drain.
+        var (message, count) = try probe(source: source, tag: tag)
+        var total = 0
+        var refused = false
+        while true {
+            if !refused && total + count <= buffer.count && count <= Int(Int32.max) {
+                try receivePiece(&message, into: buffer.baseAddress.map { $0 + total }, count: count, source: source)
+            } else {
+                refused = true
+                try drain(&message, count: count, source: source)
+            }
+            total += count
+            if count != pieceBytes { break }
+            (message, count) = try probe(source: source, tag: tag)
+        }
+        if refused { throw TransportError.oversized(source: source, tag: tag, bytes: total, limit: buffer.count) }
+        return total
+    }
+
     public func barrier() throws {
         reapSelfSends()
         var request = cmpi_request_null()
@@ -270,7 +300,7 @@ public final class MPITransport: Transport {
 
     /// Waits, sleeping, until a message from `source` with `tag` is matched; returns it and its size.
     private func probe(source: Int, tag: Int) throws -> (MPI_Message?, Int) {
-        var sleep = policy.firstSleep
+        var backoff = MPIBackoff(policy: policy, cap: policy.idleSleepCap)
         let silence = watch(source, "message (tag \(tag))")
         while true {
             var found: Int32 = 0
@@ -286,8 +316,7 @@ public final class MPITransport: Transport {
             // A send to self finishes only once its receive is posted; check them while waiting.
             reapSelfSends()
             try silence.check()
-            usleep(sleep)
-            sleep = min(sleep &* 2, policy.idleSleepCap)
+            backoff.pause()
         }
     }
 
@@ -327,7 +356,7 @@ public final class MPITransport: Transport {
     @discardableResult
     func wait(_ request: inout MPI_Request?, call: @autoclosure () -> String, cap: UInt32,
                       watch: SilenceWatch? = nil) throws -> MPI_Status {
-        var sleep = policy.firstSleep
+        var backoff = MPIBackoff(policy: policy, cap: cap)
         while true {
             var done: Int32 = 0
             var status = MPI_Status()
@@ -337,8 +366,7 @@ public final class MPITransport: Transport {
             }
             if done != 0 { return status }
             try watch?.check()
-            usleep(sleep)
-            sleep = min(sleep &* 2, cap)
+            backoff.pause()
         }
     }
 

@@ -73,6 +73,28 @@ final class MPITransportTests: XCTestCase {
         }
     }
 
+    func testReceiveIntoABufferTakesPiecesInPlaceAndRefusesWhatDoesNotFit() throws {
+        let transport = try MPITransport(policy: .standard, pieceBytes: 1000)
+        for (tag, count) in [(20, 0), (21, 999), (22, 1000), (23, 2500)] {
+            let sent = payload(count, seed: UInt8(tag))
+            try sent.withUnsafeBytes { try transport.send($0, to: 0, tag: tag) }
+            var buffer = [UInt8](repeating: 0xEE, count: 3000)
+            let received = try buffer.withUnsafeMutableBytes { try transport.receive(from: 0, tag: tag, into: $0) }
+            XCTAssertEqual(received, count)
+            XCTAssertEqual(Array(buffer.prefix(count)), sent, "\(count) bytes")
+            XCTAssertEqual(Set(buffer.dropFirst(count)), [0xEE], "bytes past the message are untouched")
+        }
+        let big = payload(2500, seed: 3)
+        try big.withUnsafeBytes { try transport.send($0, to: 0, tag: 24) }
+        var short = [UInt8](repeating: 0, count: 1500)
+        XCTAssertThrowsError(try short.withUnsafeMutableBytes { try transport.receive(from: 0, tag: 24, into: $0) }) { error in
+            XCTAssertEqual(error as? TransportError, .oversized(source: 0, tag: 24, bytes: 2500, limit: 1500))
+        }
+        let small = payload(10, seed: 4)
+        try small.withUnsafeBytes { try transport.send($0, to: 0, tag: 24) }
+        XCTAssertEqual(try transport.receive(from: 0, tag: 24, maxBytes: 100), small)
+    }
+
     func testOversizedMessageIsDrainedAndRefused() throws {
         let transport = try MPITransport()
         for count in [5000, 8 << 20] {

@@ -252,3 +252,21 @@ def test_a_client_host_that_loses_its_link_mid_round_ends_the_job_naming_it(clus
         assert f.attrs["complete"] == 1
         assert int(f["state"]["round"][()]) >= 4
         assert sorted(f["model"])
+
+
+def test_bench_network_times_the_upload_between_two_hosts_and_refuses_one_rank(cluster, tmp_path):
+    """The benchmark's run over two hosts (not its figures, which depend on the machine's load):
+    it says which hosts the ranks were on, times every case for both sizes, and a run on one
+    rank stops with one line saying how to start it."""
+    command = ["bash", str(CLUSTER), "exec", HEAD, "mpirun", "--host", f"{HOSTS[0]},{HOSTS[1]}", "-n", "2",
+               str(BINARY), "bench-network", "--floats", "100000,1000", "--repeats", "3"]
+    done = subprocess.run(command, env=cluster, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    out = done.stdout + done.stderr
+    assert f"rank 0 on {HOSTS[0]}, rank 1 on {HOSTS[1]}" in out, out
+    for case in ("upload, rank 1 -> 0", "plain MPI_Send -> MPI_Recv", "MPI ping-pong", "broadcast, rank 0 -> 1"):
+        assert out.count(case) == 2, (case, out)
+    assert out.count("upload bandwidth = ") == 2, out
+    alone = subprocess.run([str(BINARY), "bench-network"], capture_output=True, text=True, timeout=60)
+    assert alone.returncode != 0
+    assert "needs exactly 2 ranks, not 1" in alone.stderr and "mpirun -n 2" in alone.stderr, alone.stderr

@@ -26,6 +26,10 @@ public final class TimedTransport: Transport {
         try clock.charge(.waiting) { try inner.receive(from: source, tag: tag, maxBytes: maxBytes) }
     }
 
+    public func receive(from source: Int, tag: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try clock.charge(.waiting) { try inner.receive(from: source, tag: tag, into: buffer) }
+    }
+
     public func barrier() throws {
         try clock.charge(.waiting) { try inner.barrier() }
     }

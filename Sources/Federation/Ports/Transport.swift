@@ -21,6 +21,23 @@ public protocol Transport: AnyObject {
     /// the receiver allocate without bound.
     func receive(from source: Int, tag: Int, maxBytes: Int) throws -> [UInt8]
 
+    /// Receives one message from `source` with `tag` straight into `buffer` and returns its
+    /// length; a message longer than the buffer is drained and refused with
+    /// `TransportError.oversized`. For large payloads the server keeps (uploads): no copy, no
+    /// second allocation.
+    func receive(from source: Int, tag: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+
     /// Waits until every rank has arrived.
     func barrier() throws
+}
+
+extension Transport {
+    /// Through `receive(from:tag:maxBytes:)` and a copy, for transports with nothing faster.
+    public func receive(from source: Int, tag: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let message = try receive(from: source, tag: tag, maxBytes: buffer.count)
+        message.withUnsafeBytes { bytes in
+            if let base = bytes.baseAddress { buffer.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
+        }
+        return message.count
+    }
 }

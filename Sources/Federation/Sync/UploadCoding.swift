@@ -49,7 +49,17 @@ public enum UploadCoding {
         if encoding != .fp32 {
             for i in 0..<values.count { values[i] += current[i] }
         }
-        if let bad = values.firstIndex(where: { !$0.isFinite }) { throw UploadRejection.notFinite(index: bad) }
+        if let bad = values.withUnsafeBufferPointer(firstNonFinite) { throw UploadRejection.notFinite(index: bad) }
         return values
+    }
+
+    /// The index of the first infinite or NaN value, if any. A branch-free pass over the
+    /// exponent bits (all ones: not finite) says whether there is one; it vectorizes, where
+    /// `firstIndex(where:)` goes value by value.
+    static func firstNonFinite(_ values: UnsafeBufferPointer<Float>) -> Int? {
+        let exponent: UInt32 = 0x7f80_0000
+        var found: UInt32 = 0
+        for value in values { found |= value.bitPattern & exponent == exponent ? 1 : 0 }
+        return found == 0 ? nil : values.firstIndex { !$0.isFinite }
     }
 }
