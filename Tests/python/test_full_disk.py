@@ -106,7 +106,7 @@ def test_a_full_disk_during_setup_is_an_exit_that_leaves_nothing_behind(tmp_path
         "tokenizer": 0,
         "token cache": lock + tokenizer + cache // 2,
         "partition.h5": lock + tokenizer + cache,
-        "history.h5": lock + tokenizer + cache + partition + 4 * PAGE,
+        "history.h5": lock + tokenizer + cache + partition + PAGE,
     }
     with small_tmpfs(tmp_path / "disk", "2m") as disk:
         job = write_job(tmp_path, disk / "runs", inputs)
