@@ -193,7 +193,12 @@ MinJobAge=600
 SchedulerParameters=sched_interval=5
 $(node_lines)
 $(dead_node_timeout)
-PartitionName=debug Nodes=$(node_names | paste -sd,) Default=YES MaxTime=INFINITE State=UP
+# Preemption: a job in 'urgent' takes the nodes of jobs in 'debug', which Slurm requeues (after
+# SIGTERM, and SIGKILL KillWait seconds later).
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+PartitionName=debug Nodes=$(node_names | paste -sd,) Default=YES MaxTime=INFINITE State=UP PriorityTier=1
+PartitionName=urgent Nodes=$(node_names | paste -sd,) MaxTime=INFINITE State=UP PriorityTier=2
 EOF
 }
 
