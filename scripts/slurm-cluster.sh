@@ -192,7 +192,13 @@ MinJobAge=600
 # Look at pending jobs every 5 s, not 60: a requeued job starts again about cred_expire + 5 s later.
 SchedulerParameters=sched_interval=5
 $(node_lines)
-PartitionName=debug Nodes=$(node_names | paste -sd,) Default=YES MaxTime=INFINITE State=UP
+$(dead_node_timeout)
+# Preemption: a job in 'urgent' takes the nodes of jobs in 'debug', which Slurm requeues (after
+# SIGTERM, and SIGKILL KillWait seconds later).
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+PartitionName=debug Nodes=$(node_names | paste -sd,) Default=YES MaxTime=INFINITE State=UP PriorityTier=1
+PartitionName=urgent Nodes=$(node_names | paste -sd,) MaxTime=INFINITE State=UP PriorityTier=2
 EOF
 }
 
@@ -211,6 +217,12 @@ node_files() {
     printf '%s\n' "SlurmdSpoolDir=$DIR/spool/%n" "SlurmdPidFile=$DIR/pids/slurmd-%n.daemon.pid" \
       "SlurmdLogFile=$DIR/log/slurmd-%n.log" "TmpFS=$DIR/tmp/%n"
   fi
+}
+
+# With several hosts, one may die (the tests kill one): mark an unresponsive node down after 20 s
+# instead of Slurm's 300, so that its jobs finish, requeue and start elsewhere soon.
+dead_node_timeout() {
+  if ((HOSTS > 0)); then echo "SlurmdTimeout=20"; fi
 }
 
 node_lines() {
@@ -248,7 +260,9 @@ start() {
   need_tools
   stop >/dev/null
   if ((HOSTS > 0)); then FEDCYBGD_NETNS_HOSTS=$HOSTS bash "$NETNS" start >/dev/null; fi
-  rm -rf "$DIR/state" "$DIR/spool" "$DIR/log"  # a fresh cluster: no jobs from an earlier run
+  # A fresh cluster: no jobs from an earlier run, and no PMIx step folders a dead host left (job
+  # numbers start again at 1, and a leftover folder fails the new step with "File exists").
+  rm -rf "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/tmp"
   write_config
   export FEDCYBGD_SLURM_CLUSTER="$DIR" SLURM_CONF="$CONF"
   # setpriv execs munged directly, so $! is munged's own PID.
