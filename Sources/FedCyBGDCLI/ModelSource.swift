@@ -173,7 +173,7 @@ struct ModelSource {
             }
         case .safetensors(let path):
             let buffer = ParameterBuffer(layout: layout)
-            do { try HuggingFaceGPT2.loadWeights(try SafeTensorsFile(path: path), into: buffer) } catch {
+            do { try HuggingFaceModel.loadWeights([try SafeTensorsFile(path: path)], into: buffer) } catch {
                 throw JobFileError(jobPath, "'model.init' \(path): \(error); the file must match the job's [model] shape "
                     + "and vocabulary \(layout.config.vocabSize)")
             }

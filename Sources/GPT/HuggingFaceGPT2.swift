@@ -69,22 +69,4 @@ public enum HuggingFaceGPT2 {
 
         """
     }
-
-    /// Loads a model folder (`config.json` + `model.safetensors`) of either family.
-    public static func load(folder: String) throws -> ParameterBuffer { try HuggingFaceModel.load(folder: folder) }
-
-    /// Writes `config.json` and `model.safetensors` into `folder` (see `HuggingFaceModel.save`).
-    public static func save(_ parameters: ParameterBuffer, folder: String) throws {
-        try HuggingFaceModel.save(parameters, folder: folder)
-    }
-
-    /// Fills `buffer` from the tensors of `file`, checking every name and shape.
-    public static func loadWeights(_ file: SafeTensorsFile, into buffer: ParameterBuffer) throws {
-        try HuggingFaceModel.loadWeights([file], into: buffer)
-    }
-
-    /// `loadWeights` over the shards of one checkpoint.
-    public static func loadWeights(_ files: [SafeTensorsFile], into buffer: ParameterBuffer) throws {
-        try HuggingFaceModel.loadWeights(files, into: buffer)
-    }
 }

@@ -8,8 +8,8 @@ final class SafeTensorsTests: XCTestCase {
     func testModelRoundTripIsBitExact() throws {
         let folder = TestSupport.temporaryFolder("roundtrip")
         let p = TestSupport.randomParameters(config, seed: 1)
-        try HuggingFaceGPT2.save(p, folder: folder)
-        let back = try HuggingFaceGPT2.load(folder: folder)
+        try HuggingFaceModel.save(p, folder: folder)
+        let back = try HuggingFaceModel.load(folder: folder)
         XCTAssertEqual(back.layout.config, config)
         XCTAssertTrue(TestSupport.bitEqual(back.storage, p.storage))
         let file = try SafeTensorsFile(path: folder + "/model.safetensors")
@@ -93,7 +93,7 @@ final class SafeTensorsTests: XCTestCase {
         let folder = TestSupport.temporaryFolder("edited")
         try HuggingFaceGPT2.configJSON(config).write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
         try w.write(to: folder + "/model.safetensors")
-        return try HuggingFaceGPT2.load(folder: folder)
+        return try HuggingFaceModel.load(folder: folder)
     }
 
     func testWrongShapeNamesTensorExpectedAndFound() {

@@ -12,7 +12,7 @@ final class VerifyGeneralityTests: XCTestCase {
                      tamper: ((inout [String: [Float]]) -> Void)? = nil) throws -> String {
         let folder = TestSupport.temporaryFolder("verify")
         let p = TestSupport.randomParameters(config, seed: 21, std: 0.2)
-        try HuggingFaceGPT2.save(p, folder: folder)
+        try HuggingFaceModel.save(p, folder: folder)
         let (inputs, targets) = TestSupport.batch(config, batch: batch, sequence: sequence, seed: 21)
         let evaluator = GPTEvaluator(config: config, batch: batch, sequence: sequence)
         var tensors: [String: [Float]] = ["logits": evaluator.logits(parameters: p, inputs: inputs)]

@@ -30,8 +30,8 @@ import time
 import h5py
 import pytest
 
-from conftest import BINARY, FORTUNES, ROOT, TINY_JOB
-from test_slurm import assert_same_run, history, job_info
+from conftest import BINARY, FORTUNES, ROOT
+from test_slurm import TINY, assert_same_run, history, job_info
 
 CLUSTER = ROOT / "scripts/slurm-cluster.sh"
 TRAIN = ROOT / "slurm/train.sbatch"
@@ -45,8 +45,6 @@ SETTINGS = {
     "FEDCYBGD_NETNS_DIR": "/tmp/fedcybgd-slurm-netns",
 }
 TOOLS = ["munged", "slurmctld", "slurmd", "sbatch", "scontrol", "ip", "nsenter", "unshare"]
-# The shared tiny job with no output (runs go under the submit folder) and no thread count.
-TINY = TINY_JOB.replace('output = "{output}"\n', "").replace("threads = 1\n", "")
 # About 0.5 s a round: long enough to kill a host at round 4, short enough for a modest test.
 LONG = """\
 name = "long"
