@@ -1,13 +1,11 @@
 # The two commands of the README. Each installs and builds what is missing first.
-.PHONY: demo test bench compare reproduce instruct-data instruct-demo
+.PHONY: demo test bench reproduce instruct-data instruct-demo
 demo:
 	bash scripts/demo.sh
 test:
 	bash scripts/test.sh
 bench:
 	bash scripts/setup.sh && swift build -c release --product fedcybgd && .build/release/fedcybgd bench
-compare:
-	bash scripts/compare.sh
 # The instruction data set (data/instruct/instruct.jsonl) and its demo job (docs/DATA.md).
 instruct-data:
 	bash scripts/setup.sh

@@ -22,7 +22,6 @@ import h5py
 import numpy as np
 
 FORMAT_VERSION = 2       # the run-file format these readers understand (docs/RUN-FILES.md)
-BLOCK_HEADER_BYTES = 13  # each block in a download carries a 13-byte header (docs/METHODS.md)
 
 
 def open_h5(path: pathlib.Path, attempts: int = 5) -> h5py.File:
@@ -266,15 +265,6 @@ def peak_rss(run: Run) -> tuple[int | None, int | None]:
     clients = np.concatenate([row[1:] if n > 1 else row[:1] for row, n in zip(rss, ranks)])
     clients = clients[clients >= 0]
     return (int(clients.max()) if clients.size else None), (int(server.max()) if server.size else None)
-
-
-def encoded_block_sizes(run: Run) -> np.ndarray | None:
-    """Bytes of each block in a download (4 per parameter + the 13-byte block header), from the
-    newest checkpoint's tensors (their `block` attribute); None without a checkpoint."""
-    if run.checkpoint is None or not run.checkpoint.block_params:
-        return None
-    count = max(run.checkpoint.block_params) + 1
-    return np.array([4 * run.checkpoint.block_params.get(b, 0) + BLOCK_HEADER_BYTES for b in range(count)])
 
 
 def tokens_trained(run: Run) -> tuple[int | None, str]:
