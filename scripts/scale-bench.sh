@@ -7,7 +7,7 @@
 # CPU seconds and the bytes broadcast, and each rank's peak RSS. The table shows how they grow
 # with the clients N (the goal: with k x block size, not with N) and with the hosts.
 #   scripts/scale-bench.sh            (OUT=file also writes the table there, first line the command)
-# Settings: FEDCYBGD_BIN (skip the build), NOTE (a line for the file, e.g. that the machine was shared), RUNS (where the runs go, default a temporary folder),
+# Settings: FEDCYBGD_BIN (skip the build), KEEP (keep the runs' checkpoints; by default only their size is kept), NOTE (a line for the file, e.g. that the machine was shared), RUNS (where the runs go, default a temporary folder),
 # CLIENTS (default "64 256 1024"), LAYOUTS (hosts x ranks per host, default "1x4 2x2 4x1"),
 # PARTITION ("iid", the default, or "dirichlet"), ROUNDS (default 6), K (clients_per_round,
 # default 4), EXTRA_K (default 8: one more run, the most clients on the first layout with this k;
@@ -20,7 +20,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "scale-bench: needs root (the namespace cluster); run it as root" >&2; exit 1; }
 if [ -n "${FEDCYBGD_BIN:-}" ]; then bin=$FEDCYBGD_BIN; else
   (cd "$root" && swift build -c release --product fedcybgd >/dev/null); bin="$root/.build/release/fedcybgd"; fi
-runs=${RUNS:-$(mktemp -d)}
+if [ -n "${RUNS:-}" ]; then runs=$RUNS; else runs=$(mktemp -d); remove_runs=1; fi
 mkdir -p "$runs"
 clients_list=${CLIENTS:-64 256 1024}
 layouts=${LAYOUTS:-1x4 2x2 4x1}
@@ -71,10 +71,10 @@ EOF
 hosts_needed=1
 for layout in $layouts; do
   [[ "$layout" =~ ^([0-9]+)x([0-9]+)$ ]] || { echo "scale-bench: LAYOUTS entry '$layout': write HOSTSxRANKS, e.g. 2x2" >&2; exit 1; }
-  ((BASH_REMATCH[1] > hosts_needed)) && hosts_needed=${BASH_REMATCH[1]}
+  if ((BASH_REMATCH[1] > hosts_needed)); then hosts_needed=${BASH_REMATCH[1]}; fi
 done
+trap '[ -z "${remove_runs:-}" ] || rm -rf "$runs"; ((hosts_needed == 1)) || bash "$cluster" stop >/dev/null 2>&1 || true' EXIT
 if ((hosts_needed > 1)); then
-  trap 'bash "$cluster" stop >/dev/null 2>&1 || true' EXIT
   FEDCYBGD_NETNS_HOSTS=$hosts_needed bash "$cluster" start >/dev/null
   eval "$(bash "$cluster" env)"
 fi
@@ -93,6 +93,10 @@ run() {
              "$bin" train "$runs/$name.toml" --replace)
   fi
   "${command[@]}" >"$runs/$name.log" 2>&1 || { echo "scale-bench: $name failed; see $runs/$name.log" >&2; exit 1; }
+  # The table needs the checkpoint's size, not its 0.5 GB.
+  local newest; newest=$(ls "$runs/$name"/checkpoint-*.h5 | sort | tail -1)
+  stat -c %s "$newest" >"$runs/$name/checkpoint-bytes"
+  [ -n "${KEEP:-}" ] || rm -f "$runs/$name"/checkpoint-*.h5
   echo "scale-bench: $name done ($(($(date +%s) - started)) s so far)" >&2
 }
 

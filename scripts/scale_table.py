@@ -5,7 +5,6 @@ grow from the fewest to the most clients, and with the hosts.
 
     python3 scripts/scale_table.py RUNS PARTITION K "64 256 1024" "1x4 2x2 4x1" [EXTRA_K]
 """
-import glob
 import os
 import statistics
 import sys
@@ -36,7 +35,8 @@ def measure(folder):
             "client_rss": int(rss[1:].max()),
             "ranks_rss": [int(r) for r in rss],
         }
-    figures["checkpoint_bytes"] = os.path.getsize(sorted(glob.glob(f"{folder}/checkpoint-*.h5"))[-1])
+    with open(f"{folder}/checkpoint-bytes") as f:  # the newest checkpoint's size (scale-bench.sh)
+        figures["checkpoint_bytes"] = int(f.read())
     figures["partition_bytes"] = os.path.getsize(f"{folder}/partition.h5")
     with h5py.File(f"{folder}/partition.h5", "r") as f:
         tokens = f["client_tokens"][()]
