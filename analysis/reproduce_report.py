@@ -25,6 +25,9 @@ LABELS = {
 }
 
 
+SHORT = {"fedcybgd": "FedCyBGD", "fedavg": "FedAvg", "fedcybgd-int8": "FedCyBGD (int8)", "fedavg-int8": "FedAvg (int8)"}
+
+
 def mb(value: float) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value / 1e6:,.1f} MB"
 
@@ -96,16 +99,23 @@ def claims_section(r: rp.Reproduction, memory_rows: list[list[str]], upload_rows
     claim("FedCyBGD's test F1 is at least FedAvg's", "fedcybgd", "fedavg", f1, False, "")
     claim("FedCyBGD's test loss is below FedLoRA's (PEFT's limited subspace)", "fedcybgd", "fedlora", test, True, "nats/token")
     claim("FedCyBGD's test F1 is above FedLoRA's", "fedcybgd", "fedlora", f1, False, "")
-    claim("FedCyBGD is competitive with centralized full tuning (test loss)", "fedcybgd", "centralized", test, True, "nats/token")
-    claim("FedCyBGD matches BAdam, its one-learner counterpart (test loss)", "fedcybgd", "badam", test, True, "nats/token")
-    claim("int8 codecs cost FedCyBGD nothing (test loss, int8 against fp32)", "fedcybgd-int8", "fedcybgd", test, True, "nats/token")
+    claim("FedCyBGD is competitive with centralized full tuning: its test loss is at most centralized's", "fedcybgd", "centralized", test, True, "nats/token")
+    claim("FedCyBGD's test loss is at most BAdam's (its one-learner counterpart)", "fedcybgd", "badam", test, True, "nats/token")
+    claim("FedCyBGD's int8 codecs cost nothing: its test loss with them is at most without", "fedcybgd-int8", "fedcybgd", test, True, "nats/token")
     claim("With the same int8 codecs, FedCyBGD's test loss is at most FedAvg's", "fedcybgd-int8", "fedavg-int8", test, True, "nats/token")
-    claim("Ascending order is as good as a random order (test loss)", "fedcybgd", "fedcybgd-random", test, True, "nats/token")
+    claim("FedCyBGD's ascending block order is as good as a random one: its test loss is at most the random order's", "fedcybgd", "fedcybgd-random", test, True, "nats/token")
     budget_rows = equal_bytes_rows(r)
-    return ["## Verdicts", "",
+    everything = rows + budget_rows + [[row[0], "", "", "", row[2]] for row in memory_rows + upload_rows]
+    outcome = lambda word: [row[0] for row in everything if row[-1].strip("*") == word]  # noqa: E731
+    overview = []
+    for word, heading in (("met", "Held here"), ("missed", "Did not hold here"), ("within noise", "Within noise")):
+        names = outcome(word)
+        overview += [f"**{heading}** ({len(names)}):"] + [f"- {name}" for name in names] + [""]
+    return ["## Verdicts", ""] + overview + [
             "A claim is **met** when the difference in its favour exceeds twice the combined standard deviation "
             "sqrt(s₁² + s₂²) of the two methods' seeds, **missed** when the difference against it does, and "
-            "*within noise* otherwise. Differences are signed so that positive favours the claim.", ""] + \
+            "*within noise* otherwise. Differences are signed so that positive favours the claim. For a claim of "
+            "\"at most\", within noise means that no difference could be shown either way with these seeds.", ""] + \
         table(["claim", "measured (mean ± std over seeds)", "difference", "2 × combined std", "verdict"], rows + budget_rows) + \
         [""] + table(["claim (measured once: a peak RSS or a byte count does not vary with the seed)", "measured", "verdict"],
                      memory_rows + upload_rows) + [""]
@@ -126,8 +136,8 @@ def equal_bytes_rows(r: rp.Reproduction) -> list[list[str]]:
             mine.append(a.validation_loss)
         ea, eb = rp.Estimate(mine), rp.Estimate(other)
         outcome, difference, noise = rp.verdict(ea, eb, True)
-        rows.append([f"At equal bytes, {LABELS[ours]}'s validation loss is at most {LABELS[theirs]}'s "
-                     f"(its last evaluation within {LABELS[ours]}'s total bytes)",
+        rows.append([f"At equal bytes, {SHORT[ours]}'s validation loss is at most {SHORT[theirs]}'s "
+                     f"(at its last evaluation within {SHORT[ours]}'s total bytes)",
                      f"{ea.text()} vs {eb.text()} nats/token", f"{difference:+.4f}", f"{noise:.4f}",
                      f"**{outcome}**" if outcome != "within noise" else outcome])
     return rows
@@ -212,7 +222,7 @@ def upload_rows(r: rp.Reproduction) -> list[list[str]]:
         sizes = rp.encoded_block_sizes(run.run, codec)
         worst = max(up - (sizes[block] + rp.UPLOAD_HEADER_BYTES) for block, up in run.uploads())
         outcome = "**met**" if worst <= 0 else "**missed**"
-        rows.append([f"{LABELS[method]} uploads one block a round: each client's upload equals its block's {codec} size "
+        rows.append([f"{SHORT[method]} uploads one block a round: each client's upload equals its block's {codec} size "
                      f"plus the {rp.UPLOAD_HEADER_BYTES}-byte header", f"largest excess {worst} bytes", outcome])
     fedavg, ours = r.estimate("fedavg", lambda f: f.summary("bytes_per_client_mean")), \
         r.estimate("fedcybgd", lambda f: f.summary("bytes_per_client_mean"))
@@ -231,11 +241,12 @@ def task_section(r: rp.Reproduction) -> list[str]:
             continue
         cells = []
         for task in tasks:
-            values = [run.test_tasks()[task]["task_f1"] for run in r.runs[method]]
-            values = [v for v in values if math.isfinite(v)]
-            cells.append(f"{np.mean(values):.2f}" if values else "n/a")
+            losses = [run.test_tasks()[task]["task_loss"] for run in r.runs[method]]
+            f1 = [v for v in (run.test_tasks()[task]["task_f1"] for run in r.runs[method]) if math.isfinite(v)]
+            cells.append(f"{np.mean(losses):.2f} / " + (f"{np.mean(f1):.2f}" if f1 else "n/a"))
         rows.append([LABELS[method]] + cells)
-    return ["## Per task", "", "Test F1 per task (mean over seeds).", ""] + table(["method"] + tasks, rows) + \
+    return ["## Per task", "", "Test loss (nats/token) / test F1 per task, means over seeds; n/a: no test prompt of that "
+            "task was answered.", ""] + table(["method"] + tasks, rows) + \
         ["", "![per-task test loss](reproduction/task_loss.png)", ""]
 
 
