@@ -264,7 +264,8 @@ def test_bench_network_times_the_upload_between_two_hosts_and_refuses_one_rank(c
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     out = done.stdout + done.stderr
     assert f"rank 0 on {HOSTS[0]}, rank 1 on {HOSTS[1]}" in out, out
-    for case in ("upload, rank 1 -> 0", "plain MPI_Send -> MPI_Recv", "MPI ping-pong", "broadcast, rank 0 -> 1"):
+    for case in ("upload, rank 1 -> 0", "plain MPI_Send -> MPI_Recv", "MPI ping-pong", "broadcast, rank 0 -> 1",
+                 "upload leg of an upload-then-plain round trip"):
         assert out.count(case) == 2, (case, out)
     assert out.count("upload bandwidth = ") == 2, out
     alone = subprocess.run([str(BINARY), "bench-network"], capture_output=True, text=True, timeout=60)
