@@ -280,6 +280,16 @@ def plots(r: rp.Reproduction, folder: pathlib.Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     folder.mkdir(parents=True, exist_ok=True)
+    loss_plot(r, folder, plt)
+    if r.memory:
+        memory_plot(r, folder, plt)
+    task_plot(r, folder, plt)
+    return ["## Curves", "", "Validation loss against rounds (round 0: the base model) and against bytes per client, for the "
+            "federated methods (mean over seeds, band ± 1 std; each seed has its own validation split):",
+            "", "![loss](reproduction/loss.png)", ""]
+
+
+def loss_plot(r: rp.Reproduction, folder: pathlib.Path, plt) -> None:
     figure, (by_round, by_bytes) = plt.subplots(1, 2, figsize=(12, 4.5))
     clients = 1
     for method in r.methods:
@@ -312,19 +322,24 @@ def plots(r: rp.Reproduction, folder: pathlib.Path) -> list[str]:
     figure.tight_layout()
     figure.savefig(folder / "loss.png", dpi=110)
     plt.close(figure)
-    if r.memory:
-        figure, axis = plt.subplots(figsize=(9, 4))
-        labels, values = [], []
-        for shape, runs in r.memory.items():
-            for variant, run in runs.items():
-                labels.append(f"{shape}\n{variant}")
-                values.append(runfiles.peak_rss(run)[0] / 1e6)
-        axis.bar(range(len(values)), values)
-        axis.set_xticks(range(len(values)), labels, fontsize=7)
-        axis.set_ylabel("peak client RSS (MB)")
-        figure.tight_layout()
-        figure.savefig(folder / "memory.png", dpi=110)
-        plt.close(figure)
+
+
+def memory_plot(r: rp.Reproduction, folder: pathlib.Path, plt) -> None:
+    figure, axis = plt.subplots(figsize=(9, 4))
+    labels, values = [], []
+    for shape, runs in r.memory.items():
+        for variant, run in runs.items():
+            labels.append(f"{shape}\n{variant}")
+            values.append(runfiles.peak_rss(run)[0] / 1e6)
+    axis.bar(range(len(values)), values)
+    axis.set_xticks(range(len(values)), labels, fontsize=7)
+    axis.set_ylabel("peak client RSS (MB)")
+    figure.tight_layout()
+    figure.savefig(folder / "memory.png", dpi=110)
+    plt.close(figure)
+
+
+def task_plot(r: rp.Reproduction, folder: pathlib.Path, plt) -> None:
     tasks = sorted({t for run in r.runs["fedcybgd"] for t in run.test_tasks()})
     figure, axis = plt.subplots(figsize=(12, 4))
     methods = [m for m in r.methods if r.runs.get(m)]
@@ -338,9 +353,6 @@ def plots(r: rp.Reproduction, folder: pathlib.Path) -> list[str]:
     figure.tight_layout()
     figure.savefig(folder / "task_loss.png", dpi=110)
     plt.close(figure)
-    return ["## Curves", "", "Validation loss against rounds (round 0: the base model) and against bytes per client, for the "
-            "federated methods (mean over seeds, band ± 1 std; each seed has its own validation split):",
-            "", "![loss](reproduction/loss.png)", ""]
 
 
 def report(folder: pathlib.Path, out: pathlib.Path) -> str:
