@@ -327,7 +327,9 @@ struct attention_buffers {
 static int attention_buffers_make(struct attention_buffers *b, size_t seq, size_t hs, size_t maps) {
     b->ldt = whole_vectors(seq);
     size_t n = 2 * hs * b->ldt + TILE * b->ldt + 3 * seq * hs + maps * seq * b->ldt;
-    float *base = malloc(n * sizeof(float));
+    // Cache-line aligned: malloc's 16-byte alignment (a different one per thread's arena) makes most
+    // vector loads of the tiles and packed operands straddle two lines.
+    float *base = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
     if (!base) return 0;
     b->transposed = base;
     b->tile = base + 2 * hs * b->ldt;

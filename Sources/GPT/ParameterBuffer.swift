@@ -8,7 +8,11 @@ public final class ParameterBuffer: @unchecked Sendable {
     /// Zero-filled.
     public init(layout: ParameterLayout) {
         self.layout = layout
-        storage = .allocate(capacity: layout.parameterCount)
+        // Cache-line aligned, as the trainer's buffers are (FloatStorage.make says why).
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(layout.parameterCount, 1) * MemoryLayout<Float>.stride,
+                                                   alignment: 64)
+        storage = UnsafeMutableBufferPointer(start: raw.bindMemory(to: Float.self, capacity: layout.parameterCount),
+                                             count: layout.parameterCount)
         storage.initialize(repeating: 0)
     }
 

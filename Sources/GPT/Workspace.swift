@@ -13,15 +13,22 @@ final class FloatStorage {
     /// Floats allocated so far.
     private(set) var floatCount = 0
 
-    /// A zero-filled buffer of `count` floats that lives as long as this storage.
+    /// A zero-filled buffer of `count` floats that lives as long as this storage, starting on a
+    /// 64-byte cache line: calloc's large blocks start 16 bytes into a page, and then every 64-byte
+    /// vector load of the kernels (and of OpenBLAS's packing) would straddle two lines.
     func make(_ count: Int) -> UnsafeMutablePointer<Float> {
-        guard let raw = calloc(max(count, 1), MemoryLayout<Float>.stride) else {
+        let floats = max(count, 1) + Self.lineFloats
+        guard let raw = calloc(floats, MemoryLayout<Float>.stride) else {
             fatalError("out of memory allocating \(count) floats")
         }
         buffers.append(raw)
         floatCount += count
-        return raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        let start = (Int(bitPattern: raw) + 63) & ~63
+        return UnsafeMutableRawPointer(bitPattern: start)!.bindMemory(to: Float.self, capacity: max(count, 1))
     }
+
+    /// One cache line in floats: the most `make` skips to align a buffer.
+    static let lineFloats = 64 / MemoryLayout<Float>.stride
 
     deinit { for b in buffers { free(b) } }
 }

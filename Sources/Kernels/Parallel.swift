@@ -1,7 +1,7 @@
-import Dispatch
+import CKernels
 
-/// Splits independent work across `BLAS.threads` threads (Dispatch workers), so one knob sizes all the
-/// compute of a rank. The partition of 0..<count depends only on the worker count, and each index is
+/// Splits independent work across `BLAS.threads` threads (the caller and pool.c's helpers), so one
+/// knob sizes all the compute of a rank. The partition of 0..<count depends only on the worker count, and each index is
 /// processed by exactly one worker, so results do not depend on scheduling.
 ///
 /// OpenBLAS itself is only ever called single-threaded from inside `forRangesCallingBLAS`: its idle
@@ -39,19 +39,27 @@ public enum Parallel {
         run(workers, count, body)
     }
 
-    /// Runs the workers on Dispatch's pool. The body only touches disjoint parts of raw buffers, which
-    /// Swift cannot see, hence the unchecked box.
+    /// Runs the workers on CKernels' pool (pool.c): the caller is worker 0, and helper threads that
+    /// spin briefly between regions run the others, since a step opens about 200 regions back to back
+    /// and Dispatch's workers, which sleep after each, had to be woken for every one (about 7 % of a
+    /// step's time at the bench shape). The body only touches disjoint parts of raw buffers.
     private static func run(_ workers: Int, _ count: Int, _ body: (Int, Range<Int>) -> Void) {
         withoutActuallyEscaping(body) { escaping in
-            let box = UncheckedSendable(escaping)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                box.value(w, (count * w / workers)..<(count * (w + 1) / workers))
+            var region = Region(body: escaping, count: count, workers: workers)
+            withUnsafeMutablePointer(to: &region) { pointer in
+                fk_pool_run(workers, { context, worker in
+                    let region = context!.assumingMemoryBound(to: Region.self).pointee
+                    let w = Int(worker)
+                    region.body(w, (region.count * w / region.workers)..<(region.count * (w + 1) / region.workers))
+                }, pointer)
             }
         }
     }
 }
 
-private struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+/// What a region's workers share: the body and the partition of 0..<count.
+private struct Region {
+    let body: (Int, Range<Int>) -> Void
+    let count: Int
+    let workers: Int
 }

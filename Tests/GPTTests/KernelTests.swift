@@ -191,6 +191,38 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testParallelRegionsRunEveryWorkerOnceAlsoNestedAndConcurrent() {
+        let previous = BLAS.threads
+        defer { BLAS.setThreads(previous) }
+        BLAS.setThreads(2)
+        let count = 1000
+        var hits = [Int](repeating: 0, count: count)
+        hits.withUnsafeMutableBufferPointer { h in
+            let base = h.baseAddress!
+            for _ in 0..<200 {
+                Parallel.forRanges(count) { _, range in
+                    for i in range { base[i] += 1 }
+                    // A region inside a region runs its workers one after another on the calling thread.
+                    var covered = 0
+                    Parallel.forRanges(4) { _, inner in covered += inner.count }
+                    XCTAssertEqual(covered, 4)
+                }
+            }
+        }
+        XCTAssertEqual(hits, [Int](repeating: 200, count: count))
+        // Two threads opening regions at once: one runs in the pool, the other inline; both complete.
+        let totals = UnsafeMutablePointer<Int>.allocate(capacity: 2 * count)
+        totals.initialize(repeating: 0, count: 2 * count)
+        defer { totals.deallocate() }
+        let box = UncheckedBox(totals)
+        DispatchQueue.concurrentPerform(iterations: 2) { t in
+            for _ in 0..<100 {
+                Parallel.forRanges(count) { _, range in for i in range { box.pointer[t * count + i] += 1 } }
+            }
+        }
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: totals, count: 2 * count)), [Int](repeating: 100, count: 2 * count))
+    }
+
     func testMatmulForwardBackwardAgainstNaive() {
         let (rows, inDim, outDim) = (5, 7, 9)
         let x = values(rows * inDim, seed: 1), w = values(inDim * outDim, seed: 2), bias = values(outDim, seed: 3)
@@ -331,4 +363,9 @@ final class KernelTests: XCTestCase {
         BLAS.setThreads(0)
         XCTAssertEqual(BLAS.threads, 1)
     }
+}
+
+private struct UncheckedBox: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Int>
+    init(_ pointer: UnsafeMutablePointer<Int>) { self.pointer = pointer }
 }

@@ -25,6 +25,12 @@ enum {
 /// The instruction sets the kernels are compiled for.
 typedef enum { FK_PATH_BASELINE = 0, FK_PATH_AVX2 = 1, FK_PATH_AVX512 = 2 } fk_path;
 
+/// One worker's share of a parallel region: called with the caller's context and the worker index.
+typedef void (*fk_pool_task)(void *context, long worker);
+/// Runs task(context, w) for every w in 0..<workers at once, on the caller and the pool's helper
+/// threads (which spin briefly between regions, then sleep); returns when all are done.
+void fk_pool_run(long workers, fk_pool_task task, void *context);
+
 /// The CPU's vector features (FK_CPU_* bits), as the CPU and the OS report them.
 unsigned fk_cpu_features(void);
 /// The CPU's brand string ("AMD EPYC ...", "Intel(R) Xeon(R) ..."), or "" when it has none.
