@@ -146,7 +146,7 @@ def test_the_report_states_the_verdict_the_run_files_give(smoke):
     for claim, ours, theirs in (("at most FedAvg's (equal work)", "fedcybgd", "fedavg"),
                                 ("below FedLoRA's", "fedcybgd", "fedlora"),
                                 ("competitive with centralized", "fedcybgd", "centralized")):
-        row = next(line for line in text.splitlines() if claim in line)
+        row = next(line for line in text.splitlines() if line.startswith("| ") and claim in line)
         a, b = losses(ours), losses(theirs)
         expected = rp.verdict(a, b, lower_is_better=True)[0]
         assert f"{a.mean:.4f} ± {a.std:.4f} vs {b.mean:.4f} ± {b.std:.4f}" in row

@@ -45,7 +45,9 @@ SETTINGS = {
     "FEDCYBGD_NETNS_DIR": "/tmp/fedcybgd-slurm-netns",
 }
 TOOLS = ["munged", "slurmctld", "slurmd", "sbatch", "scontrol", "ip", "nsenter", "unshare"]
-# About 0.5 s a round: long enough to kill a host at round 4, short enough for a modest test.
+# Long enough that a host can be killed, or the job preempted, after round 4 and well before
+# round 16 (with 8 local steps the whole run once took 3 s, and a preemption arrived too late),
+# short enough for a modest test.
 LONG = """\
 name = "long"
 seed = 11
@@ -61,7 +63,7 @@ corpus = "{corpus}"
 [train]
 rounds = 16
 clients_per_round = 2
-local_steps = 8
+local_steps = 32
 batch = 16
 sequence = 128
 learning_rate = 3e-3
