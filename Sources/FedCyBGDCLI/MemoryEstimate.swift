@@ -46,9 +46,7 @@ struct MemoryEstimate {
     private var attentionMap: Double { Double(settings.sequence) * Double(settings.sequence) }
     private var workerSlots: Double { Double(max(2, threads)) }
     private var logitsChunk: Double {
-        let vocab = model.vocabSize
-        let chunkRows = max(1.0, min(rows, Double((8 << 20) / max(vocab, 1))))
-        return chunkRows * Double(vocab)
+        ActivationMemory.headChunkRows(rows: rows, vocab: model.vocabSize, width: model.embedDim) * Double(model.vocabSize)
     }
 
     private var sizes: (embeddings: Double, layer: Double, final: Double) { ParameterLayout.blockSizes(model) }

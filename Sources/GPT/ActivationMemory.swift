@@ -3,6 +3,14 @@
 /// `GPTTrainer.init`, the layer factories and the layers; `ActivationMemoryTests` holds it to the
 /// floats they really allocate.
 public enum ActivationMemory {
+    /// Rows of logits computed at once: the whole batch unless the chunk would exceed both about
+    /// 32 MB and the head weight's own vocab × width floats. Each chunk makes a pass over the head
+    /// weight (twice) and its gradient, so at a large vocabulary fewer, larger chunks save passes
+    /// over hundreds of MB; a chunk the size of the head weight at most doubles what it already takes.
+    public static func headChunkRows(rows: Double, vocab: Int, width: Int) -> Double {
+        max(1, min(rows, max(Double((8 << 20) / max(vocab, 1)), Double(width))))
+    }
+
     /// The sizes the counts depend on.
     struct Shape {
         let config: GPTConfig
@@ -17,10 +25,9 @@ public enum ActivationMemory {
             slots = Double(max(2, threads))
         }
 
-        /// Logits rows computed at once, as `Dims.headChunkRows`.
+        /// Floats of the logits chunk, `Dims.headChunkRows` rows.
         var logitsChunk: Double {
-            let vocab = config.vocabSize
-            return max(1, min(rows, Double((8 << 20) / max(vocab, 1)))) * Double(vocab)
+            ActivationMemory.headChunkRows(rows: rows, vocab: config.vocabSize, width: config.embedDim) * Double(config.vocabSize)
         }
 
         /// One layer's own buffers: kept for backward (`trains` or for input gradients only), or a

@@ -56,6 +56,6 @@ struct Dims {
     /// Per-thread scratch slots (attention maps) to allocate: the BLAS thread count now, at least 2.
     let workerSlots = max(2, BLAS.threads)
 
-    /// Rows of logits computed at once: the whole batch unless that would exceed about 32 MB.
-    var headChunkRows: Int { max(1, min(rows, (8 << 20) / vocab)) }
+    /// Rows of logits computed at once, as `ActivationMemory.headChunkRows` says.
+    var headChunkRows: Int { Int(ActivationMemory.headChunkRows(rows: Double(rows), vocab: vocab, width: channels)) }
 }

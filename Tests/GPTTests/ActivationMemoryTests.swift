@@ -32,6 +32,18 @@ final class ActivationMemoryTests: XCTestCase {
                            Double(evaluator.activationFloatCount), "\(config.architecture)")
         }
     }
+
+    /// The head's logits chunk: the whole batch when small, about 32 MB at a large vocabulary and
+    /// narrow width, and as many rows as the width once the head weight itself is larger than that.
+    func testHeadChunkRows() {
+        XCTAssertEqual(ActivationMemory.headChunkRows(rows: 1024, vocab: 256, width: 256), 1024)
+        XCTAssertEqual(ActivationMemory.headChunkRows(rows: 2048, vocab: 50257, width: 128), 166)
+        XCTAssertEqual(ActivationMemory.headChunkRows(rows: 1024, vocab: 50257, width: 768), 768)
+        XCTAssertEqual(ActivationMemory.headChunkRows(rows: 512, vocab: 50257, width: 768), 512)
+        let dims = Dims(config: GPTConfig(vocabSize: 50257, contextLength: 256, embedDim: 768, layers: 1, heads: 12),
+                        batch: 4, sequence: 256)
+        XCTAssertEqual(dims.headChunkRows, 768)
+    }
 }
 
 /// The analytic sizes the job sizing uses equal the layouts' own counts.
