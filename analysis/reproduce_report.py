@@ -240,15 +240,15 @@ def upload_rows(r: rp.Reproduction) -> list[list[str]]:
 
 
 def task_section(r: rp.Reproduction) -> list[str]:
-    tasks = sorted({t for run in r.runs["fedcybgd"] for t in run.test_tasks()})
+    tasks = sorted({t for run in r.runs["fedcybgd"] for t in run.test_tasks})
     rows = []
     for method in r.methods:
         if not r.runs.get(method):
             continue
         cells = []
         for task in tasks:
-            losses = [run.test_tasks()[task]["task_loss"] for run in r.runs[method]]
-            f1 = [v for v in (run.test_tasks()[task]["task_f1"] for run in r.runs[method]) if math.isfinite(v)]
+            losses = [run.test_tasks[task]["task_loss"] for run in r.runs[method]]
+            f1 = [v for v in (run.test_tasks[task]["task_f1"] for run in r.runs[method]) if math.isfinite(v)]
             cells.append(f"{np.mean(losses):.2f} / " + (f"{np.mean(f1):.2f}" if f1 else "n/a"))
         rows.append([LABELS[method]] + cells)
     return ["## Per task", "", "Test loss (nats/token) / test F1 per task, means over seeds; n/a: no test prompt of that "
@@ -340,12 +340,12 @@ def memory_plot(r: rp.Reproduction, folder: pathlib.Path, plt) -> None:
 
 
 def task_plot(r: rp.Reproduction, folder: pathlib.Path, plt) -> None:
-    tasks = sorted({t for run in r.runs["fedcybgd"] for t in run.test_tasks()})
+    tasks = sorted({t for run in r.runs["fedcybgd"] for t in run.test_tasks})
     figure, axis = plt.subplots(figsize=(12, 4))
     methods = [m for m in r.methods if r.runs.get(m)]
     width = 0.8 / len(methods)
     for i, method in enumerate(methods):
-        means = [np.mean([run.test_tasks()[t]["task_loss"] for run in r.runs[method]]) for t in tasks]
+        means = [np.mean([run.test_tasks[t]["task_loss"] for run in r.runs[method]]) for t in tasks]
         axis.bar(np.arange(len(tasks)) + i * width, means, width, label=LABELS[method])
     axis.set_xticks(np.arange(len(tasks)) + 0.4, tasks, rotation=30, fontsize=8)
     axis.set_ylabel("test loss (nats/token)")

@@ -6,6 +6,7 @@ reproduction.json and timings.json the driver writes."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import pathlib
@@ -89,7 +90,9 @@ class FineTune:
         blocks = self.run.col("block")
         return [(int(b), int(row[row >= 0].max())) for b, row in zip(blocks, table) if (row >= 0).any()]
 
+    @functools.cached_property
     def test_tasks(self) -> dict[str, dict[str, float]]:
+        """Per task of /test: its loss, F1, exact match and counted tokens (read once)."""
         with runfiles.open_h5(self.run.folder / "history.h5") as f:
             if "test" not in f:
                 return {}
@@ -177,7 +180,7 @@ def test_set(run: FineTune) -> tuple[int, int]:
     """(test records, counted test tokens) from partition.h5 and /test."""
     with runfiles.open_h5(run.run.folder / "partition.h5") as f:
         records = int((f["held_out/split"][()] == 1).sum())
-    tokens = sum(int(t["task_tokens"]) for t in run.test_tasks().values())
+    tokens = sum(int(t["task_tokens"]) for t in run.test_tasks.values())
     return records, tokens
 
 

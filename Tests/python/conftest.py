@@ -4,6 +4,7 @@ import os
 import pathlib
 import subprocess
 
+import h5py
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -35,19 +36,21 @@ threads = 1
 """
 
 
-def run_job(tmp: pathlib.Path, ranks: int | None) -> tuple[pathlib.Path, str]:
-    """Runs the tiny job; returns its run folder and what rank 0 printed."""
+def run_job(tmp: pathlib.Path, ranks: int | None, job_text: str = TINY_JOB, name: str = "tiny",
+            extra: tuple[str, ...] = ()) -> tuple[pathlib.Path, str]:
+    """Runs a job (its text with {output} and {corpus} to fill; the tiny job unless given) on
+    one process or under mpirun; returns its run folder and what rank 0 printed."""
     if not os.access(BINARY, os.X_OK):
         pytest.fail(f"no fedcybgd binary at {BINARY}; run 'make test', which builds it")
     tmp.mkdir(parents=True, exist_ok=True)
-    job = tmp / "tiny.toml"
-    job.write_text(TINY_JOB.format(output=tmp / "runs", corpus=FORTUNES))
-    command = [BINARY, "train", str(job)]
+    job = tmp / f"{name}.toml"
+    job.write_text(job_text.format(output=tmp / "runs", corpus=FORTUNES))
+    command = [BINARY, "train", str(job), *extra]
     if ranks is not None:
         command = ["bash", str(ROOT / "scripts/mpirun.sh"), "-n", str(ranks)] + command
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"fedcybgd failed:\n{done.stdout}\n{done.stderr}"
-    return tmp / "runs" / "tiny", done.stdout
+    return tmp / "runs" / name, done.stdout
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +85,12 @@ def small_tmpfs(path, size):
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def assert_same_parameters(a: pathlib.Path, b: pathlib.Path) -> None:
+    """Two complete checkpoint files hold the same tensors, bit for bit."""
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        assert fa.attrs["complete"] == 1 and fb.attrs["complete"] == 1
+        assert list(fa["model"]) and sorted(fa["model"]) == sorted(fb["model"])
+        for name in fa["model"]:
+            assert fa["model"][name][()].tobytes() == fb["model"][name][()].tobytes(), name

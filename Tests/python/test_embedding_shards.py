@@ -2,12 +2,11 @@
 vocabulary rows, each its own round of the cycle. One rank against mpirun -n 3, a resume, and
 what the history says of each round.
 """
-import subprocess
 
 import h5py
 import numpy as np
 
-from conftest import BINARY, FORTUNES, ROOT
+from conftest import run_job
 
 JOB = """\
 name = "shards"
@@ -42,15 +41,7 @@ COMPARED = ["round", "cycle", "block", "embedding_shard", "clients", "train_loss
 
 
 def run(folder, ranks=None, *extra):
-    folder.mkdir(parents=True, exist_ok=True)
-    job = folder / "shards.toml"
-    job.write_text(JOB.format(output=folder / "runs", corpus=FORTUNES))
-    command = [BINARY, "train", str(job), *extra]
-    if ranks:
-        command = ["bash", str(ROOT / "scripts/mpirun.sh"), "-n", str(ranks)] + command
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return folder / "runs" / "shards"
+    return run_job(folder, ranks or None, JOB, "shards", extra)[0]
 
 
 def model(run_folder):
