@@ -25,6 +25,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The cases to run, comma-separated: full, first, last.") var cases = "full,first,last"
     @Flag(help: "Print the machine and plain sgemm's GFLOP/s at this model's matmul shapes, and skip the training steps.")
     var sgemmOnly = false
+    @Flag(inversion: .prefixedNo, help: "Follow every timed step with a plain-sgemm sweep over the step's dense products, for of_sgemm=.")
+    var sgemmReference = true
 
     func run() throws {
         #if DEBUG
@@ -53,12 +55,19 @@ struct BenchCommand: ParsableCommand {
             do { try config.validate() } catch { throw CLIError("\(error); change --heads, --kv-heads or --width") }
         }
         for line in Self.machineLines() { ProgressPrinter.say(line) }
-        let sgemm = TrainingBenchmark.sgemmRate(config: config, batch: batch, sequence: sequence, threads: threads)
-        ProgressPrinter.say("sgemm:   plain cblas_sgemm at this model's matmul shapes (each layer's and the head's forward and "
-            + "backward products, weighted by FLOPs), \(threads) OpenBLAS thread(s): GFLOP/s=\(String(format: "%.1f", sgemm / 1e9))")
-        if sgemmOnly { return }
+        if sgemmOnly {
+            let sgemm = TrainingBenchmark.sgemmRate(config: config, batch: batch, sequence: sequence, threads: threads)
+            ProgressPrinter.say("sgemm:   plain cblas_sgemm at this model's matmul shapes (each layer's and the head's forward and "
+                + "backward products, weighted by FLOPs), \(threads) OpenBLAS thread(s): GFLOP/s=\(String(format: "%.1f", sgemm / 1e9))")
+            return
+        }
+        if sgemmReference {
+            ProgressPrinter.say("sgemm:   after every timed step, plain cblas_sgemm with \(threads) OpenBLAS thread(s) runs that step's dense "
+                + "products (each layer's and the head's, forward and backward); of_sgemm = median over the steps of "
+                + "step GFLOP/s / its sweep's, sgemm_GFLOP/s = the sweeps' median")
+        }
         let result = TrainingBenchmark.run(config: config, batch: batch, sequence: sequence, threads: threads,
-                                           warmup: warmup, steps: steps, sgemmRate: sgemm, cases: kinds)
+                                           warmup: warmup, steps: steps, sgemmReference: sgemmReference, cases: kinds)
         ProgressPrinter.say(result.description)
     }
 

@@ -20,6 +20,11 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
         /// Mean wall-clock seconds per step inside the dense layers and inside attention.
         public let denseSeconds: Double
         public let attentionSeconds: Double
+        /// Plain sgemm's GFLOP/s over the step's dense products, median of the sweeps timed after each
+        /// step (`SgemmReference`); nil when the reference was not run.
+        public let sgemmFlopsPerSecond: Double?
+        /// Median over the timed steps of the step's FLOP/s over its own sweep's; nil without the reference.
+        public let ofSgemm: Double?
 
         /// Attention's time per counted FLOP over the dense layers' (≤ 1: attention is no dearer).
         public var attentionCostPerFlop: Double {
@@ -38,9 +43,6 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
     public let steps: Int
     public let parameterCount: Int
     public let cases: [Case]
-    /// Plain `cblas_sgemm` at this model's matmul shapes (OpenBLAS's own threading, `threads`
-    /// threads), weighted by their FLOPs; nil when not measured.
-    public let sgemmFlopsPerSecond: Double?
 
     public func `case`(_ name: String) -> Case? { cases.first { $0.name == name } }
 
@@ -55,8 +57,10 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
             let name = k.name.padding(toLength: 24, withPad: " ", startingAt: 0)
             let tps = String(format: "%8.0f", k.tokensPerSecond), ms = String(format: "%8.1f", k.medianStepSeconds * 1000)
             var line = "  \(name) tokens/s=\(tps)  step_ms=\(ms)  GFLOP/s=\(String(format: "%7.1f", k.flopsPerSecond / 1e9))"
-            if let sgemm = sgemmFlopsPerSecond { line += "  of_sgemm=\(String(format: "%5.2f", k.flopsPerSecond / sgemm))" }
-            lines.append(line + "  GFLOP=\(String(format: "%.2f", k.flops / 1e9))  trainable=\(k.trainableParameters)")
+            if let ofSgemm = k.ofSgemm { line += "  of_sgemm=\(String(format: "%5.2f", ofSgemm))" }
+            line += "  GFLOP=\(String(format: "%.2f", k.flops / 1e9))  trainable=\(k.trainableParameters)"
+            if let sgemm = k.sgemmFlopsPerSecond { line += "  sgemm_GFLOP/s=\(String(format: "%.1f", sgemm / 1e9))" }
+            lines.append(line)
             let dense = (k.flops - k.attentionFlops) / k.denseSeconds / 1e9, attention = k.attentionFlops / k.attentionSeconds / 1e9
             lines.append("    inside the step: dense layers GFLOP/s=\(String(format: "%6.1f", dense))  attention GFLOP/s=\(String(format: "%6.1f", attention))"
                          + "  attention_cost_per_flop=\(String(format: "%4.2f", k.attentionCostPerFlop)) (target <= 1)")
@@ -77,9 +81,10 @@ public enum TrainingBenchmark {
 
     /// Measures (a) all blocks trainable, (b) only block 1 (the first layer), (c) only block L (the last layer).
     /// Each case reports batch*sequence / median step time. BLAS runs with `threads` threads during the run
-    /// and is restored afterwards.
+    /// and is restored afterwards. With `sgemmReference`, each timed step is followed by one
+    /// `SgemmReference` sweep, and each case reports its steps' fraction of plain sgemm, paired step by step.
     public static func run(config: GPTConfig = defaultConfig, batch: Int = 8, sequence: Int = 128, threads: Int = 2,
-                           warmup: Int = 3, steps: Int = 10, sgemmRate: Double? = nil,
+                           warmup: Int = 3, steps: Int = 10, sgemmReference: Bool = false,
                            cases selected: Set<CaseKind> = Set(CaseKind.allCases)) -> BenchmarkResult {
         let previous = BLAS.threads
         BLAS.setThreads(threads)
@@ -90,6 +95,7 @@ public enum TrainingBenchmark {
         let count = batch * sequence
         let inputs = (0..<count).map { _ in Int32(rng.nextInt(below: config.vocabSize)) }
         let targets = (0..<count).map { _ in Int32(rng.nextInt(below: config.vocabSize)) }
+        let reference = sgemmReference ? SgemmReference(config: config, batch: batch, sequence: sequence) : nil
         let plans: [(String, Set<Int>)] = CaseKind.allCases.filter(selected.contains).map { kind in
             switch kind {
             case .full: ("full", Set(0..<layout.blockCount))
@@ -97,29 +103,45 @@ public enum TrainingBenchmark {
             case .last: ("last layer (block \(config.layers))", [config.layers])
             }
         }
-        var cases: [BenchmarkResult.Case] = []
-        for (name, blocks) in plans {
-            let trainer = GPTTrainer(config: config, batch: batch, sequence: sequence, trainableBlocks: blocks)
-            let settings = AdamWSettings(learningRate: 1e-4)
-            var times: [Double] = []
-            defer { PhaseTimes.enabled = false }
-            for i in 0..<(warmup + max(steps, 1)) {
-                if i == warmup { PhaseTimes.reset(); PhaseTimes.enabled = true }
-                let start = now()
-                _ = trainer.step(parameters: parameters, inputs: inputs, targets: targets, settings: settings)
-                if i >= warmup { times.append(now() - start) }
-            }
-            let median = Self.median(times), timed = Double(times.count)
-            let work = flopsByPart(config: config, batch: batch, sequence: sequence, trainableBlocks: blocks)
-            cases.append(.init(name: name, trainableBlocks: blocks.sorted(), trainableParameters: trainer.gradientParameterCount,
-                               medianStepSeconds: median, tokensPerSecond: Double(count) / median,
-                               flops: work.dense + work.attention, attentionFlops: work.attention,
-                               denseSeconds: PhaseTimes.seconds(.dense) / timed,
-                               attentionSeconds: PhaseTimes.seconds(.attention) / timed))
+        let cases = plans.map { name, blocks in
+            timeCase(name: name, blocks: blocks, config: config, batch: batch, sequence: sequence, threads: threads,
+                     warmup: warmup, steps: max(steps, 1), parameters: parameters, inputs: inputs, targets: targets,
+                     reference: reference)
         }
         return BenchmarkResult(config: config, batch: batch, sequence: sequence, threads: threads, warmup: warmup,
-                               steps: max(steps, 1), parameterCount: layout.parameterCount, cases: cases,
-                               sgemmFlopsPerSecond: sgemmRate)
+                               steps: max(steps, 1), parameterCount: layout.parameterCount, cases: cases)
+    }
+
+    private static func timeCase(name: String, blocks: Set<Int>, config: GPTConfig, batch: Int, sequence: Int,
+                                 threads: Int, warmup: Int, steps: Int, parameters: ParameterBuffer,
+                                 inputs: [Int32], targets: [Int32], reference: SgemmReference?) -> BenchmarkResult.Case {
+        let trainer = GPTTrainer(config: config, batch: batch, sequence: sequence, trainableBlocks: blocks)
+        let settings = AdamWSettings(learningRate: 1e-4)
+        let work = flopsByPart(config: config, batch: batch, sequence: sequence, trainableBlocks: blocks)
+        let flops = work.dense + work.attention
+        var times: [Double] = [], sweepRates: [Double] = [], fractions: [Double] = []
+        defer { PhaseTimes.enabled = false }
+        for i in 0..<(warmup + steps) {
+            if i == warmup { PhaseTimes.reset(); PhaseTimes.enabled = true }
+            let start = now()
+            _ = trainer.step(parameters: parameters, inputs: inputs, targets: targets, settings: settings)
+            guard i >= warmup else { continue }
+            times.append(now() - start)
+            if let reference {
+                PhaseTimes.enabled = false
+                sweepRates.append(reference.flops / reference.sweepSeconds(threads: threads))
+                fractions.append(flops / times[times.count - 1] / sweepRates[sweepRates.count - 1])
+                PhaseTimes.enabled = true
+            }
+        }
+        let median = Self.median(times), timed = Double(times.count)
+        return .init(name: name, trainableBlocks: blocks.sorted(), trainableParameters: trainer.gradientParameterCount,
+                     medianStepSeconds: median, tokensPerSecond: Double(batch * sequence) / median,
+                     flops: flops, attentionFlops: work.attention,
+                     denseSeconds: PhaseTimes.seconds(.dense) / timed,
+                     attentionSeconds: PhaseTimes.seconds(.attention) / timed,
+                     sgemmFlopsPerSecond: reference == nil ? nil : Self.median(sweepRates),
+                     ofSgemm: reference == nil ? nil : Self.median(fractions))
     }
 
     /// The floating-point operations of one training step (forward + backward; AdamW, the embedding
@@ -222,42 +244,11 @@ public enum TrainingBenchmark {
 
     /// FLOP/s of plain `cblas_sgemm` (OpenBLAS's own threading with `threads` threads) over
     /// `matmulShapes`: total FLOPs / total time, each shape weighted by how often a full step runs it.
-    /// Each shape is timed (after one untimed call) until `minSeconds` have passed (at least 3 and at most
-    /// 10,000 calls);
-    /// its median call counts, as the bench's steps do.
+    /// Each shape is timed on its own (after one untimed call) until `minSeconds` have passed (at
+    /// least 3 and at most 10,000 calls); its median call counts. `fedcybgd bench --sgemm-only`
+    /// prints it; the training cases pair their steps with `SgemmReference` sweeps instead.
     public static func sgemmRate(config: GPTConfig, batch: Int, sequence: Int, threads: Int, minSeconds: Double = 0.1) -> Double {
-        let previous = BLAS.threads
-        BLAS.setThreads(threads)
-        defer { BLAS.setThreads(previous) }
-        var flops = 0.0, seconds = 0.0
-        for shape in matmulShapes(config: config, batch: batch, sequence: sequence) {
-            let a = [Float](repeating: 0.01, count: shape.m * shape.k)
-            let b = [Float](repeating: 0.02, count: shape.k * shape.n)
-            var out = [Float](repeating: 0, count: shape.m * shape.n)
-            func once() -> Double {
-                let start = now()
-                a.withUnsafeBufferPointer { a in
-                    b.withUnsafeBufferPointer { b in
-                        out.withUnsafeMutableBufferPointer { c in
-                            sgemm(transA: shape.transA, transB: shape.transB, m: shape.m, n: shape.n, k: shape.k,
-                                  a: a.baseAddress!, lda: shape.transA ? shape.m : shape.k,
-                                  b: b.baseAddress!, ldb: shape.transB ? shape.k : shape.n,
-                                  beta: 0, c: c.baseAddress!, ldc: shape.n)
-                        }
-                    }
-                }
-                return now() - start
-            }
-            _ = once()
-            var times: [Double] = [], spent = 0.0
-            while times.count < 3 || (spent < minSeconds && times.count < 10_000) {
-                times.append(once())
-                spent += times[times.count - 1]
-            }
-            flops += shape.flops
-            seconds += Self.median(times) * Double(shape.count)
-        }
-        return flops / seconds
+        SgemmReference(config: config, batch: batch, sequence: sequence).standaloneRate(threads: threads, minSeconds: minSeconds)
     }
 
     static func median(_ values: [Double]) -> Double {

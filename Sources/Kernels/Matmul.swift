@@ -41,15 +41,26 @@ public func matmulBackward(
     rows: Int, inDim: Int, outDim: Int, accumulateInput: Bool = false
 ) {
     PhaseTimes.time(.dense) {
-        if let dinp {
-            parallelSgemm(transA: false, transB: true, m: rows, n: inDim, k: outDim,
-                  a: dout, lda: outDim, b: weight, ldb: outDim, beta: accumulateInput ? 1 : 0, c: dinp, ldc: inDim)
+        let inputGradient = dinp.map {
+            SgemmProblem(transA: false, transB: true, m: rows, n: inDim, k: outDim,
+                         a: dout, lda: outDim, b: weight, ldb: outDim, beta: accumulateInput ? 1 : 0, c: $0, ldc: inDim)
         }
-        if let dweight {
-            parallelSgemm(transA: true, transB: false, m: inDim, n: outDim, k: rows,
-                  a: inp, lda: inDim, b: dout, ldb: outDim, beta: 1, c: dweight, ldc: outDim)
+        let weightGradient = dweight.map {
+            SgemmProblem(transA: true, transB: false, m: inDim, n: outDim, k: rows,
+                         a: inp, lda: inDim, b: dout, ldb: outDim, beta: 1, c: $0, ldc: outDim)
         }
+        runGradients(inputGradient, weightGradient)
         if let dbias { columnSums(into: dbias, dout, rows: rows, cols: outDim) }
+    }
+}
+
+/// A layer's input and weight gradients: at once when both are wanted (`parallelSgemmPair`).
+private func runGradients(_ input: SgemmProblem?, _ weight: SgemmProblem?) {
+    switch (input, weight) {
+    case let (input?, weight?): parallelSgemmPair(input, weight)
+    case let (input?, nil): parallelSgemm(input)
+    case let (nil, weight?): parallelSgemm(weight)
+    case (nil, nil): break
     }
 }
 
@@ -73,15 +84,16 @@ public func tiedHeadBackward(
     rows: Int, dim: Int, vocab: Int, vocabRows: Range<Int>? = nil
 ) {
     PhaseTimes.time(.dense) {
-        if let dinp {
-            parallelSgemm(transA: false, transB: false, m: rows, n: dim, k: vocab,
-                  a: dlogits, lda: vocab, b: wte, ldb: dim, beta: 0, c: dinp, ldc: dim)
+        let part = vocabRows ?? 0..<vocab
+        let inputGradient = dinp.map {
+            SgemmProblem(transA: false, transB: false, m: rows, n: dim, k: vocab,
+                         a: dlogits, lda: vocab, b: wte, ldb: dim, beta: 0, c: $0, ldc: dim)
         }
-        if let dwte {
-            let part = vocabRows ?? 0..<vocab
-            parallelSgemm(transA: true, transB: false, m: part.count, n: dim, k: rows,
-                  a: dlogits + part.lowerBound, lda: vocab, b: inp, ldb: dim, beta: 1, c: dwte, ldc: dim)
+        let embeddingGradient = dwte.map {
+            SgemmProblem(transA: true, transB: false, m: part.count, n: dim, k: rows,
+                         a: dlogits + part.lowerBound, lda: vocab, b: inp, ldb: dim, beta: 1, c: $0, ldc: dim)
         }
+        runGradients(inputGradient, embeddingGradient)
     }
 }
 
@@ -110,14 +122,15 @@ public func linearBackward(
     accumulateInput: Bool = false
 ) {
     PhaseTimes.time(.dense) {
-        if let dinp {
-            parallelSgemm(transA: false, transB: false, m: rows, n: inDim, k: outDim,
-                          a: dout, lda: outDim, b: weight, ldb: inDim, beta: accumulateInput ? 1 : 0, c: dinp, ldc: inDim)
+        let inputGradient = dinp.map {
+            SgemmProblem(transA: false, transB: false, m: rows, n: inDim, k: outDim,
+                         a: dout, lda: outDim, b: weight, ldb: inDim, beta: accumulateInput ? 1 : 0, c: $0, ldc: inDim)
         }
-        if let dweight {
-            parallelSgemm(transA: true, transB: false, m: outDim, n: inDim, k: rows,
-                          a: dout, lda: outDim, b: inp, ldb: inDim, beta: 1, c: dweight, ldc: inDim)
+        let weightGradient = dweight.map {
+            SgemmProblem(transA: true, transB: false, m: outDim, n: inDim, k: rows,
+                         a: dout, lda: outDim, b: inp, ldb: inDim, beta: 1, c: $0, ldc: inDim)
         }
+        runGradients(inputGradient, weightGradient)
     }
 }
 

@@ -58,7 +58,7 @@ final class BenchmarkFlopTests: XCTestCase {
         let tiny = GPTConfig(vocabSize: 17, contextLength: 8, embedDim: 8, layers: 2, heads: 2)
         let rate = TrainingBenchmark.sgemmRate(config: tiny, batch: 2, sequence: 8, threads: 1, minSeconds: 0.001)
         XCTAssertGreaterThan(rate, 0)
-        let result = TrainingBenchmark.run(config: tiny, batch: 2, sequence: 8, threads: 1, warmup: 0, steps: 1, sgemmRate: rate)
+        let result = TrainingBenchmark.run(config: tiny, batch: 2, sequence: 8, threads: 1, warmup: 0, steps: 3, sgemmReference: true)
         let lines = result.description.split(separator: "\n").dropFirst(2)
         XCTAssertEqual(lines.count, 2 * result.cases.count, "a case line and an inside-the-step line per case")
         for (index, line) in lines.enumerated() where index % 2 == 0 {
@@ -77,5 +77,22 @@ final class BenchmarkFlopTests: XCTestCase {
         XCTAssertGreaterThan(full.denseSeconds, 0)
         XCTAssertLessThanOrEqual(full.denseSeconds + full.attentionSeconds, full.medianStepSeconds, "one timed step holds both parts")
         XCTAssertFalse(PhaseTimes.enabled, "the bench switches phase timing off again")
+        for c in result.cases {
+            XCTAssertGreaterThan(c.ofSgemm ?? 0, 0, c.name)
+            XCTAssertGreaterThan(c.sgemmFlopsPerSecond ?? 0, 0, c.name)
+        }
+        let unpaired = TrainingBenchmark.run(config: tiny, batch: 2, sequence: 8, threads: 1, warmup: 0, steps: 1, cases: [.full])
+        XCTAssertNil(unpaired.cases[0].ofSgemm)
+        XCTAssertFalse(unpaired.description.contains("of_sgemm="), "no fraction without its reference")
+    }
+
+    /// The reference sweep runs exactly the dense products of a full step, so a step and its sweep do the same matmul work.
+    func testSgemmSweepIsTheFullStepsDenseWork() {
+        let tiny = GPTConfig(vocabSize: 17, contextLength: 8, embedDim: 8, layers: 2, heads: 2)
+        let reference = SgemmReference(config: tiny, batch: 2, sequence: 8)
+        XCTAssertEqual(reference.flops, TrainingBenchmark.flopsByPart(config: tiny, batch: 2, sequence: 8, trainableBlocks: Set(0...3)).dense)
+        let before = BLAS.threads
+        XCTAssertGreaterThan(reference.sweepSeconds(threads: 2), 0)
+        XCTAssertEqual(BLAS.threads, before, "the sweep puts OpenBLAS's thread count back")
     }
 }

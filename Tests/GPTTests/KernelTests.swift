@@ -284,6 +284,50 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// A layer's two gradients at once give the bits of each product run alone on the workers it gets.
+    func testSgemmPairEqualsTwoSeparateProductsBitForBit() {
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        let (rows, inDim, outDim) = (200, 72, 96)
+        func buffer(_ contents: [Float]) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: contents.count)
+            p.initialize(from: contents, count: contents.count)
+            return p
+        }
+        let dout = buffer(values(rows * outDim, seed: 3)), weight = buffer(values(inDim * outDim, seed: 4))
+        let inp = buffer(values(rows * inDim, seed: 5)), startWeightGradient = values(inDim * outDim, seed: 6)
+        let dinp = buffer([Float](repeating: 7, count: rows * inDim)), dweight = buffer(startWeightGradient)
+        defer { for p in [dout, weight, inp, dinp, dweight] { p.deallocate() } }
+        let input = SgemmProblem(transA: false, transB: true, m: rows, n: inDim, k: outDim, a: dout, lda: outDim,
+                                 b: weight, ldb: outDim, beta: 0, c: dinp, ldc: inDim)
+        let weights = SgemmProblem(transA: true, transB: false, m: inDim, n: outDim, k: rows, a: inp, lda: inDim,
+                                   b: dout, ldb: outDim, beta: 1, c: dweight, ldc: outDim)
+        for threads in [1, 2, 3, 4] {
+            // The reference: each product alone, on the workers the pair gives it.
+            BLAS.setThreads(max(1, threads / 2))
+            dinp.update(repeating: 7, count: rows * inDim)
+            parallelSgemm(input)
+            BLAS.setThreads(max(1, threads - threads / 2))
+            dweight.update(from: startWeightGradient, count: inDim * outDim)
+            parallelSgemm(weights)
+            let expectedInput = Array(UnsafeBufferPointer(start: dinp, count: rows * inDim))
+            let expectedWeight = Array(UnsafeBufferPointer(start: dweight, count: inDim * outDim))
+            BLAS.setThreads(threads)
+            dinp.update(repeating: 7, count: rows * inDim)
+            dweight.update(from: startWeightGradient, count: inDim * outDim)
+            parallelSgemmPair(input, weights)
+            XCTAssertEqual(BLAS.threads, threads, "the thread setting is restored")
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: dinp, count: rows * inDim)), expectedInput, "input gradient, \(threads) threads")
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: dweight, count: inDim * outDim)), expectedWeight,
+                           "weight gradient accumulated, \(threads) threads")
+        }
+        // And the values are the products': against a plain single-threaded call.
+        var single = [Float](repeating: 0, count: rows * inDim)
+        sgemm(transA: false, transB: true, m: rows, n: inDim, k: outDim, a: dout, lda: outDim, b: weight, ldb: outDim,
+              beta: 0, c: &single, ldc: inDim)
+        for i in 0..<(rows * inDim) { XCTAssertEqual(dinp[i], single[i], accuracy: 1e-4) }
+    }
+
     func testResidualAndZeroFill() {
         onEveryPath { path in
             let n = 70_001

@@ -1,0 +1,79 @@
+import Kernels
+
+/// Plain `cblas_sgemm` with OpenBLAS's own threading over a full training step's dense products:
+/// the yardstick of the bench's `of_sgemm=`.
+///
+/// OpenBLAS's 2-thread sgemm lands in one of two modes from moment to moment on a shared machine
+/// (about 470 or about 370 GFLOP/s at the bench shape here, docs/PERFORMANCE.md), so a reference
+/// timed once, before the steps, made the fraction flip with the mode it happened to draw. The bench
+/// therefore times one sweep after every timed step and divides each step's rate by its own sweep's.
+final class SgemmReference {
+    let shapes: [TrainingBenchmark.MatmulShape]
+    /// The FLOPs of one sweep: every shape `count` times, as a full step runs them.
+    let flops: Double
+    private let a, b, c: UnsafeMutablePointer<Float>
+    private let sizes: (a: Int, b: Int, c: Int)
+
+    init(config: GPTConfig, batch: Int, sequence: Int) {
+        shapes = TrainingBenchmark.matmulShapes(config: config, batch: batch, sequence: sequence)
+        flops = shapes.reduce(0) { $0 + $1.flops }
+        sizes = (shapes.map { $0.m * $0.k }.max() ?? 0, shapes.map { $0.k * $0.n }.max() ?? 0, shapes.map { $0.m * $0.n }.max() ?? 0)
+        a = .allocate(capacity: sizes.a); a.initialize(repeating: 0.01, count: sizes.a)
+        b = .allocate(capacity: sizes.b); b.initialize(repeating: 0.02, count: sizes.b)
+        c = .allocate(capacity: sizes.c); c.initialize(repeating: 0, count: sizes.c)
+    }
+
+    deinit { a.deallocate(); b.deallocate(); c.deallocate() }
+
+    /// Seconds of one sweep with `threads` OpenBLAS threads: for each shape one untimed call, then
+    /// its median call over `max(count, 3)` timed calls, times `count`. This is the standalone rate's
+    /// measure (warm operands, the median call), only taken right after the step it is compared with.
+    /// OpenBLAS's idle threads spin for about 0.1 s after a call; they are stopped afterwards so that
+    /// they do not take the cores of the training step that follows.
+    func sweepSeconds(threads: Int) -> Double {
+        let previous = BLAS.threads
+        BLAS.setThreads(threads)
+        defer {
+            BLAS.stopThreadPool()
+            BLAS.setThreads(previous)
+        }
+        return shapes.reduce(0) { $0 + medianCallSeconds($1, calls: max($1.count, 3)) * Double($1.count) }
+    }
+
+    /// Each shape timed on its own, median of repeated calls over at least `minSeconds`: the
+    /// standalone figure of `fedcybgd bench --sgemm-only`.
+    func standaloneRate(threads: Int, minSeconds: Double) -> Double {
+        let previous = BLAS.threads
+        BLAS.setThreads(threads)
+        defer { BLAS.setThreads(previous) }
+        var seconds = 0.0
+        for shape in shapes {
+            call(shape)
+            var times: [Double] = [], spent = 0.0
+            while times.count < 3 || (spent < minSeconds && times.count < 10_000) {
+                times.append(timedCall(shape))
+                spent += times[times.count - 1]
+            }
+            seconds += TrainingBenchmark.median(times) * Double(shape.count)
+        }
+        return flops / seconds
+    }
+
+    /// One untimed call, then the median of `calls` timed ones.
+    private func medianCallSeconds(_ shape: TrainingBenchmark.MatmulShape, calls: Int) -> Double {
+        call(shape)
+        return TrainingBenchmark.median((0..<calls).map { _ in timedCall(shape) })
+    }
+
+    private func timedCall(_ shape: TrainingBenchmark.MatmulShape) -> Double {
+        let start = TrainingBenchmark.now()
+        call(shape)
+        return TrainingBenchmark.now() - start
+    }
+
+    private func call(_ shape: TrainingBenchmark.MatmulShape) {
+        sgemm(transA: shape.transA, transB: shape.transB, m: shape.m, n: shape.n, k: shape.k,
+              a: a, lda: shape.transA ? shape.m : shape.k, b: b, ldb: shape.transB ? shape.k : shape.n,
+              beta: 0, c: c, ldc: shape.n)
+    }
+}
