@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed warm-up steps.") var warmup = 3
     @Option(help: "Timed steps; the median is reported.") var steps = 20
     @Option(help: "The cases to run, comma-separated: full, first, last.") var cases = "full,first,last"
-    @Flag(help: "Print the machine and plain sgemm's GFLOP/s at this model's matmul shapes, and skip the training steps.")
+    @Flag(help: "Print the machine and plain sgemm's GFLOP/s at this model's matmul shapes (OpenBLAS's threading, then the engine's split), and skip the training steps.")
     var sgemmOnly = false
     @Flag(inversion: .prefixedNo, help: "Follow every timed step with a plain-sgemm sweep over the step's dense products, for of_sgemm=.")
     var sgemmReference = true
@@ -59,6 +59,9 @@ struct BenchCommand: ParsableCommand {
             let sgemm = TrainingBenchmark.sgemmRate(config: config, batch: batch, sequence: sequence, threads: threads)
             ProgressPrinter.say("sgemm:   plain cblas_sgemm at this model's matmul shapes (each layer's and the head's forward and "
                 + "backward products, weighted by FLOPs), \(threads) OpenBLAS thread(s): GFLOP/s=\(String(format: "%.1f", sgemm / 1e9))")
+            let split = TrainingBenchmark.sgemmRate(config: config, batch: batch, sequence: sequence, threads: threads, split: true)
+            ProgressPrinter.say("sgemm-split: the same products as \(threads) single-threaded calls side by side (the engine's "
+                + "parallelSgemm): GFLOP/s=\(String(format: "%.1f", split / 1e9))")
             return
         }
         if sgemmReference {

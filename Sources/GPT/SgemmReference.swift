@@ -41,11 +41,17 @@ final class SgemmReference {
     }
 
     /// Each shape timed on its own, median of repeated calls over at least `minSeconds`: the
-    /// standalone figure of `fedcybgd bench --sgemm-only`.
-    func standaloneRate(threads: Int, minSeconds: Double) -> Double {
+    /// standalone figure of `fedcybgd bench --sgemm-only`. With `split`, each call is the engine's
+    /// `parallelSgemm` (single-threaded OpenBLAS calls side by side) instead of OpenBLAS's threading.
+    func standaloneRate(threads: Int, minSeconds: Double, split: Bool = false) -> Double {
         let previous = BLAS.threads
         BLAS.setThreads(threads)
-        defer { BLAS.setThreads(previous) }
+        defer {
+            BLAS.stopThreadPool()
+            BLAS.setThreads(previous)
+        }
+        self.split = split
+        defer { self.split = false }
         var seconds = 0.0
         for shape in shapes {
             call(shape)
@@ -71,7 +77,14 @@ final class SgemmReference {
         return TrainingBenchmark.now() - start
     }
 
+    private var split = false
+
     private func call(_ shape: TrainingBenchmark.MatmulShape) {
+        guard !split else {
+            return parallelSgemm(transA: shape.transA, transB: shape.transB, m: shape.m, n: shape.n, k: shape.k,
+                                 a: a, lda: shape.transA ? shape.m : shape.k, b: b, ldb: shape.transB ? shape.k : shape.n,
+                                 beta: 0, c: c, ldc: shape.n)
+        }
         sgemm(transA: shape.transA, transB: shape.transB, m: shape.m, n: shape.n, k: shape.k,
               a: a, lda: shape.transA ? shape.m : shape.k, b: b, ldb: shape.transB ? shape.k : shape.n,
               beta: 0, c: c, ldc: shape.n)

@@ -247,8 +247,11 @@ public enum TrainingBenchmark {
     /// Each shape is timed on its own (after one untimed call) until `minSeconds` have passed (at
     /// least 3 and at most 10,000 calls); its median call counts. `fedcybgd bench --sgemm-only`
     /// prints it; the training cases pair their steps with `SgemmReference` sweeps instead.
-    public static func sgemmRate(config: GPTConfig, batch: Int, sequence: Int, threads: Int, minSeconds: Double = 0.1) -> Double {
-        SgemmReference(config: config, batch: batch, sequence: sequence).standaloneRate(threads: threads, minSeconds: minSeconds)
+    /// With `split`, the engine's own `parallelSgemm` at the same shapes instead.
+    public static func sgemmRate(config: GPTConfig, batch: Int, sequence: Int, threads: Int, minSeconds: Double = 0.1,
+                                 split: Bool = false) -> Double {
+        SgemmReference(config: config, batch: batch, sequence: sequence)
+            .standaloneRate(threads: threads, minSeconds: minSeconds, split: split)
     }
 
     static func median(_ values: [Double]) -> Double {
