@@ -25,7 +25,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The cases to run, comma-separated: full, first, last.") var cases = "full,first,last"
     @Flag(help: "Print the machine and plain sgemm's GFLOP/s at this model's matmul shapes (OpenBLAS's threading, then the engine's split), and skip the training steps.")
     var sgemmOnly = false
-    @Flag(inversion: .prefixedNo, help: "Follow every timed step with a plain-sgemm sweep over the step's dense products, for of_sgemm=.")
+    @Flag(inversion: .prefixedNo, help: "Time plain-sgemm sweeps over the step's dense products around each case's steps, for of_sgemm=.")
     var sgemmReference = true
 
     func run() throws {
@@ -65,9 +65,9 @@ struct BenchCommand: ParsableCommand {
             return
         }
         if sgemmReference {
-            ProgressPrinter.say("sgemm:   after every timed step, plain cblas_sgemm with \(threads) OpenBLAS thread(s) runs that step's dense "
-                + "products (each layer's and the head's, forward and backward); of_sgemm = median over the steps of "
-                + "step GFLOP/s / its sweep's, sgemm_GFLOP/s = the sweeps' median")
+            ProgressPrinter.say("sgemm:   right before each case's warm-up and right after its timed steps, 3 sweeps of plain cblas_sgemm "
+                + "with \(threads) OpenBLAS thread(s) over a full step's dense products (each layer's and the head's, forward and "
+                + "backward); sgemm_GFLOP/s = the sweeps' median, of_sgemm = the step's GFLOP/s over it")
         }
         let result = TrainingBenchmark.run(config: config, batch: batch, sequence: sequence, threads: threads,
                                            warmup: warmup, steps: steps, sgemmReference: sgemmReference, cases: kinds)

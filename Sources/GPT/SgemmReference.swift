@@ -6,7 +6,7 @@ import Kernels
 /// OpenBLAS's 2-thread sgemm lands in one of two modes from moment to moment on a shared machine
 /// (about 470 or about 370 GFLOP/s at the bench shape here, docs/PERFORMANCE.md), so a reference
 /// timed once, before the steps, made the fraction flip with the mode it happened to draw. The bench
-/// therefore times one sweep after every timed step and divides each step's rate by its own sweep's.
+/// therefore times sweeps right before and right after each case's steps and divides by their median.
 final class SgemmReference {
     let shapes: [TrainingBenchmark.MatmulShape]
     /// The FLOPs of one sweep: every shape `count` times, as a full step runs them.

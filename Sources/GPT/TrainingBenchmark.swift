@@ -20,10 +20,10 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
         /// Mean wall-clock seconds per step inside the dense layers and inside attention.
         public let denseSeconds: Double
         public let attentionSeconds: Double
-        /// Plain sgemm's GFLOP/s over the step's dense products, median of the sweeps timed after each
-        /// step (`SgemmReference`); nil when the reference was not run.
+        /// Plain sgemm's GFLOP/s over the full step's dense products, the median of the sweeps timed
+        /// right before and right after this case's steps (`SgemmReference`); nil when not run.
         public let sgemmFlopsPerSecond: Double?
-        /// Median over the timed steps of the step's FLOP/s over its own sweep's; nil without the reference.
+        /// The median step's FLOP/s over `sgemmFlopsPerSecond`; nil without the reference.
         public let ofSgemm: Double?
 
         /// Attention's time per counted FLOP over the dense layers' (≤ 1: attention is no dearer).
@@ -84,7 +84,7 @@ public enum TrainingBenchmark {
     /// and is restored afterwards. With `sgemmReference`, each timed step is followed by one
     /// `SgemmReference` sweep, and each case reports its steps' fraction of plain sgemm, paired step by step.
     public static func run(config: GPTConfig = defaultConfig, batch: Int = 8, sequence: Int = 128, threads: Int = 2,
-                           warmup: Int = 3, steps: Int = 10, sgemmReference: Bool = false,
+                           warmup: Int = 3, steps: Int = 10, sgemmReference: Bool = false, sweeps: Int = 3,
                            cases selected: Set<CaseKind> = Set(CaseKind.allCases)) -> BenchmarkResult {
         let previous = BLAS.threads
         BLAS.setThreads(threads)
@@ -106,7 +106,7 @@ public enum TrainingBenchmark {
         let cases = plans.map { name, blocks in
             timeCase(name: name, blocks: blocks, config: config, batch: batch, sequence: sequence, threads: threads,
                      warmup: warmup, steps: max(steps, 1), parameters: parameters, inputs: inputs, targets: targets,
-                     reference: reference)
+                     reference: reference, sweeps: sweeps)
         }
         return BenchmarkResult(config: config, batch: batch, sequence: sequence, threads: threads, warmup: warmup,
                                steps: max(steps, 1), parameterCount: layout.parameterCount, cases: cases)
@@ -114,26 +114,27 @@ public enum TrainingBenchmark {
 
     private static func timeCase(name: String, blocks: Set<Int>, config: GPTConfig, batch: Int, sequence: Int,
                                  threads: Int, warmup: Int, steps: Int, parameters: ParameterBuffer,
-                                 inputs: [Int32], targets: [Int32], reference: SgemmReference?) -> BenchmarkResult.Case {
+                                 inputs: [Int32], targets: [Int32], reference: SgemmReference?,
+                                 sweeps: Int) -> BenchmarkResult.Case {
         let trainer = GPTTrainer(config: config, batch: batch, sequence: sequence, trainableBlocks: blocks)
         let settings = AdamWSettings(learningRate: 1e-4)
         let work = flopsByPart(config: config, batch: batch, sequence: sequence, trainableBlocks: blocks)
         let flops = work.dense + work.attention
-        var times: [Double] = [], sweepRates: [Double] = [], fractions: [Double] = []
+        var times: [Double] = [], sweepRates: [Double] = []
+        func sweep() {
+            guard let reference else { return }
+            for _ in 0..<sweeps { sweepRates.append(reference.flops / reference.sweepSeconds(threads: threads)) }
+        }
         defer { PhaseTimes.enabled = false }
+        sweep()
         for i in 0..<(warmup + steps) {
             if i == warmup { PhaseTimes.reset(); PhaseTimes.enabled = true }
             let start = now()
             _ = trainer.step(parameters: parameters, inputs: inputs, targets: targets, settings: settings)
-            guard i >= warmup else { continue }
-            times.append(now() - start)
-            if let reference {
-                PhaseTimes.enabled = false
-                sweepRates.append(reference.flops / reference.sweepSeconds(threads: threads))
-                fractions.append(flops / times[times.count - 1] / sweepRates[sweepRates.count - 1])
-                PhaseTimes.enabled = true
-            }
+            if i >= warmup { times.append(now() - start) }
         }
+        PhaseTimes.enabled = false
+        sweep()
         let median = Self.median(times), timed = Double(times.count)
         return .init(name: name, trainableBlocks: blocks.sorted(), trainableParameters: trainer.gradientParameterCount,
                      medianStepSeconds: median, tokensPerSecond: Double(batch * sequence) / median,
@@ -141,7 +142,7 @@ public enum TrainingBenchmark {
                      denseSeconds: PhaseTimes.seconds(.dense) / timed,
                      attentionSeconds: PhaseTimes.seconds(.attention) / timed,
                      sgemmFlopsPerSecond: reference == nil ? nil : Self.median(sweepRates),
-                     ofSgemm: reference == nil ? nil : Self.median(fractions))
+                     ofSgemm: reference == nil ? nil : flops / median / Self.median(sweepRates))
     }
 
     /// The floating-point operations of one training step (forward + backward; AdamW, the embedding
@@ -246,7 +247,7 @@ public enum TrainingBenchmark {
     /// `matmulShapes`: total FLOPs / total time, each shape weighted by how often a full step runs it.
     /// Each shape is timed on its own (after one untimed call) until `minSeconds` have passed (at
     /// least 3 and at most 10,000 calls); its median call counts. `fedcybgd bench --sgemm-only`
-    /// prints it; the training cases pair their steps with `SgemmReference` sweeps instead.
+    /// prints it; the training cases time `SgemmReference` sweeps around their steps instead.
     /// With `split`, the engine's own `parallelSgemm` at the same shapes instead.
     public static func sgemmRate(config: GPTConfig, batch: Int, sequence: Int, threads: Int, minSeconds: Double = 0.1,
                                  split: Bool = false) -> Double {

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Repeated `fedcybgd bench` runs at the default bench shape (all three cases, 20 timed steps, each
+# paired with a plain-sgemm sweep), written to docs/measurements/attention-in-step.txt with the
+# medians over the runs of of_sgemm and attention_cost_per_flop per case (docs/PERFORMANCE.md).
+# Usage: scripts/bench-step.sh [RUNS] (default 5). Run as root under chrt for quiet cores; FEDCYBGD_BIN skips the build.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+runs=${1:-5}
+out=${OUT:-$root/docs/measurements/attention-in-step.txt}
+if [ -z "${FEDCYBGD_BIN:-}" ]; then (cd "$root" && swift build -c release --product fedcybgd >/dev/null); fi
+bin=${FEDCYBGD_BIN:-$root/.build/release/fedcybgd}
+command="chrt -f 50 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE fedcybgd bench"
+all=""
+for i in $(seq "$runs"); do
+  all+=$(chrt -f 50 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$bin" bench 2>/dev/null | grep -E '^(cpu|blas|kernels):|^  ')$'\n'
+  echo "bench-step: run $i/$runs done" >&2
+done
+summary=$(python3 - "$all" <<'PY'
+import re, statistics, sys
+text = sys.argv[1]
+cases = {}
+for m in re.finditer(r"^  (\S+(?: layer \(block \d+\))?)\s+tokens/s=\s*(\d+).*?of_sgemm=\s*([\d.]+).*\n.*attention_cost_per_flop=([\d.]+)", text, re.M):
+    c = cases.setdefault(m.group(1), {"tokens": [], "of_sgemm": [], "attention": []})
+    c["tokens"].append(int(m.group(2))); c["of_sgemm"].append(float(m.group(3))); c["attention"].append(float(m.group(4)))
+print("medians over the runs:")
+for name, c in cases.items():
+    print(f"  {name:22s} tokens/s {statistics.median(c['tokens']):7.0f}  of_sgemm {statistics.median(c['of_sgemm']):.2f} "
+          f"(runs {', '.join(f'{x:.2f}' for x in c['of_sgemm'])})  attention_cost_per_flop {statistics.median(c['attention']):.2f}")
+PY
+)
+machine=$(grep -E '^(cpu|blas|kernels):' <<<"$all" | sort -u)
+{
+  echo "scripts/bench-step.sh, $(date -u +%Y-%m-%d): $runs runs of $command (default bench shape, 2 threads, 20 timed steps, each followed by a plain-sgemm sweep)"
+  echo "$machine"
+  grep -vE '^(cpu|blas|kernels):' <<<"$all"
+  echo "$summary"
+} > "$out"
+cat "$out"
