@@ -3,7 +3,9 @@
 #   kernels.txt           `fedcybgd bench-kernels` (attention against the dense layers per FLOP, and the
 #                          element-wise kernels on every path this CPU runs), 1 and 2 threads;
 #   sgemm-kernel-sets.txt  plain sgemm GFLOP/s at the bench model's shapes for each OpenBLAS kernel set
-#                          this CPU can load (OPENBLAS_CORETYPE), 1 and 2 threads, 3 passes.
+#                          this CPU can load (OPENBLAS_CORETYPE), 1 and 2 threads, 3 passes;
+#   sgemm-modes.txt        10 passes of `fedcybgd bench --sgemm-only` with the kernels fedcybgd chooses, 2 threads:
+#                          OpenBLAS's own threading against the engine's split at the same moments.
 # Usage: scripts/bench-kernels.sh [OUT_DIR]   (default docs/measurements). FEDCYBGD_BIN skips the build.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,3 +46,16 @@ sets=(Prescott Haswell SkylakeX Cooperlake)
   done
 } > "$out/sgemm-kernel-sets.txt"
 cat "$out/sgemm-kernel-sets.txt"
+
+{
+  echo "scripts/bench-kernels.sh, $stamp: 10 passes of fedcybgd bench --sgemm-only --threads 2 (bench shape; GFLOP/s)"
+  "$bin" bench --sgemm-only --layers 1 --width 32 --heads 2 --vocab 64 --sequence 16 --batch 2 2>/dev/null | grep -E '^(cpu|blas): '
+  printf '%-6s %-30s %-30s\n' pass "OpenBLAS threading (sgemm:)" "engine's split (sgemm-split:)"
+  for pass in $(seq 10); do
+    line=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$bin" bench --sgemm-only --threads 2 2>/dev/null)
+    plain=$(sed -n 's/^sgemm:.*GFLOP\/s=\([0-9.]*\).*/\1/p' <<<"$line")
+    split=$(sed -n 's/^sgemm-split:.*GFLOP\/s=\([0-9.]*\).*/\1/p' <<<"$line")
+    printf '%-6s %-30s %-30s\n' "$pass" "$plain" "$split"
+  done
+} > "$out/sgemm-modes.txt"
+cat "$out/sgemm-modes.txt"

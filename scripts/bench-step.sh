@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Repeated `fedcybgd bench` runs at the default bench shape (all three cases, 20 timed steps, each
 # paired with a plain-sgemm sweep), written to docs/measurements/attention-in-step.txt with the
-# medians over the runs of of_sgemm and attention_cost_per_flop per case (docs/PERFORMANCE.md).
+# medians over the runs of of_sgemm and attention_cost_per_flop per case, then one full-step run on one
+# thread (docs/PERFORMANCE.md).
 # Usage: scripts/bench-step.sh [RUNS] (default 5). Run as root under chrt for quiet cores; FEDCYBGD_BIN skips the build.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +16,7 @@ for i in $(seq "$runs"); do
   all+=$(chrt -f 50 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$bin" bench 2>/dev/null | grep -E '^(cpu|blas|kernels):|^  ')$'\n'
   echo "bench-step: run $i/$runs done" >&2
 done
+one=$(chrt -f 50 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$bin" bench --threads 1 --cases full 2>/dev/null | grep -E '^  ')
 summary=$(python3 - "$all" <<'PY'
 import re, statistics, sys
 text = sys.argv[1]
@@ -34,5 +36,8 @@ machine=$(grep -E '^(cpu|blas|kernels):' <<<"$all" | sort -u)
   echo "$machine"
   grep -vE '^(cpu|blas|kernels):' <<<"$all"
   echo "$summary"
+  echo
+  echo "one thread ($command --threads 1 --cases full), for the part of the step that is not sgemm:"
+  echo "$one"
 } > "$out"
 cat "$out"

@@ -15,8 +15,8 @@
 #     the full step and the last-layer step (target 1.2x).
 # Prints the CPU, OpenBLAS's kernel set and our element-wise kernel path, then medians, ratios
 # (fedcybgd / torch; the target is 1.3x for GPT-2, 1.2x for Llama) and our fraction of plain sgemm at each shape
-# (`fedcybgd bench` times a plain-sgemm sweep of the step's products after every step; of_sgemm is the
-# median over the runs of each run's median paired fraction).
+# (`fedcybgd bench` times plain-sgemm sweeps of a full step's products right before and right after
+# each case's steps; of_sgemm is the median over the runs of each run's fraction).
 # OPENBLAS_CORETYPE is left as the environment has it; the `blas:` line says which kernels ran.
 # Settings: REPEATS, GPT2_REPEATS, THREADS (default 2), FEDCYBGD_BIN (skip the build), PYTHON,
 # OUT (a file that receives the date, the machine lines and the table, for docs/PERFORMANCE.md).
@@ -104,7 +104,7 @@ rows = [("bench shape, full step", *values[0:3], 1.3), ("bench shape, last layer
         ("GPT-2 small, full step", *values[6:9], 1.3),
         ("Llama shape, full step", *values[9:12], 1.2), ("Llama shape, last layer", *values[12:15], 1.2)]
 print(f"\n{threads} threads; tokens/s medians of interleaved runs; ratio = fedcybgd / torch (targets: 1.3x GPT-2, 1.2x Llama); "
-      "of_sgemm = our GFLOP/s / plain cblas_sgemm's at the same shapes, paired step by step (median of fedcybgd bench's)")
+      "of_sgemm = our GFLOP/s / plain cblas_sgemm's at the same shapes, timed right around our steps in each run (median over the runs)")
 print(f"{'step':26s} {'torch':>9s} {'fedcybgd':>9s} {'ratio':>6s} {'of_sgemm':>8s}  targets")
 for name, torch, ours, frac, target in rows:
     if not torch:

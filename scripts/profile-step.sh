@@ -11,7 +11,7 @@ if [ -z "${FEDCYBGD_BIN:-}" ]; then (cd "$root" && swift build -c release --prod
 bin=${FEDCYBGD_BIN:-$root/.build/release/fedcybgd}
 data=$(mktemp)
 trap 'rm -f "$data"' EXIT
-bench=$(perf record -q -o "$data" "$bin" bench --cases full --steps 40 2>/dev/null)
+bench=$(perf record -q -o "$data" "$bin" bench --cases full --steps 40 --no-sgemm-reference 2>/dev/null)
 report=$(perf report -i "$data" --no-children --sort symbol --percent-limit 0.5 2>/dev/null | grep -E '^ +[0-9.]+%')
 mkdir -p "$(dirname "$out")"
 python3 - "$out" "$bench" "$report" <<'PY'
@@ -31,7 +31,7 @@ def group(name):
 totals = {}
 for pct, name in rows: totals[group(name)] = totals.get(group(name), 0) + pct
 with open(out, "w") as f:
-    f.write(f"scripts/profile-step.sh, {datetime.date.today()}: perf record of fedcybgd bench --cases full --steps 40\n")
+    f.write(f"scripts/profile-step.sh, {datetime.date.today()}: perf record of fedcybgd bench --cases full --steps 40 --no-sgemm-reference\n")
     f.write("\n".join(l for l in bench.splitlines() if l.startswith(("cpu:", "blas:", "kernels:", "  full"))) + "\n\n")
     f.write("share of samples by group (symbols at 0.5 % or more):\n")
     for g, pct in sorted(totals.items(), key=lambda kv: -kv[1]): f.write(f"  {pct:5.1f} %  {g}\n")
