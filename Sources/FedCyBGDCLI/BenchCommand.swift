@@ -65,7 +65,7 @@ struct BenchCommand: ParsableCommand {
             return
         }
         if sgemmReference {
-            ProgressPrinter.say("sgemm:   right before each case's warm-up and right after its timed steps, 3 sweeps of plain cblas_sgemm "
+            ProgressPrinter.say("sgemm:   right before each case's warm-up and right after its timed steps, \(TrainingBenchmark.referenceSweeps) sweeps of plain cblas_sgemm "
                 + "with \(threads) OpenBLAS thread(s) over a full step's dense products (each layer's and the head's, forward and "
                 + "backward); sgemm_GFLOP/s = the sweeps' median, of_sgemm = the step's GFLOP/s over it")
         }

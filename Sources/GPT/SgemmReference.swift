@@ -50,14 +50,12 @@ final class SgemmReference {
             BLAS.stopThreadPool()
             BLAS.setThreads(previous)
         }
-        self.split = split
-        defer { self.split = false }
         var seconds = 0.0
         for shape in shapes {
-            call(shape)
+            call(shape, split: split)
             var times: [Double] = [], spent = 0.0
             while times.count < 3 || (spent < minSeconds && times.count < 10_000) {
-                times.append(timedCall(shape))
+                times.append(timedCall(shape, split: split))
                 spent += times[times.count - 1]
             }
             seconds += TrainingBenchmark.median(times) * Double(shape.count)
@@ -67,26 +65,21 @@ final class SgemmReference {
 
     /// One untimed call, then the median of `calls` timed ones.
     private func medianCallSeconds(_ shape: TrainingBenchmark.MatmulShape, calls: Int) -> Double {
-        call(shape)
-        return TrainingBenchmark.median((0..<calls).map { _ in timedCall(shape) })
+        call(shape, split: false)
+        return TrainingBenchmark.median((0..<calls).map { _ in timedCall(shape, split: false) })
     }
 
-    private func timedCall(_ shape: TrainingBenchmark.MatmulShape) -> Double {
+    private func timedCall(_ shape: TrainingBenchmark.MatmulShape, split: Bool) -> Double {
         let start = TrainingBenchmark.now()
-        call(shape)
+        call(shape, split: split)
         return TrainingBenchmark.now() - start
     }
 
-    private var split = false
-
-    private func call(_ shape: TrainingBenchmark.MatmulShape) {
-        guard !split else {
-            return parallelSgemm(transA: shape.transA, transB: shape.transB, m: shape.m, n: shape.n, k: shape.k,
-                                 a: a, lda: shape.transA ? shape.m : shape.k, b: b, ldb: shape.transB ? shape.k : shape.n,
-                                 beta: 0, c: c, ldc: shape.n)
-        }
-        sgemm(transA: shape.transA, transB: shape.transB, m: shape.m, n: shape.n, k: shape.k,
-              a: a, lda: shape.transA ? shape.m : shape.k, b: b, ldb: shape.transB ? shape.k : shape.n,
-              beta: 0, c: c, ldc: shape.n)
+    /// One product on the shared buffers: plain `cblas_sgemm`, or the engine's `parallelSgemm` with `split`.
+    private func call(_ shape: TrainingBenchmark.MatmulShape, split: Bool) {
+        let product = SgemmProblem(transA: shape.transA, transB: shape.transB, m: shape.m, n: shape.n, k: shape.k,
+                                   a: a, lda: shape.transA ? shape.m : shape.k, b: b, ldb: shape.transB ? shape.k : shape.n,
+                                   beta: 0, c: c, ldc: shape.n)
+        if split { parallelSgemm(product) } else { product.runWithOpenBLASThreads() }
     }
 }

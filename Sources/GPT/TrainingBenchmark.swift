@@ -76,6 +76,9 @@ public enum TrainingBenchmark {
         case full, first, last
     }
 
+    /// Reference sweeps timed before and after each case's steps (`run(sgemmReference:)`).
+    public static let referenceSweeps = 3
+
     /// The default benchmark model: 6 layers, width 256, 8 heads, vocab 256, context 128.
     public static let defaultConfig = GPTConfig(vocabSize: 256, contextLength: 128, embedDim: 256, layers: 6, heads: 8)
 
@@ -84,7 +87,7 @@ public enum TrainingBenchmark {
     /// and is restored afterwards. With `sgemmReference`, each timed step is followed by one
     /// `SgemmReference` sweep, and each case reports its steps' fraction of plain sgemm, paired step by step.
     public static func run(config: GPTConfig = defaultConfig, batch: Int = 8, sequence: Int = 128, threads: Int = 2,
-                           warmup: Int = 3, steps: Int = 10, sgemmReference: Bool = false, sweeps: Int = 3,
+                           warmup: Int = 3, steps: Int = 10, sgemmReference: Bool = false, sweeps: Int = referenceSweeps,
                            cases selected: Set<CaseKind> = Set(CaseKind.allCases)) -> BenchmarkResult {
         let previous = BLAS.threads
         BLAS.setThreads(threads)

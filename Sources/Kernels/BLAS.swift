@@ -31,18 +31,24 @@ public enum BLAS {
 /// One row-major product `C = alpha * op(A) * op(B) + beta * C` (op(A) m x k, op(B) k x n), for
 /// `parallelSgemm` and `parallelSgemmPair`.
 public struct SgemmProblem {
-    public var transA: Bool, transB: Bool
-    public var m: Int, n: Int, k: Int
-    public var alpha: Float = 1
-    public var a: UnsafePointer<Float>, lda: Int
-    public var b: UnsafePointer<Float>, ldb: Int
-    public var beta: Float
-    public var c: UnsafeMutablePointer<Float>, ldc: Int
+    public let transA: Bool, transB: Bool
+    public let m: Int, n: Int, k: Int
+    public let alpha: Float
+    public let a: UnsafePointer<Float>, lda: Int
+    public let b: UnsafePointer<Float>, ldb: Int
+    public let beta: Float
+    public let c: UnsafeMutablePointer<Float>, ldc: Int
 
     public init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                 b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         self.transA = transA; self.transB = transB; self.m = m; self.n = n; self.k = k; self.alpha = alpha
         self.a = a; self.lda = lda; self.b = b; self.ldb = ldb; self.beta = beta; self.c = c; self.ldc = ldc
+    }
+
+    /// The whole product as one `cblas_sgemm` call, threaded by OpenBLAS itself (`BLAS.threads`).
+    public func runWithOpenBLASThreads() {
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+              b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
     /// Below this many multiply-adds a product runs as one call: splitting it costs more than it saves.
@@ -57,8 +63,7 @@ public struct SgemmProblem {
     func run(slices range: Range<Int>) {
         if range.isEmpty { return }
         if isSmall {
-            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                  b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            runWithOpenBLASThreads()
         } else if m >= n {
             let r0 = range.lowerBound * 16, r1 = min(m, range.upperBound * 16)
             sgemm(transA: transA, transB: transB, m: r1 - r0, n: n, k: k, alpha: alpha,
