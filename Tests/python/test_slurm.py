@@ -5,7 +5,9 @@
 2. A time limit that falls mid-run: USR1 warning, checkpoint, requeue, resume; the final
    parameters equal an uninterrupted run's bit for bit and no round is recorded twice.
 3. Plain `scancel` of a running job leaves a loadable checkpoint; a new submission resumes it.
-4. A 3-task array sweep (seeds) gives 3 run folders and the comparison table.
+4. A rank killed mid-run (SIGKILL, as the out-of-memory killer sends): the script requeues, the job resumes and trains the same
+   rounds as an uninterrupted run; with FEDCYBGD_MAX_CRASH_REQUEUES=0 it stops instead.
+5. A 3-task array sweep (seeds) gives 3 run folders and the comparison table.
 
 They need root (the daemons) and Debian's slurm-wlm and munge, which scripts/setup.sh installs;
 they skip only where Slurm is missing and cannot be installed (no root).
@@ -14,6 +16,7 @@ import os
 import pathlib
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -270,6 +273,62 @@ def test_scancel_leaves_a_loadable_checkpoint_and_a_new_submission_resumes_it(sl
     ref = reference.result()
     for column in ("block", "clients", "train_loss", "bytes_down", "bytes_up"):
         assert history(folder, column).tobytes() == history(ref, column)[:20].tobytes(), column
+
+
+def job_ranks(submit_dir):
+    """PIDs of the fedcybgd ranks a job submitted from `submit_dir` runs (their working folder)."""
+    pids = []
+    for entry in pathlib.Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit() or os.readlink(entry / "cwd") != str(submit_dir):
+                continue
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if command[0].endswith(b"fedcybgd") and b"train" in command:
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def crash_a_rank(env, submit_dir, log):
+    """Submits LONG (20 rounds, a checkpoint every 2), kills a rank after round 5, waits for the end.
+    SIGKILL, not SIGSEGV: Swift's crash handler reports a SIGSEGV that no fault raised, and the
+    process then goes on."""
+    (submit_dir / "long.toml").write_text(LONG.format(corpus=FORTUNES, every=2))
+    job_id = submit(env, submit_dir, "--ntasks=2", "--overcommit", "--cpus-per-task=1", "--time=10",
+                    f"--output={log}", TRAIN, "long.toml", "--rounds", "20")
+    wait_for_round(log, 5, timeout=120)
+    ranks = job_ranks(submit_dir)
+    assert len(ranks) == 2, f"expected the job's 2 ranks, found {ranks}:\n{log.read_text()}"
+    os.kill(ranks[-1], signal.SIGKILL)
+    return wait_until_ended(env, job_id, timeout=300, log=log)
+
+
+def test_a_rank_killed_by_a_signal_is_requeued_and_the_job_trains_like_an_uninterrupted_run(slurm, tmp_path,
+                                                                                              reference):
+    log = tmp_path / "crash.out"
+    info = crash_a_rank(slurm, tmp_path, log)
+    text = log.read_text()
+    assert info["JobState"] == "COMPLETED" and info["Restarts"] == "1", f"{info}\n{text[-3000:]}"
+    assert "a rank was killed by a signal" in text and "crash 1 of at most 3" in text, text
+    assert "Comment=fedcybgd-crashes=1" in slurm_cmd(slurm, "scontrol", "show", "job", "-o", info["JobId"])
+    assert re.search(r"resumed from runs/long/checkpoint-\d+\.h5 at round \d+", text), text
+    folder = tmp_path / "runs" / "long"
+    assert history(folder, "round").tolist() == list(range(1, 21))
+    ref = reference.result()
+    for column in ("block", "clients", "train_loss", "eval_loss", "bytes_down", "bytes_up"):
+        assert history(folder, column).tobytes() == history(ref, column)[:20].tobytes(), column
+
+
+def test_a_rank_killed_by_a_signal_past_the_crash_limit_stops_the_job_with_its_checkpoints(slurm, tmp_path):
+    log = tmp_path / "crash.out"
+    info = crash_a_rank(dict(slurm, FEDCYBGD_MAX_CRASH_REQUEUES="0"), tmp_path, log)
+    text = log.read_text()
+    assert info["JobState"] == "FAILED" and info["Restarts"] == "0", f"{info}\n{text[-3000:]}"
+    assert "not requeueing after 0 such restarts (FEDCYBGD_MAX_CRASH_REQUEUES=0)" in text, text
+    time.sleep(2)  # squeue -j may list a job as ended a moment before its last process is gone
+    with h5py.File(newest(tmp_path / "runs" / "long"), "r") as f:
+        assert f.attrs["complete"] == 1 and 4 <= int(f["state"]["round"][()]) < 20
 
 
 def test_sweep_of_three_seeds_gives_three_runs_and_the_comparison_table(slurm, tmp_path):
