@@ -26,8 +26,8 @@ for m in re.finditer(r"^  (\S+(?: layer \(block \d+\))?)\s+tokens/s=\s*(\d+).*?o
     c["tokens"].append(int(m.group(2))); c["of_sgemm"].append(float(m.group(3))); c["attention"].append(float(m.group(4)))
 print("medians over the runs:")
 for name, c in cases.items():
-    print(f"  {name:22s} tokens/s {statistics.median(c['tokens']):7.0f}  of_sgemm {statistics.median(c['of_sgemm']):.2f} "
-          f"(runs {', '.join(f'{x:.2f}' for x in c['of_sgemm'])})  attention_cost_per_flop {statistics.median(c['attention']):.2f}")
+    print(f"  {name:22s} tokens/s {statistics.median(c['tokens']):7.0f}  of_sgemm {statistics.median(c['of_sgemm']):.3f} "
+          f"(runs {', '.join(f'{x:.3f}' for x in c['of_sgemm'])})  attention_cost_per_flop {statistics.median(c['attention']):.2f}")
 PY
 )
 machine=$(grep -E '^(cpu|blas|kernels):' <<<"$all" | sort -u)

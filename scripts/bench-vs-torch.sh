@@ -115,7 +115,7 @@ for name, torch, ours, frac, target in rows:
     # The full step is also held to 85 % of plain sgemm at the same shapes.
     if "full" in name and "Llama" not in name:
         verdict += ", sgemm 0.85 " + ("met" if f >= 0.85 else "missed")
-    print(f"{name:26s} {t:9.0f} {o:9.0f} {o / t:6.2f} {f:8.2f}  {target}x {verdict}   "
+    print(f"{name:26s} {t:9.0f} {o:9.0f} {o / t:6.2f} {f:8.3f}  {target}x {verdict}   "
           f"(runs: torch {[round(x) for x in torch]}, fedcybgd {[round(x) for x in ours]}, of_sgemm {frac})")
 PY
 )

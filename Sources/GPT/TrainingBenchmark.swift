@@ -57,7 +57,7 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
             let name = k.name.padding(toLength: 24, withPad: " ", startingAt: 0)
             let tps = String(format: "%8.0f", k.tokensPerSecond), ms = String(format: "%8.1f", k.medianStepSeconds * 1000)
             var line = "  \(name) tokens/s=\(tps)  step_ms=\(ms)  GFLOP/s=\(String(format: "%7.1f", k.flopsPerSecond / 1e9))"
-            if let ofSgemm = k.ofSgemm { line += "  of_sgemm=\(String(format: "%5.2f", ofSgemm))" }
+            if let ofSgemm = k.ofSgemm { line += "  of_sgemm=\(String(format: "%5.3f", ofSgemm))" }
             line += "  GFLOP=\(String(format: "%.2f", k.flops / 1e9))  trainable=\(k.trainableParameters)"
             if let sgemm = k.sgemmFlopsPerSecond { line += "  sgemm_GFLOP/s=\(String(format: "%.1f", sgemm / 1e9))" }
             lines.append(line)
