@@ -106,12 +106,8 @@ int fk_select_path(fk_path path) {
     return 1;
 }
 
-void fk_gelu_forward(float *out, float *tanh_out, const float *inp, size_t n) { table()->gelu_forward(out, tanh_out, inp, n); }
-void fk_gelu_from_tanh(float *out, const float *inp, const float *tanh_in, size_t n) { table()->gelu_from_tanh(out, inp, tanh_in, n); }
+void fk_gelu_forward(float *out, const float *inp, size_t n) { table()->gelu_forward(out, inp, n); }
 void fk_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) { table()->gelu_backward(dinp, dout, inp, n); }
-void fk_gelu_backward_tanh(float *dinp, const float *dout, const float *inp, const float *tanh_in, size_t n) {
-    table()->gelu_backward_tanh(dinp, dout, inp, tanh_in, n);
-}
 void fk_softmax_row(float *x, size_t n, size_t len) { table()->softmax_row(x, n, len); }
 void fk_softmax_backward_row(float *dp, const float *p, size_t n, float scale) { table()->softmax_backward_row(dp, p, n, scale); }
 void fk_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,

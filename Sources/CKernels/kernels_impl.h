@@ -81,24 +81,16 @@ static inline __attribute__((always_inline)) vf gelu_derivative(vf x, vf th) {
          + splat(0.5f) * x * sech2 * splat(gelu_scale) * (splat(1.0f) + splat(3.0f * gelu_cubic) * x * x);
 }
 
-static void gelu_forward(float *out, float *tanh_out, const float *inp, size_t n) {
+static void gelu_forward(float *out, const float *inp, size_t n) {
     size_t i = 0;
     for (; i + W <= n; i += W) {
-        vf x = ld(inp + i), th = gelu_tanh(x);
-        st(out + i, splat(0.5f) * x * (splat(1.0f) + th));
-        if (tanh_out) st(tanh_out + i, th);
+        vf x = ld(inp + i);
+        st(out + i, splat(0.5f) * x * (splat(1.0f) + gelu_tanh(x)));
     }
     if (i < n) {
-        vf x = ldp(inp + i, n - i, 0), th = gelu_tanh(x);
-        stp(out + i, splat(0.5f) * x * (splat(1.0f) + th), n - i);
-        if (tanh_out) stp(tanh_out + i, th, n - i);
+        vf x = ldp(inp + i, n - i, 0);
+        stp(out + i, splat(0.5f) * x * (splat(1.0f) + gelu_tanh(x)), n - i);
     }
-}
-
-static void gelu_from_tanh(float *out, const float *inp, const float *tanh_in, size_t n) {
-    size_t i = 0;
-    for (; i + W <= n; i += W) st(out + i, splat(0.5f) * ld(inp + i) * (splat(1.0f) + ld(tanh_in + i)));
-    for (; i < n; i++) out[i] = 0.5f * inp[i] * (1 + tanh_in[i]);
 }
 
 static void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
@@ -111,15 +103,6 @@ static void gelu_backward(float *dinp, const float *dout, const float *inp, size
         size_t k = n - i;
         vf x = ldp(inp + i, k, 0);
         stp(dinp + i, ldp(dout + i, k, 0) * gelu_derivative(x, gelu_tanh(x)), k);
-    }
-}
-
-static void gelu_backward_tanh(float *dinp, const float *dout, const float *inp, const float *tanh_in, size_t n) {
-    size_t i = 0;
-    for (; i + W <= n; i += W) st(dinp + i, ld(dout + i) * gelu_derivative(ld(inp + i), ld(tanh_in + i)));
-    if (i < n) {
-        size_t k = n - i;
-        stp(dinp + i, ldp(dout + i, k, 0) * gelu_derivative(ldp(inp + i, k, 0), ldp(tanh_in + i, k, 0)), k);
     }
 }
 
@@ -386,7 +369,7 @@ static void column_sums(float *sums, const float *mat, size_t rows, size_t cols,
 }
 
 const struct fk_table FK_TABLE = {
-    gelu_forward, gelu_from_tanh, gelu_backward, gelu_backward_tanh,
+    gelu_forward, gelu_backward,
     softmax_row, softmax_backward_row,
     layernorm_forward, layernorm_input_grad, layernorm_param_grad,
     cross_entropy, adamw, add, column_sums, exp_array,

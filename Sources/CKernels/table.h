@@ -4,10 +4,8 @@
 #include "CKernels.h"
 
 struct fk_table {
-    void (*gelu_forward)(float *, float *, const float *, size_t);
-    void (*gelu_from_tanh)(float *, const float *, const float *, size_t);
+    void (*gelu_forward)(float *, const float *, size_t);
     void (*gelu_backward)(float *, const float *, const float *, size_t);
-    void (*gelu_backward_tanh)(float *, const float *, const float *, const float *, size_t);
     void (*softmax_row)(float *, size_t, size_t);
     void (*softmax_backward_row)(float *, const float *, size_t, float);
     void (*layernorm_forward)(float *, float *, float *, const float *, const float *, const float *,

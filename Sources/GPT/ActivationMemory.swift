@@ -46,13 +46,13 @@ public enum ActivationMemory {
         }
 
         /// Buffers the layers of one trainer share: backward scratch, the recomputed activation of
-        /// kept layers (GPT-2's GELU output, Llama's gated product), and Llama's repeated key/value
-        /// heads and the inputs of kept layers that do not train.
+        /// kept layers (Llama's gated product), and Llama's repeated key/value heads and the inputs
+        /// of kept layers that do not train.
         func shared(backward: Bool, anyKept: Bool, anyKeptFrozen: Bool, anyLayer: Bool) -> Double {
             let c = config
             switch c.architecture {
             case .gpt2:
-                return (backward ? 8 * n + slots * map : 0) + (anyKept ? 4 * n : 0)
+                return backward ? 8 * n + slots * map : 0
             case .llama:
                 let attention = rows * Double(c.attentionWidth), hidden = rows * Double(c.intermediateSize)
                 let scratch = rows * Double(c.qkvWidth) + (groups ? 3 * attention : 0) + attention + 3 * hidden + slots * map

@@ -1,12 +1,10 @@
 import Kernels
 
-/// Buffers the GPT-2 layers of one trainer share: the backward scratch and the GELU output that
-/// the backward pass rebuilds from its saved tanh term.
+/// Buffers the GPT-2 layers of one trainer share: the backward scratch.
 final class GPT2LayerFactory: DecoderLayerFactory {
     let storage: FloatStorage
     let dims: Dims
     let dln, dqkv, datty, dfch, dAttention: UnsafeMutablePointer<Float>
-    private var geluScratch: UnsafeMutablePointer<Float>?
 
     init(storage: FloatStorage, dims d: Dims, backward: Bool, dln: UnsafeMutablePointer<Float>) {
         self.storage = storage; dims = d; self.dln = dln
@@ -16,8 +14,7 @@ final class GPT2LayerFactory: DecoderLayerFactory {
     }
 
     func makeLayer(out: UnsafeMutablePointer<Float>, keepForBackward: Bool, trains: Bool) -> DecoderLayer {
-        if keepForBackward && geluScratch == nil { geluScratch = storage.make(4 * dims.rows * dims.channels) }
-        return GPT2Layer(factory: self, out: out, keepForBackward: keepForBackward, geluScratch: geluScratch)
+        GPT2Layer(factory: self, out: out, keepForBackward: keepForBackward)
     }
 }
 
@@ -25,15 +22,14 @@ final class GPT2LayerFactory: DecoderLayerFactory {
 final class GPT2Layer: DecoderLayer {
     let factory: GPT2LayerFactory
     var ln1, ln1Mean, ln1Rstd, qkv, atty, att, res2, ln2, ln2Mean, ln2Rstd, fch, fchGelu, out: UnsafeMutablePointer<Float>
-    /// The GELU's tanh term, kept for the backward pass (nil when not keeping).
-    var fchTanh: UnsafeMutablePointer<Float>?
     /// Whether `att` keeps each attention row's log-sum-exp for the backward pass (B·heads·T floats).
     let keepMaps: Bool
 
-    /// With `keepForBackward` every head's attention map and the GELU's tanh term are stored and the
-    /// GELU output goes to `geluScratch`; otherwise per-thread attention maps are reused and GELU runs in place.
-    init(factory: GPT2LayerFactory, out: UnsafeMutablePointer<Float>, keepForBackward: Bool,
-         geluScratch: UnsafeMutablePointer<Float>?) {
+    /// With `keepForBackward` each attention row's log-sum-exp and the GELU's input and output are
+    /// stored; otherwise GELU runs in place. The backward pass recomputes the GELU's tanh from its
+    /// input: that costs less than a pass that rebuilds the output from a stored tanh, and the
+    /// recomputed tanh has the forward's bits (the same kernel on the same input).
+    init(factory: GPT2LayerFactory, out: UnsafeMutablePointer<Float>, keepForBackward: Bool) {
         self.factory = factory
         let storage = factory.storage, d = factory.dims
         let n = d.rows * d.channels
@@ -44,13 +40,7 @@ final class GPT2Layer: DecoderLayer {
         res2 = storage.make(n)
         ln2 = storage.make(n); ln2Mean = storage.make(d.rows); ln2Rstd = storage.make(d.rows)
         fch = storage.make(4 * n)
-        if keepForBackward {
-            fchGelu = geluScratch ?? storage.make(4 * n)
-            fchTanh = storage.make(4 * n)
-        } else {
-            fchGelu = fch
-            fchTanh = nil
-        }
+        fchGelu = keepForBackward ? storage.make(4 * n) : fch
         self.out = out
     }
 
@@ -67,7 +57,7 @@ final class GPT2Layer: DecoderLayer {
         layerNormForward(out: ln2, mean: ln2Mean, rstd: ln2Rstd, inp: res2,
                          weight: w(.ln2Weight), bias: w(.ln2Bias), rows: rows, dim: c, eps: d.eps)
         matmulForward(out: fch, inp: ln2, weight: w(.fcWeight), bias: w(.fcBias), rows: rows, inDim: c, outDim: 4 * c)
-        geluForward(out: fchGelu, tanhOut: fchTanh, inp: fch, count: rows * 4 * c)
+        geluForward(out: fchGelu, inp: fch, count: rows * 4 * c)
         matmulForward(out: out, inp: fchGelu, weight: w(.fcProjWeight), bias: w(.fcProjBias),
                       rows: rows, inDim: 4 * c, outDim: c, residual: res2)
     }
@@ -78,12 +68,10 @@ final class GPT2Layer: DecoderLayer {
         let blockStart = p.layout.blocks[l + 1].range.lowerBound
         func w(_ t: GPT2LayerTensor) -> UnsafeMutablePointer<Float> { p.base + p.layout.offset(layer: l, t) }
         func g(_ t: GPT2LayerTensor) -> UnsafeMutablePointer<Float>? { gradient.map { $0 + (p.layout.offset(layer: l, t) - blockStart) } }
-        // MLP: out = res2 + gelu(ln2(res2) Wfc + bfc) Wproj + bproj; the GELU output is rebuilt from its tanh.
-        let fcProjInput: UnsafeMutablePointer<Float>? = g(.fcProjWeight) == nil ? nil : fchGelu
-        if let fcProjInput { geluFromTanh(out: fcProjInput, inp: fch, tanh: fchTanh!, count: rows * 4 * c) }
-        matmulBackward(dinp: f.dfch, dweight: g(.fcProjWeight), dbias: g(.fcProjBias), dout: dres, inp: fcProjInput ?? fch,
+        // MLP: out = res2 + gelu(ln2(res2) Wfc + bfc) Wproj + bproj
+        matmulBackward(dinp: f.dfch, dweight: g(.fcProjWeight), dbias: g(.fcProjBias), dout: dres, inp: fchGelu,
                        weight: w(.fcProjWeight), rows: rows, inDim: 4 * c, outDim: c)
-        geluBackward(dinp: f.dfch, dout: f.dfch, inp: fch, tanh: fchTanh!, count: rows * 4 * c)
+        geluBackward(dinp: f.dfch, dout: f.dfch, inp: fch, count: rows * 4 * c)
         matmulBackward(dinp: f.dln, dweight: g(.fcWeight), dbias: g(.fcBias), dout: f.dfch, inp: ln2,
                        weight: w(.fcWeight), rows: rows, inDim: c, outDim: 4 * c)
         layerNormBackward(dinp: dres, dweight: g(.ln2Weight), dbias: g(.ln2Bias), dout: f.dln, inp: res2,

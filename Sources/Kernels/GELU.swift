@@ -2,7 +2,8 @@ import CKernels
 
 // GELU with the tanh approximation (Hugging Face "gelu_new"):
 // gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-// The training path keeps the tanh from the forward pass, so the backward pass needs no exponentials.
+// The backward pass recomputes the tanh from the input: storing it would cost a buffer per layer and
+// a pass to rebuild the output from it, more than the exponentials (docs/PERFORMANCE.md).
 // The arithmetic is in CKernels, compiled for each vector width; here the work is split across threads.
 
 /// Runs `body(start, count)` over 0..<n in chunks of whole 16-float vectors split across `BLAS.threads` workers.
@@ -14,31 +15,14 @@ func elementwise(_ n: Int, _ body: (Int, Int) -> Void) {
     }
 }
 
-/// `out[i] = gelu(inp[i])` for i in 0..<n (out may alias inp); with `tanhOut`, also stores the tanh term
-/// for `geluBackward(dinp:dout:inp:tanh:count:)`.
-public func geluForward(out: UnsafeMutablePointer<Float>, tanhOut: UnsafeMutablePointer<Float>? = nil,
-                        inp: UnsafePointer<Float>, count n: Int) {
-    elementwise(n) { start, count in
-        fk_gelu_forward(out + start, tanhOut.map { $0 + start }, inp + start, count)
-    }
-}
-
-/// The GELU output again from its input and stored tanh term: `out[i] = 0.5 inp[i] (1 + tanh[i])`.
-public func geluFromTanh(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, tanh: UnsafePointer<Float>, count n: Int) {
-    elementwise(n) { start, count in fk_gelu_from_tanh(out + start, inp + start, tanh + start, count) }
+/// `out[i] = gelu(inp[i])` for i in 0..<n (out may alias inp).
+public func geluForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count n: Int) {
+    elementwise(n) { start, count in fk_gelu_forward(out + start, inp + start, count) }
 }
 
 /// `dinp[i] = dout[i] * gelu'(inp[i])` (overwrites; `dinp` may alias `dout`), recomputing the tanh.
 public func geluBackward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, count n: Int) {
     elementwise(n) { start, count in fk_gelu_backward(dinp + start, dout + start, inp + start, count) }
-}
-
-/// `dinp[i] = dout[i] * gelu'(inp[i])` from the tanh stored by `geluForward` (`dinp` may alias `dout`).
-public func geluBackward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
-                         tanh: UnsafePointer<Float>, count n: Int) {
-    elementwise(n) { start, count in
-        fk_gelu_backward_tanh(dinp + start, dout + start, inp + start, tanh + start, count)
-    }
 }
 
 /// `out[i] = e^inp[i]` with the kernels' own exponential (inputs clamped to [-87.3, 88]); for tests.

@@ -98,8 +98,8 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
                          rows: rows, dim: c, eps: 1e-5)
         layerNormBackward(dinp: b.dx, dweight: b.dw, dbias: b.dw + c, dout: b.dy, inp: b.x, weight: b.w,
                           mean: b.stats, rstd: b.stats + rows, rows: rows, dim: c)
-        geluForward(out: b.y, tanhOut: b.dqkv, inp: b.x, count: rows * 4 * c)
-        geluBackward(dinp: b.dx, dout: b.dy, inp: b.x, tanh: b.dqkv, count: rows * 4 * c)
+        geluForward(out: b.y, inp: b.x, count: rows * 4 * c)
+        geluBackward(dinp: b.dx, dout: b.dy, inp: b.x, count: rows * 4 * c)
         residualForward(out: b.y, b.x, b.dy, count: rows * c)
         _ = crossEntropy(logits: b.y, targets: b.targets, rows: rows, vocab: 256, gradientScale: 1 / Float(rows))
         adamWUpdate(params: b.w, grads: b.dw, m: b.m, v: b.v, count: 12 * c * c, learningRate: 1e-4,

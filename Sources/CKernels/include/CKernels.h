@@ -46,10 +46,8 @@ int fk_select_path(fk_path path);
 const char *fk_path_name(fk_path path);
 
 // GELU, tanh approximation (Hugging Face "gelu_new").
-void fk_gelu_forward(float *out, float *tanh_out, const float *inp, size_t n);
-void fk_gelu_from_tanh(float *out, const float *inp, const float *tanh_in, size_t n);
+void fk_gelu_forward(float *out, const float *inp, size_t n);
 void fk_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
-void fk_gelu_backward_tanh(float *dinp, const float *dout, const float *inp, const float *tanh_in, size_t n);
 
 // Softmax of x[0..<n] in place, with x[n..<len] set to 0 (the causal mask's zeros).
 void fk_softmax_row(float *x, size_t n, size_t len);
