@@ -92,8 +92,10 @@ def hosts(request):
     if started.returncode != 0 and "Operation not permitted" in started.stderr:
         pytest.skip(f"network namespaces are not allowed here: {started.stderr.strip()}")
     assert started.returncode == 0, f"the cluster did not start:\n{started.stdout}\n{started.stderr}"
+    # SWIFT_BACKTRACE=images=all: a rank that crashes inside Open MPI (once, at start-up, in CI) then
+    # prints every loaded library's address range, so that its frames can be named afterwards.
     return dict(env, SLURM_CONF=f"{SETTINGS['FEDCYBGD_SLURM_DIR']}/slurm.conf", FEDCYBGD_BIN=BINARY,
-                FEDCYBGD_ROOT=str(ROOT))
+                FEDCYBGD_ROOT=str(ROOT), SWIFT_BACKTRACE="images=all")
 
 
 def received_bytes():
