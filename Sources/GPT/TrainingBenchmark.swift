@@ -84,8 +84,9 @@ public enum TrainingBenchmark {
 
     /// Measures (a) all blocks trainable, (b) only block 1 (the first layer), (c) only block L (the last layer).
     /// Each case reports batch*sequence / median step time. BLAS runs with `threads` threads during the run
-    /// and is restored afterwards. With `sgemmReference`, each timed step is followed by one
-    /// `SgemmReference` sweep, and each case reports its steps' fraction of plain sgemm, paired step by step.
+    /// and is restored afterwards. With `sgemmReference`, `sweeps` `SgemmReference` sweeps are timed
+    /// right before each case's warm-up and right after its timed steps, and each case reports its
+    /// median step's fraction of their median rate.
     public static func run(config: GPTConfig = defaultConfig, batch: Int = 8, sequence: Int = 128, threads: Int = 2,
                            warmup: Int = 3, steps: Int = 10, sgemmReference: Bool = false, sweeps: Int = referenceSweeps,
                            cases selected: Set<CaseKind> = Set(CaseKind.allCases)) -> BenchmarkResult {
