@@ -27,6 +27,8 @@ struct BenchCommand: ParsableCommand {
     var sgemmOnly = false
     @Flag(inversion: .prefixedNo, help: "Time plain-sgemm sweeps over the step's dense products around each case's steps, for of_sgemm=.")
     var sgemmReference = true
+    @Flag(help: "Also print every timed step's milliseconds: the whole step, the dense layers and attention.")
+    var perStep = false
 
     func run() throws {
         #if DEBUG
@@ -72,6 +74,7 @@ struct BenchCommand: ParsableCommand {
         let result = TrainingBenchmark.run(config: config, batch: batch, sequence: sequence, threads: threads,
                                            warmup: warmup, steps: steps, sgemmReference: sgemmReference, cases: kinds)
         ProgressPrinter.say(result.description)
+        if perStep { ProgressPrinter.say(result.perStepDescription) }
     }
 
     /// The CPU, the BLAS library and its kernel set (and where OPENBLAS_CORETYPE came from), and our

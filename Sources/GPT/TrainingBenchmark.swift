@@ -7,6 +7,12 @@ import Glibc
 /// Median training throughput of the engine, measured on random tokens.
 public struct BenchmarkResult: CustomStringConvertible, Sendable {
     /// One measured case: which blocks trained, and the medians.
+    /// One timed step's wall-clock seconds, whole and in the two timed parts.
+    public struct StepTimes: Sendable {
+        public let total: Double, dense: Double, attention: Double
+    }
+
+    /// One case's measurements.
     public struct Case: Sendable {
         public let name: String
         public let trainableBlocks: [Int]
@@ -17,9 +23,13 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
         public let flops: Double
         /// Of `flops`, the attention's (the rest is the dense layers and the head).
         public let attentionFlops: Double
-        /// Mean wall-clock seconds per step inside the dense layers and inside attention.
-        public let denseSeconds: Double
-        public let attentionSeconds: Double
+        /// Each timed step's wall-clock seconds: the whole step, inside the dense layers, inside attention.
+        public let stepTimes: [StepTimes]
+        /// Wall-clock seconds inside the dense layers and inside attention, each the median over the
+        /// timed steps like the step time: with a mean, one step's stall of the machine landing in
+        /// attention lifted its figure by 40 % (`step-stalls.txt`, docs/PERFORMANCE.md).
+        public var denseSeconds: Double { TrainingBenchmark.median(stepTimes.map(\.dense)) }
+        public var attentionSeconds: Double { TrainingBenchmark.median(stepTimes.map(\.attention)) }
         /// Plain sgemm's GFLOP/s over the full step's dense products, the median of the sweeps timed
         /// right before and right after this case's steps (`SgemmReference`); nil when not run.
         public let sgemmFlopsPerSecond: Double?
@@ -66,6 +76,16 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
                          + "  attention_cost_per_flop=\(String(format: "%4.2f", k.attentionCostPerFlop)) (target <= 1)")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// Every timed step of each case in milliseconds, three lines a case (`fedcybgd bench --per-step`):
+    /// the whole step, the dense layers and attention, in the order the steps ran.
+    public var perStepDescription: String {
+        cases.flatMap { k in
+            [("step_ms", \StepTimes.total), ("dense_ms", \StepTimes.dense), ("attention_ms", \StepTimes.attention)].map { label, part in
+                "  \(k.name) \(label):" + k.stepTimes.map { String(format: " %.2f", $0[keyPath: part] * 1000) }.joined()
+            }
+        }.joined(separator: "\n")
     }
 }
 
@@ -124,7 +144,7 @@ public enum TrainingBenchmark {
         let settings = AdamWSettings(learningRate: 1e-4)
         let work = flopsByPart(config: config, batch: batch, sequence: sequence, trainableBlocks: blocks)
         let flops = work.dense + work.attention
-        var times: [Double] = [], sweepRates: [Double] = []
+        var times: [BenchmarkResult.StepTimes] = [], sweepRates: [Double] = []
         func sweep() {
             guard let reference else { return }
             for _ in 0..<sweeps { sweepRates.append(reference.flops / reference.sweepSeconds(threads: threads)) }
@@ -132,19 +152,22 @@ public enum TrainingBenchmark {
         defer { PhaseTimes.enabled = false }
         sweep()
         for i in 0..<(warmup + steps) {
-            if i == warmup { PhaseTimes.reset(); PhaseTimes.enabled = true }
+            if i == warmup { PhaseTimes.enabled = true }
+            PhaseTimes.reset()
             let start = now()
             _ = trainer.step(parameters: parameters, inputs: inputs, targets: targets, settings: settings)
-            if i >= warmup { times.append(now() - start) }
+            if i >= warmup {
+                times.append(.init(total: now() - start, dense: PhaseTimes.seconds(.dense),
+                                       attention: PhaseTimes.seconds(.attention)))
+            }
         }
         PhaseTimes.enabled = false
         sweep()
-        let median = Self.median(times), timed = Double(times.count)
+        let median = Self.median(times.map(\.total))
         return .init(name: name, trainableBlocks: blocks.sorted(), trainableParameters: trainer.gradientParameterCount,
                      medianStepSeconds: median, tokensPerSecond: Double(batch * sequence) / median,
                      flops: flops, attentionFlops: work.attention,
-                     denseSeconds: PhaseTimes.seconds(.dense) / timed,
-                     attentionSeconds: PhaseTimes.seconds(.attention) / timed,
+                     stepTimes: times,
                      sgemmFlopsPerSecond: reference == nil ? nil : Self.median(sweepRates),
                      ofSgemm: reference == nil ? nil : flops / median / Self.median(sweepRates))
     }

@@ -13,6 +13,27 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertTrue(result.description.contains("tokens/s="))
         XCTAssertTrue(result.description.contains("width 8"))
     }
+
+    /// The parts' times are medians over the timed steps, like the step's, so one stalled step cannot
+    /// move them; `--per-step` prints every step's three times.
+    func testPartTimesAreMediansOfEachTimedStep() {
+        let config = GPTConfig(vocabSize: 17, contextLength: 8, embedDim: 8, layers: 2, heads: 2)
+        let result = TrainingBenchmark.run(config: config, batch: 2, sequence: 8, threads: 1, warmup: 0, steps: 5, cases: [.full])
+        let full = result.cases[0]
+        XCTAssertEqual(full.stepTimes.count, 5)
+        for step in full.stepTimes {
+            XCTAssertGreaterThan(step.dense, 0)
+            XCTAssertGreaterThan(step.attention, 0)
+            XCTAssertLessThanOrEqual(step.dense + step.attention, step.total, "both parts are inside their step")
+        }
+        XCTAssertEqual(full.medianStepSeconds, full.stepTimes.map(\.total).sorted()[2])
+        XCTAssertEqual(full.denseSeconds, full.stepTimes.map(\.dense).sorted()[2])
+        XCTAssertEqual(full.attentionSeconds, full.stepTimes.map(\.attention).sorted()[2])
+        let lines = result.perStepDescription.split(separator: "\n")
+        XCTAssertEqual(lines.map { $0.split(separator: ":")[0] }, ["  full step_ms", "  full dense_ms", "  full attention_ms"])
+        let attention = lines[2].split(separator: ":")[1].split(separator: " ").compactMap { Double($0) }
+        XCTAssertEqual(attention, full.stepTimes.map { (($0.attention * 1000) * 100).rounded() / 100 })
+    }
 }
 
 /// The FLOP count the bench divides by (docs/PERFORMANCE.md, "Default configuration").
@@ -58,9 +79,8 @@ final class BenchmarkFlopTests: XCTestCase {
         let tiny = GPTConfig(vocabSize: 17, contextLength: 8, embedDim: 8, layers: 2, heads: 2)
         let rate = TrainingBenchmark.sgemmRate(config: tiny, batch: 2, sequence: 8, threads: 1, minSeconds: 0.001)
         XCTAssertGreaterThan(rate, 0)
-        // One timed step: the phase times are means over the timed steps, so only with one step are they
-        // parts of the step whose time is compared below (with three, a slow step could lift the mean
-        // above the median).
+        // One timed step: the phase times are medians over the timed steps, each taken on its own, so only
+        // with one step are they parts of the one step whose time is compared below.
         let result = TrainingBenchmark.run(config: tiny, batch: 2, sequence: 8, threads: 1, warmup: 0, steps: 1, sgemmReference: true)
         let lines = result.description.split(separator: "\n").dropFirst(2)
         XCTAssertEqual(lines.count, 2 * result.cases.count, "a case line and an inside-the-step line per case")
