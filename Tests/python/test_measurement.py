@@ -180,3 +180,23 @@ def test_inspect_shows_the_measured_summary(three_rank_run):
     assert shown, done.stdout
     assert abs(float(shown.group(1)) - s["peak_client_rss"] / 1e6) <= 0.005
     assert re.search(r"time over the rounds: server compute [\d.]+ s, .*client ranks \(mean\)", done.stdout), done.stdout
+
+
+def test_bench_per_step_prints_every_timed_step_and_the_case_line_takes_their_median():
+    steps = 5
+    done = subprocess.run([str(BINARY), "bench", "--layers", "2", "--width", "64", "--heads", "4", "--vocab", "64",
+                           "--sequence", "64", "--batch", "4", "--threads", "1", "--warmup", "1", "--steps", str(steps),
+                           "--cases", "full", "--no-sgemm-reference", "--per-step"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout + done.stderr
+    case = re.search(r"^  full\s+tokens/s=\s*(\d+)\s+step_ms=\s*([\d.]+)", out, re.M)
+    parts = {m.group(1): [float(x) for x in m.group(2).split()]
+             for m in re.finditer(r"^  full (step|dense|attention)_ms:((?: [\d.]+)+)$", out, re.M)}
+    assert case and sorted(parts) == ["attention", "dense", "step"], out
+    assert all(len(times) == steps for times in parts.values()), parts
+    for total, dense, attention in zip(parts["step"], parts["dense"], parts["attention"]):
+        assert 0 < dense and 0 < attention and dense + attention <= total + 0.02, parts
+    median = sorted(parts["step"])[steps // 2]
+    assert abs(float(case.group(2)) - median) <= 0.06, (case.group(0), parts["step"])
+    assert abs(int(case.group(1)) - 4 * 64 / (median / 1000)) <= 0.01 * int(case.group(1)) + 1, (case.group(0), median)
