@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Repeated `fedcybgd bench` runs at the default bench shape (all three cases, 20 timed steps, each
-# paired with a plain-sgemm sweep), written to docs/measurements/attention-in-step.txt with the
+# Repeated `fedcybgd bench` runs at the default bench shape (all three cases, 20 timed steps each,
+# with plain-sgemm sweeps right before and right after each case's steps), written to docs/measurements/attention-in-step.txt with the
 # medians over the runs of of_sgemm and attention_cost_per_flop per case, then one full-step run on one
 # thread (docs/PERFORMANCE.md). From each step's times (`bench --per-step`) it also counts the stalled
 # steps (over 1.3x the case's median step) and where their extra time fell, and what
@@ -56,7 +56,7 @@ PY
 )
 machine=$(grep -E '^(cpu|blas|kernels):' <<<"$all" | sort -u)
 {
-  echo "scripts/bench-step.sh, $(date -u +%Y-%m-%d): $runs runs of $command (default bench shape, 2 threads, 20 timed steps, each followed by a plain-sgemm sweep)"
+  echo "scripts/bench-step.sh, $(date -u +%Y-%m-%d): $runs runs of $command --per-step (default bench shape, 2 threads, 3 warm-up and 20 timed steps per case, 3 plain-sgemm sweeps right before and right after each case's steps; the per-step lines are summarised at the end)"
   echo "$machine"
   grep -vE '^(cpu|blas|kernels):|_ms:' <<<"$all"
   echo "$summary"
