@@ -6,13 +6,12 @@ import Glibc
 
 /// Median training throughput of the engine, measured on random tokens.
 public struct BenchmarkResult: CustomStringConvertible, Sendable {
-    /// One measured case: which blocks trained, and the medians.
     /// One timed step's wall-clock seconds, whole and in the two timed parts.
     public struct StepTimes: Sendable {
         public let total: Double, dense: Double, attention: Double
     }
 
-    /// One case's measurements.
+    /// One measured case: which blocks trained, and the medians.
     public struct Case: Sendable {
         public let name: String
         public let trainableBlocks: [Int]
@@ -26,8 +25,8 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
         /// Each timed step's wall-clock seconds: the whole step, inside the dense layers, inside attention.
         public let stepTimes: [StepTimes]
         /// Wall-clock seconds inside the dense layers and inside attention, each the median over the
-        /// timed steps like the step time: with a mean, one step's stall of the machine landing in
-        /// attention lifted its figure by 40 % (`step-stalls.txt`, docs/PERFORMANCE.md).
+        /// timed steps like the step time: a mean moved with the one step in ten that the machine
+        /// stalls (`attention-in-step.txt`, docs/PERFORMANCE.md).
         public var denseSeconds: Double { TrainingBenchmark.median(stepTimes.map(\.dense)) }
         public var attentionSeconds: Double { TrainingBenchmark.median(stepTimes.map(\.attention)) }
         /// Plain sgemm's GFLOP/s over the full step's dense products, the median of the sweeps timed
