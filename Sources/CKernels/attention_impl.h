@@ -5,6 +5,10 @@
 // each softmax row's log-sum-exp; the backward pass recomputes the probabilities from Q, K and those.
 // Recomputing costs one more Q K^T per pair, but a kept [T, T] map per pair (written once and read
 // back from memory long after, the dense layers having evicted it) cost more inside a training step.
+// In a training step a pair's operands come cold from memory, so each pair fetches the next pair's
+// rows ahead, one cache line per step of its weighted-sum loops (lines_ahead.h).
+
+#include "lines_ahead.h"
 
 // Query (or key) rows per tile: 8 with 32 vector registers (AVX-512), 4 with 16.
 #if FK_WIDTH == 16
@@ -186,9 +190,10 @@ static void tile_probabilities(float *s, size_t ls, const float *a, size_t la, s
 }
 
 /// out[r][c] = sum_{k < kend} p[r][k] * m[k][c] (times row_scale[r] unless that is NULL) for r < rows
-/// (<= TILE), c < hs. p has row stride lp, m row stride lm, out row stride lo.
-static void tile_weighted_rows(float *out, size_t lo, const float *p, size_t lp, size_t rows,
-                               const float *m, size_t lm, size_t kend, size_t hs, const float *row_scale) {
+/// (<= TILE), c < hs. p has row stride lp, m row stride lm, out row stride lo. Fetches a line of `ahead`
+/// per k.
+static void tile_weighted_rows(float *out, size_t lo, const float *p, size_t lp, size_t rows, const float *m,
+                               size_t lm, size_t kend, size_t hs, const float *row_scale, struct lines_ahead *ahead) {
     vf rs[TILE];
     UNROLL for (int r = 0; r < TILE; r++) rs[r] = bcast(row_scale && r < (int)rows ? row_scale[r] : 1.0f);
     const float *pr[TILE];
@@ -198,6 +203,7 @@ static void tile_weighted_rows(float *out, size_t lo, const float *p, size_t lp,
         vf a0[TILE], a1[TILE];
         UNROLL for (int r = 0; r < TILE; r++) { a0[r] = splat(0); a1[r] = splat(0); }
         for (size_t k = 0; k < kend; k++) {
+            fetch_next_line(ahead);
             vf m0 = ld(m + k * lm + c), m1 = ld(m + k * lm + c + W);
             UNROLL for (int r = 0; r < TILE; r++) {
                 vf x = bcast(pr[r][k]);
@@ -217,6 +223,7 @@ static void tile_weighted_rows(float *out, size_t lo, const float *p, size_t lp,
         vf a[TILE];
         UNROLL for (int r = 0; r < TILE; r++) a[r] = splat(0);
         for (size_t k = 0; k < kend; k++) {
+            fetch_next_line(ahead);
             vf m0 = ldw(m + k * lm + c, width);
             UNROLL for (int r = 0; r < TILE; r++) a[r] += bcast(pr[r][k]) * m0;
         }
@@ -226,15 +233,19 @@ static void tile_weighted_rows(float *out, size_t lo, const float *p, size_t lp,
 }
 
 /// out[j][c] = sum_{t >= j} p[t][j] * m[t][c] for key rows j in [j0, j0 + rows), rows <= TILE: the
-/// transposed products dS^T Q and P^T dY of the backward pass (p is zero above the diagonal).
+/// transposed products dS^T Q and P^T dY of the backward pass (p is zero above the diagonal). Fetches
+/// a line of `ahead` per t.
 static void tile_weighted_columns(float *out, size_t lo, const float *p, size_t lp, size_t j0, size_t rows,
-                                  const float *m, size_t lm, size_t seq, size_t hs) {
+                                  const float *m, size_t lm, size_t seq, size_t hs, struct lines_ahead *ahead) {
     if (rows < TILE) {  // the last key rows: one at a time
         for (size_t r = 0; r < rows; r++)
             for (size_t c = 0; c < hs; c += W) {
                 size_t width = hs - c < W ? hs - c : W;
                 vf a = splat(0);
-                for (size_t t = j0 + r; t < seq; t++) a += bcast(p[t * lp + j0 + r]) * ldw(m + t * lm + c, width);
+                for (size_t t = j0 + r; t < seq; t++) {
+                    fetch_next_line(ahead);
+                    a += bcast(p[t * lp + j0 + r]) * ldw(m + t * lm + c, width);
+                }
                 stw(out + r * lo + c, a, width);
             }
         return;
@@ -244,6 +255,7 @@ static void tile_weighted_columns(float *out, size_t lo, const float *p, size_t 
         vf a0[TILE], a1[TILE];
         UNROLL for (int r = 0; r < TILE; r++) { a0[r] = splat(0); a1[r] = splat(0); }
         for (size_t t = j0; t < seq; t++) {
+            fetch_next_line(ahead);
             vf m0 = ld(m + t * lm + c), m1 = ld(m + t * lm + c + W);
             const float *pt = p + t * lp + j0;
             UNROLL for (int r = 0; r < TILE; r++) {
@@ -262,6 +274,7 @@ static void tile_weighted_columns(float *out, size_t lo, const float *p, size_t 
         vf a[TILE];
         UNROLL for (int r = 0; r < TILE; r++) a[r] = splat(0);
         for (size_t t = j0; t < seq; t++) {
+            fetch_next_line(ahead);
             vf m0 = ldw(m + t * lm + c, width);
             const float *pt = p + t * lp + j0;
             UNROLL for (int r = 0; r < TILE; r++) a[r] += bcast(pt[r]) * m0;
@@ -285,18 +298,6 @@ static void copy_rows(float *dst, const float *src, size_t ls, size_t seq, size_
         for (size_t c = 0; c < hs; c += W) {
             size_t width = hs - c < W ? hs - c : W;
             stw(dst + t * hs + c, ldw(src + t * ls + c, width), width);
-        }
-}
-
-/// Asks for rows [t0, t1) of an [seq, hs] slice (row stride ls) to be brought into the cache ahead
-/// of use (`write` for rows about to be overwritten): the next (batch, head) pair's inputs are cold
-/// in a training step, where the dense layers run between attention calls.
-static inline __attribute__((always_inline)) void prefetch_rows(const float *p, size_t ls, size_t t0, size_t t1,
-                                                                size_t hs, int write) {
-    for (size_t t = t0; t < t1; t++)
-        for (size_t c = 0; c < hs; c += 16) {
-            if (write) __builtin_prefetch(p + t * ls + c, 1, 3);
-            else __builtin_prefetch(p + t * ls + c, 0, 3);
         }
 }
 
@@ -370,17 +371,19 @@ static void attention_forward(float *out, float *lse, const float *qkv, size_t s
     float *kt = buf.transposed, *s = buf.tile, *vc = buf.rows[0];
     for (size_t bh = bh0; bh < bh1; bh++) {
         struct head_slices x = head_at(bh, out, 0, 0, qkv, seq, channels, heads);
-        struct head_slices next = head_at(bh + 1 < bh1 ? bh + 1 : bh, out, 0, 0, qkv, seq, channels, heads);
         pack_transposed(kt, ldt, 0, x.k, c3, seq, hs);
         copy_rows(vc, x.v, c3, seq, hs);
+        // The next pair's K and V first: its packing reads all their rows before its first tile.
+        struct lines_ahead ahead = {.seq = seq, .hs = hs};
+        if (bh + 1 < bh1) {
+            struct head_slices next = head_at(bh + 1, out, 0, 0, qkv, seq, channels, heads);
+            lines_ahead_add(&ahead, next.k, c3, 0);
+            lines_ahead_add(&ahead, next.v, c3, 0);
+            lines_ahead_add(&ahead, next.q, c3, 0);
+            lines_ahead_add(&ahead, next.y, channels, 1);
+        }
         for (size_t t0 = 0; t0 < seq; t0 += TILE) {
             size_t rows = seq - t0 < TILE ? seq - t0 : TILE, keys = t0 + rows;
-            if (bh + 1 < bh1) {
-                prefetch_rows(next.q, c3, t0, keys, hs, 0);
-                prefetch_rows(next.k, c3, t0, keys, hs, 0);
-                prefetch_rows(next.v, c3, t0, keys, hs, 0);
-                prefetch_rows(next.y, channels, t0, keys, hs, 1);
-            }
             float m[TILE], inv[TILE];
             tile_scores_max(s, ldt, x.q + t0 * c3, c3, rows, kt, ldt, hs, whole_vectors(keys), scale, t0, m);
             // Each row is valid to the end of its last vector (zeros past the diagonal), which reaches
@@ -390,7 +393,7 @@ static void attention_forward(float *out, float *lse, const float *qkv, size_t s
                 inv[r] = 1.0f / sum;
                 if (lse) lse[bh * seq + t0 + r] = m[r] + logf(sum);
             }
-            tile_weighted_rows(x.y + t0 * channels, channels, s, ldt, rows, vc, hs, keys, hs, inv);
+            tile_weighted_rows(x.y + t0 * channels, channels, s, ldt, rows, vc, hs, keys, hs, inv, &ahead);
         }
     }
     free(buf.transposed);
@@ -401,7 +404,8 @@ static void attention_forward(float *out, float *lse, const float *qkv, size_t s
 /// end of each row's last vector, zero past the diagonal), and dQ = dS K.
 static void tile_backward(float *p, float *ds, size_t lm, const float *lse, const struct head_slices *x,
                           const float *qc, const float *kt, const float *vt, const float *kc, const float *dyc,
-                          size_t ldt, size_t hs, size_t c3, size_t t0, size_t rows, float scale) {
+                          size_t ldt, size_t hs, size_t c3, size_t t0, size_t rows, float scale,
+                          struct lines_ahead *ahead) {
     size_t keys = t0 + rows, jend = whole_vectors(keys);
     tile_probabilities(p + t0 * lm, lm, qc + t0 * hs, hs, rows, kt, ldt, hs, jend, scale, t0, lse);
     tile_scores(ds + t0 * lm, lm, dyc + t0 * hs, hs, rows, vt, ldt, hs, jend, 1.0f);
@@ -410,19 +414,20 @@ static void tile_backward(float *p, float *ds, size_t lm, const float *lse, cons
         softmax_backward_padded_row(ds + t * lm, p + t * lm, end, scale);
         zero_vectors(ds + t * lm, end, jend);
     }
-    tile_weighted_rows(x->dq + t0 * c3, c3, ds + t0 * lm, lm, rows, kc, hs, keys, hs, 0);
+    tile_weighted_rows(x->dq + t0 * c3, c3, ds + t0 * lm, lm, rows, kc, hs, keys, hs, 0, ahead);
 }
 
-/// Prefetches rows [t0, t1) of the next pair's inputs and gradient outputs (see prefetch_rows).
-static void prefetch_backward(const struct head_slices *n, size_t channels, size_t hs, size_t t0, size_t t1) {
+/// The next pair's rows in the order its backward pass first touches them: the four inputs it copies
+/// and packs before its first tile, then dQ (written tile by tile), dK and dV (written last).
+static void lines_ahead_backward(struct lines_ahead *a, const struct head_slices *n, size_t channels) {
     size_t c3 = 3 * channels;
-    prefetch_rows(n->q, c3, t0, t1, hs, 0);
-    prefetch_rows(n->k, c3, t0, t1, hs, 0);
-    prefetch_rows(n->v, c3, t0, t1, hs, 0);
-    prefetch_rows(n->dy, channels, t0, t1, hs, 0);
-    prefetch_rows(n->dq, c3, t0, t1, hs, 1);
-    prefetch_rows(n->dq + channels, c3, t0, t1, hs, 1);
-    prefetch_rows(n->dq + 2 * channels, c3, t0, t1, hs, 1);
+    lines_ahead_add(a, n->q, c3, 0);
+    lines_ahead_add(a, n->k, c3, 0);
+    lines_ahead_add(a, n->v, c3, 0);
+    lines_ahead_add(a, n->dy, channels, 0);
+    lines_ahead_add(a, n->dq, c3, 1);
+    lines_ahead_add(a, n->dq + channels, c3, 1);
+    lines_ahead_add(a, n->dq + 2 * channels, c3, 1);
 }
 
 static void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *lse, float *scratch,
@@ -439,23 +444,26 @@ static void attention_backward(float *dqkv, const float *dout, const float *qkv,
     float *p = attention_buffers_maps(&buf, seq, hs), *ds = lm == seq ? scratch : p + seq * lm;
     for (size_t bh = bh0; bh < bh1; bh++) {
         struct head_slices x = head_at(bh, 0, dqkv, dout, qkv, seq, channels, heads);
-        struct head_slices next = head_at(bh + 1 < bh1 ? bh + 1 : bh, 0, dqkv, dout, qkv, seq, channels, heads);
         const float *l = lse + bh * seq;
         copy_rows(qc, x.q, c3, seq, hs);
         pack_transposed(kt, ldt, kc, x.k, c3, seq, hs);
         pack_transposed(vt, ldt, 0, x.v, c3, seq, hs);
         copy_rows(dyc, x.dy, channels, seq, hs);
+        struct lines_ahead ahead = {.seq = seq, .hs = hs};
+        if (bh + 1 < bh1) {
+            struct head_slices next = head_at(bh + 1, 0, dqkv, dout, qkv, seq, channels, heads);
+            lines_ahead_backward(&ahead, &next, channels);
+        }
         for (size_t t0 = 0; t0 < seq; t0 += TILE) {
             size_t rows = seq - t0 < TILE ? seq - t0 : TILE;
-            if (bh + 1 < bh1) prefetch_backward(&next, channels, hs, t0, t0 + rows);
-            tile_backward(p, ds, lm, l, &x, qc, kt, vt, kc, dyc, ldt, hs, c3, t0, rows, scale);
+            tile_backward(p, ds, lm, l, &x, qc, kt, vt, kc, dyc, ldt, hs, c3, t0, rows, scale, &ahead);
         }
         // dK = dS^T Q and dV = P^T dY, TILE key rows at a time.
         float *dk = x.dq + channels, *dv = x.dq + 2 * channels;
         for (size_t j0 = 0; j0 < seq; j0 += TILE) {
             size_t rows = seq - j0 < TILE ? seq - j0 : TILE;
-            tile_weighted_columns(dk + j0 * c3, c3, ds, lm, j0, rows, qc, hs, seq, hs);
-            tile_weighted_columns(dv + j0 * c3, c3, p, lm, j0, rows, dyc, hs, seq, hs);
+            tile_weighted_columns(dk + j0 * c3, c3, ds, lm, j0, rows, qc, hs, seq, hs, &ahead);
+            tile_weighted_columns(dv + j0 * c3, c3, p, lm, j0, rows, dyc, hs, seq, hs, &ahead);
         }
     }
     free(buf.transposed);
