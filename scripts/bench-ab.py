@@ -7,7 +7,8 @@ Each round runs every binary once, in the order given, as
 `chrt -f 50 BINARY bench BENCH ARGS EXTRA ARGS` with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
 (the kernels fedcybgd chooses; `chrt` needs root and keeps other work off the cores), so that drift
 of a shared machine falls on every binary alike. It prints each run's tokens/s per case, then the
-medians per binary and their ratio to the first binary's. With --out, the date, the command, the
+medians per binary and their ratio to the first binary's, and the median of each case's
+`attention_cost_per_flop` (attention's time per FLOP over the dense layers', inside the step). With --out, the date, the command, the
 machine lines and the whole table go to FILE as well. EXTRA ARGS lets one build skip what another
 does not have (for example `--no-sgemm-reference`, which older builds do not know).
 """
@@ -21,6 +22,19 @@ import subprocess
 import sys
 
 CASE = re.compile(r"^  (full|first layer|last layer)\S*(?: \(block \d+\))?\s+tokens/s=\s*(\d+)", re.M)
+ATTENTION = re.compile(r"attention_cost_per_flop=([0-9.]+)")
+
+
+def attention_costs(output: str) -> dict:
+    """Each case's attention_cost_per_flop, from the 'inside the step' line that follows its line."""
+    costs, case = {}, None
+    for line in output.splitlines():
+        found = CASE.match(line)
+        if found:
+            case = found.group(1)
+        elif case and (cost := ATTENTION.search(line)):
+            costs[case] = float(cost.group(1))
+    return costs
 
 
 def main() -> int:
@@ -45,6 +59,7 @@ def main() -> int:
                               "--vocab", "64", "--sequence", "16", "--batch", "2"], capture_output=True, text=True, env=env)
     lines = [l for l in machine.stdout.splitlines() if l.startswith(("cpu:", "blas:", "kernels:"))]
     runs = {name: {} for name, _, _ in builds}
+    attention = {name: {} for name, _, _ in builds}
     for round_ in range(1, options.rounds + 1):
         for name, binary, extra in builds:
             done = subprocess.run(["chrt", "-f", "50", binary, "bench", *bench_args, *extra],
@@ -55,7 +70,11 @@ def main() -> int:
             found = CASE.findall(done.stdout)
             for case, tokens in found:
                 runs[name].setdefault(case, []).append(int(tokens))
-            line = f"round {round_} {name}: " + ", ".join(f"{case} {tokens}" for case, tokens in found)
+            costs = attention_costs(done.stdout)
+            for case, cost in costs.items():
+                attention[name].setdefault(case, []).append(cost)
+            line = f"round {round_} {name}: " + ", ".join(
+                f"{case} {tokens}" + (f" (attention {costs[case]:.2f})" if case in costs else "") for case, tokens in found)
             print(line, flush=True)
             lines.append(line)
     first = builds[0][0]
@@ -66,7 +85,15 @@ def main() -> int:
         cells = [f"{name} {statistics.median(runs[name][case]):.0f} ({statistics.median(runs[name][case]) / base:.3f})"
                  for name, _, _ in builds if case in runs[name]]
         lines.append(f"  {case}: " + ", ".join(cells))
-    print("\n".join(lines[-len(runs[first]) - 1:]))
+    summary = len(runs[first]) + 1
+    if any(attention[name] for name in attention):
+        lines.append("medians of attention_cost_per_flop inside the step:")
+        for case in runs[first]:
+            cells = [f"{name} {statistics.median(attention[name][case]):.3f}"
+                     for name, _, _ in builds if attention[name].get(case)]
+            lines.append(f"  {case}: " + ", ".join(cells))
+        summary += len(runs[first]) + 1
+    print("\n".join(lines[-summary:]))
     if options.out:
         command = "scripts/bench-ab.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         header = [f"scripts/bench-ab.py, {datetime.date.today()}, {options.rounds} rounds, interleaved",
