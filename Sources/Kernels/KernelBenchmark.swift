@@ -33,7 +33,8 @@ public struct KernelBenchmark: Sendable, CustomStringConvertible {
             "  \(pad(p.name, 36)) ms=\(fixed(p.medianSeconds * 1000, 3))  GFLOP/s=\(fixed(p.gflopsPerSecond, 1))"
         }
         lines.append("  \(pad("empty parallel region", 36)) us=\(fixed(parallelRegionSeconds * 1e6, 1))")
-        lines.append("  attention costs \(fixed(attentionCostPerFlop, 2))x the dense layers per FLOP (target: at most 1)")
+        lines.append("  attention costs \(fixed(attentionCostPerFlop, 2))x the dense layers per FLOP taken apart "
+                     + "(the target, at most 1, is for the training step: see fedcybgd bench)")
         let baseline = elementwise.first?.seconds ?? 1
         for (path, seconds) in elementwise {
             lines.append("  \(pad("element-wise kernels, \(path.rawValue) path", 36)) ms=\(fixed(seconds * 1000, 3))  "
