@@ -8,9 +8,10 @@ Each round runs every binary once, in the order given, as
 (the kernels fedcybgd chooses; `chrt` needs root and keeps other work off the cores), so that drift
 of a shared machine falls on every binary alike. It prints each run's tokens/s per case, then the
 medians per binary and their ratio to the first binary's, and the median of each case's
-`attention_cost_per_flop` (attention's time per FLOP over the dense layers', inside the step). With --out, the date, the command, the
-machine lines and the whole table go to FILE as well. EXTRA ARGS lets one build skip what another
-does not have (for example `--no-sgemm-reference`, which older builds do not know).
+`attention_cost_per_flop` (attention's time per FLOP over the dense layers', inside the step).
+With --out, the date, the command, the machine lines and the whole table go to FILE as well.
+EXTRA ARGS lets one build skip what another does not have (for example `--no-sgemm-reference`,
+which older builds do not know).
 """
 import argparse
 import datetime

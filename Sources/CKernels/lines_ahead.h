@@ -9,6 +9,7 @@
 /// the fetches spread over the pair's work in proportion to it. Issued in a burst per query tile
 /// instead, they came mostly during the causal mask's short early tiles and left misses exposed
 /// (the attention line of `fedcybgd bench` measures it inside the step; see docs/PERFORMANCE.md).
+/// Up to seven streams: the backward pass's q, k, v, dY, dQ, dK and dV.
 struct lines_ahead {
     const float *base[7];
     size_t stride[7];
