@@ -2,9 +2,10 @@
 # Repeated `fedcybgd bench` runs at the default bench shape (all three cases, 20 timed steps each,
 # with plain-sgemm sweeps right before and right after each case's steps), written to
 # docs/measurements/attention-in-step.txt with the medians over the runs of of_sgemm and
-# attention_cost_per_flop per case, then one full-step run on one thread (docs/PERFORMANCE.md). From each step's times (`bench --per-step`) it also counts the stalled
-# steps (over 1.3x the case's median step) and where their extra time fell, and what
-# attention_cost_per_flop would read from mean part times instead of the bench's medians.
+# attention_cost_per_flop per case, then one full-step run on one thread (docs/PERFORMANCE.md).
+# From each step's times (`bench --per-step`) it also counts the stalled steps (over 1.3x the
+# case's median step) and where their extra time fell, and what attention_cost_per_flop would read
+# from mean part times instead of the bench's medians.
 # Usage: scripts/bench-step.sh [RUNS] (default 5). Run as root under chrt for quiet cores; FEDCYBGD_BIN skips the build.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
