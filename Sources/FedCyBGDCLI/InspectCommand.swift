@@ -66,9 +66,7 @@ struct InspectCommand: ParsableCommand {
         } else {
             say("not finished (no /summary yet): running, stopped, or killed; 'fedcybgd resume \(runFolder)' continues it")
         }
-        describeVisits(records, config: newest.flatMap { try? HDF5RunReader.modelConfig($0) } ?? parsed.map {
-            $0.architecture.config(vocabSize: 256, context: $0.context ?? $0.sequence, width: $0.width, layers: $0.layers, heads: $0.heads)
-        })
+        describeVisits(records, config: newest.flatMap { try? HDF5RunReader.modelConfig($0) } ?? parsed.map { $0.freshModelConfig(tokenizerSize: 256) })
     }
 
     private func say(_ line: String) { ProgressPrinter.say(line) }

@@ -11,7 +11,7 @@ struct MemoryCheck {
         self.plan = plan
         let bytes = Self.corpusBytes(plan.job.corpus)
         // Byte tokens are 4-byte ids per byte; GPT-2 BPE gives about one token per 3.5 bytes.
-        let perByte = plan.job.tokenizer == "bpe" ? 0.5 : 1.0
+        let perByte = plan.job.tokenizer == .bpe ? 0.5 : 1.0
         estimate = MemoryEstimate(settings: plan.settings, corpusBytes: bytes * perByte, threads: threads)
     }
 

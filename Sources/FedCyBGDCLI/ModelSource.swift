@@ -22,29 +22,45 @@ struct ModelSource {
     let tokenizerSource: TokenizerSource?
     let config: GPTConfig
 
-    /// Resolves the job's model source; on return `job`'s shape keys hold the model's real shape.
-    init(job: inout JobFile) throws {
+    /// How the tokenizer was settled: the job's `data.tokenizer`, or "hf" when it was left
+    /// unset and the starting folder holds a tokenizer.json.
+    let tokenizerKind: TokenizerKind
+
+    /// Resolves the job's model source, refusing a `[model]` key that contradicts the model it names.
+    init(job: JobFile) throws {
         start = try Self.start(job)
-        if !job.tokenizerSet, Self.startingFolderTokenizer(start).map({ Self.hasTokenizerJSON($0) }) == true { job.tokenizer = "hf" }
-        tokenizerSource = try Self.tokenizerSource(job, start)
+        let setByJob = job.isSet(\.tokenizer) || job.isSet(\.tokenizerJSON)
+        let folderHasOne = Self.startingFolderTokenizer(start).map { Self.hasTokenizerJSON($0) } == true
+        tokenizerKind = !setByJob && folderHasOne ? .hf : job.tokenizer
+        tokenizerSource = try Self.tokenizerSource(job, kind: tokenizerKind, start)
         do {
             tokenizer = try tokenizerSource?.load() ?? ByteTokenizer()
         } catch {
             throw JobFileError(job.path, "\(error)")
         }
-        var config = job.architecture.config(vocabSize: tokenizer.vocabularySize, context: job.context ?? job.sequence,
-                                             width: job.width, layers: job.layers, heads: job.heads)
         switch start {
         case .huggingFace(let folder):
-            try Self.adopt(folder.config, from: "config.json", source: "folder", into: &job)
+            try Self.checkAgreement(job, with: folder.config, from: "config.json", source: "folder")
             config = folder.config
         case .checkpoint(_, let stored):
-            try Self.adopt(stored, from: "the checkpoint", source: "checkpoint", into: &job)
+            try Self.checkAgreement(job, with: stored, from: "the checkpoint", source: "checkpoint")
             config = stored
+        case .fresh, .safetensors:
+            config = job.freshModelConfig(tokenizerSize: tokenizer.vocabularySize)
+        }
+        try checkVocabulary(job)
+    }
+
+    /// The job as it runs: with the tokenizer and the model shape this source settled.
+    func resolved(_ job: JobFile) -> JobFile {
+        var job = job
+        if tokenizerKind != job.tokenizer { job.tokenizer = tokenizerKind }
+        switch start {
+        case .huggingFace, .checkpoint:
+            job.layers = config.layers; job.width = config.embedDim; job.heads = config.heads; job.context = config.contextLength
         case .fresh, .safetensors: break
         }
-        self.config = config
-        try checkVocabulary(job)
+        return job
     }
 
     private static func start(_ job: JobFile) throws -> Start {
@@ -90,8 +106,8 @@ struct ModelSource {
         FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("tokenizer.json"))
     }
 
-    private static func tokenizerSource(_ job: JobFile, _ start: Start) throws -> TokenizerSource? {
-        if job.tokenizer == "hf" {
+    private static func tokenizerSource(_ job: JobFile, kind: TokenizerKind, _ start: Start) throws -> TokenizerSource? {
+        if kind == .hf {
             if let path = job.tokenizerJSON { return .huggingFace(json: path) }
             if let folder = startingFolderTokenizer(start), hasTokenizerJSON(folder) {
                 return .huggingFace(json: (folder as NSString).appendingPathComponent("tokenizer.json"))
@@ -99,8 +115,8 @@ struct ModelSource {
             throw JobFileError(job.path, "data.tokenizer = \"hf\" needs a tokenizer.json; set data.tokenizer_json, "
                 + "or model.init to a model folder that holds one")
         }
-        guard job.tokenizer == "bpe" else { return nil }
-        if let vocab = job.vocab, let merges = job.merges { return .gpt2(vocab: vocab, merges: merges) }
+        guard kind == .bpe else { return nil }
+        if let vocab = job.bpeVocab, let merges = job.bpeMerges { return .gpt2(vocab: vocab, merges: merges) }
         if case .huggingFace(let folder) = start, folder.hasTokenizerFiles {
             return .gpt2(vocab: (folder.path as NSString).appendingPathComponent("vocab.json"),
                          merges: (folder.path as NSString).appendingPathComponent("merges.txt"))
@@ -118,16 +134,16 @@ struct ModelSource {
             + "or model.init to a model folder that holds them")
     }
 
-    /// Takes the shape from `config.json` or a checkpoint; a `[model]` key set to something else is an error.
-    private static func adopt(_ c: GPTConfig, from origin: String, source: String, into job: inout JobFile) throws {
-        if let set = job.architecture.architecture, set != c.architecture.rawValue {
-            throw JobFileError(job.path, "model.architecture = \"\(set)\" but \(origin) holds a \(c.familyName) model (\"\(c.architecture.rawValue)\"); "
+    /// The shape comes from `config.json` or a checkpoint; a `[model]` key set to something else is an error.
+    private static func checkAgreement(_ job: JobFile, with c: GPTConfig, from origin: String, source: String) throws {
+        if let set = job.architecture, set != c.architecture {
+            throw JobFileError(job.path, "model.architecture = \"\(set.rawValue)\" but \(origin) holds a \(c.familyName) model (\"\(c.architecture.rawValue)\"); "
                 + "the architecture of a model.init \(source) comes from \(origin), so remove model.architecture")
         }
-        let llamaKeys: [(key: String, mine: Int?, theirs: Int, hf: String)] = [("vocab", job.architecture.vocab, c.vocabSize, "vocab_size")]
+        let llamaKeys: [(key: String, mine: Int?, theirs: Int, hf: String)] = [("vocab", job.vocab, c.vocabSize, "vocab_size")]
             + (c.architecture == .llama ? [
-            ("kv_heads", job.architecture.kvHeads, c.keyValueHeads, "num_key_value_heads"),
-            ("intermediate", job.architecture.intermediate, c.intermediateSize, "intermediate_size"),
+            ("kv_heads", job.kvHeads, c.keyValueHeads, "num_key_value_heads"),
+            ("intermediate", job.intermediate, c.intermediateSize, "intermediate_size"),
         ] : [])
         for k in llamaKeys where k.mine != nil && k.mine != k.theirs {
             throw JobFileError(job.path, "model.\(k.key) = \(k.mine!) but \(origin) has \(k.hf) = \(k.theirs); the shape of a model.init \(source) comes from \(origin), so remove model.\(k.key)")
@@ -139,19 +155,19 @@ struct ModelSource {
             ("heads", job.heads, c.heads, gpt2 ? "n_head" : "num_attention_heads"),
             ("context", job.context, c.contextLength, gpt2 ? "n_positions" : "max_position_embeddings"),
         ]
-        let conflicts = pairs.filter { job.modelKeysSet.contains($0.key) && $0.mine != $0.theirs }
+        let setByJob = ["layers": job.isSet(\.layers), "width": job.isSet(\.width), "heads": job.isSet(\.heads), "context": job.isSet(\.context)]
+        let conflicts = pairs.filter { setByJob[$0.key] == true && $0.mine != $0.theirs }
         if !conflicts.isEmpty {
             let list = conflicts.map { "model.\($0.key) = \($0.mine.map(String.init) ?? "unset") but \(origin) has \($0.hf) = \($0.theirs)" }
             throw JobFileError(job.path, "\(list.joined(separator: "; ")); the shape of a model.init \(source) comes from \(origin), so remove these keys")
         }
-        job.layers = c.layers; job.width = c.embedDim; job.heads = c.heads; job.context = c.contextLength
         guard job.sequence <= c.contextLength else {
             throw JobFileError(job.path, "'train.sequence' \(job.sequence) is longer than the model's \(gpt2 ? "n_positions" : "max_position_embeddings") \(c.contextLength); lower train.sequence")
         }
     }
 
     private func checkVocabulary(_ job: JobFile) throws {
-        if job.initModel != nil, job.tokenizer == "byte", config.vocabSize != ByteTokenizer.vocabSize {
+        if job.initModel != nil, tokenizerKind == .byte, config.vocabSize != ByteTokenizer.vocabSize {
             throw JobFileError(job.path, "the model.init model has vocab_size \(config.vocabSize), but data.tokenizer = \"byte\" "
                 + "gives 256 ids; set data.tokenizer = \"bpe\" to use the model's own tokenizer")
         }

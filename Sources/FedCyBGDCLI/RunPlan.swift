@@ -15,24 +15,25 @@ struct RunPlan {
     let corpusTokens: CorpusTokens
 
     init(job loaded: JobFile) throws {
-        var job = loaded
-        self.model = try ModelSource(job: &job)
+        let model = try ModelSource(job: loaded)
+        self.model = model
+        let job = model.resolved(loaded)
         self.job = job
-        let model = self.model.config
+        let config = model.config
         let optimizer = AdamWSettings(learningRate: Float(job.learningRate), beta1: Float(job.beta1),
                                       beta2: Float(job.beta2), weightDecay: Float(job.weightDecay))
         var settings = FederationSettings(
-            model: model, rounds: job.totalRounds, clientsPerRound: job.clientsPerRound, localSteps: job.localSteps,
+            model: config, rounds: job.totalRounds, clientsPerRound: job.clientsPerRound, localSteps: job.localSteps,
             batch: job.batch, sequence: job.sequence, optimizer: optimizer, seed: job.seed,
             evalBatches: job.evalBatches, checkpointEvery: job.checkpointEvery)
         settings.snapshots = job.snapshots
-        settings.evalPrompts = job.instruction.evalPrompts
-        settings.evalMaxNewTokens = job.instruction.evalMaxNewTokens
-        settings.testPrompts = job.instruction.testPrompts
+        settings.evalPrompts = job.evalPrompts
+        settings.evalMaxNewTokens = job.evalMaxNewTokens
+        settings.testPrompts = job.testPrompts
         settings.embeddingShards = job.embeddingShards
-        let groups = EmbeddingShard.maximumCount(vocab: model.vocabSize)
+        let groups = EmbeddingShard.maximumCount(vocab: config.vocabSize)
         guard job.embeddingShards <= groups else {
-            throw JobFileError(job.path, "'train.embedding_shards' is \(job.embeddingShards) but a vocabulary of \(model.vocabSize) tokens gives at most \(groups) shards of 16 rows; lower it")
+            throw JobFileError(job.path, "'train.embedding_shards' is \(job.embeddingShards) but a vocabulary of \(config.vocabSize) tokens gives at most \(groups) shards of 16 rows; lower it")
         }
         do {
             try RunPlan.applyRoundOptions(job, to: &settings)
@@ -45,58 +46,50 @@ struct RunPlan {
             throw JobFileError(job.path, "\(error)")
         }
         self.settings = settings
-        partition = job.partition == "iid" ? .iid(clients: job.clients ?? 1) : .byFile
+        partition = job.partition == .iid ? .iid(clients: job.clients ?? 1) : .byFile
         runFolder = (job.output as NSString).appendingPathComponent(job.name)
         corpusTokens = CorpusTokens(runFolder: runFolder)
     }
 
-    /// The round options and the update-norm guard, each parsed by the type that uses it.
+    /// The options whose checks involve more than one key, and the typed values, into the settings.
     static func applyRoundOptions(_ job: JobFile, to settings: inout FederationSettings) throws {
-        settings.blockSet = try BlockSet(parsing: job.blocks)
-        settings.blockOrder = try BlockOrder(parsing: job.blockOrder)
-        settings.clientSelection = try ClientSelection(parsing: job.clientSelection)
+        settings.blockSet = job.blocks
+        settings.blockOrder = job.blockOrder
+        settings.clientSelection = job.clientSelection
         settings.localEpochs = job.localEpochs
-        if job.localEpochs != nil { _ = try LocalWork(steps: nil, epochs: job.localEpochs) }
         settings.learningRateSchedule = try LearningRateSchedule(
-            decay: job.lrSchedule, warmupRounds: job.warmupRounds, floor: job.lrFloor, totalRounds: job.totalRounds)
+            decay: job.lrSchedule.rawValue, warmupRounds: job.warmupRounds, floor: job.lrFloor, totalRounds: job.totalRounds)
         settings.updateNormGuard = try UpdateNormGuard.Configuration(
             multiple: job.updateNormMultiple, absolute: job.updateNormMax, warmup: job.updateNormWarmup,
             window: job.updateNormWindow)
-        try applyMethods(job.methods, to: &settings)
-    }
-
-    /// The algorithm, the codecs, layer dropping and LoRA, each parsed by the type that uses it.
-    static func applyMethods(_ keys: MethodKeys, to settings: inout FederationSettings) throws {
-        settings.algorithm = try Algorithm(parsing: keys.algorithm)
-        settings.downloadEncoding = try BlockEncoding(parsing: keys.downloadCodec, key: "download.codec")
-        settings.uploadEncoding = try BlockEncoding(parsing: keys.uploadCodec, key: "upload.codec",
-                                                    allowed: BlockEncoding.uploadKinds)
-        settings.layerDrop = try LayerDrop(fraction: keys.dropFraction,
-                                           rule: LayerDrop.Rule(parsing: keys.dropRule)).validated()
-        settings.lora = LoRAConfig(rank: keys.loraRank, alpha: Float(keys.loraAlpha))
+        settings.algorithm = job.algorithm
+        settings.downloadEncoding = job.downloadCodec
+        settings.uploadEncoding = job.uploadCodec
+        settings.layerDrop = LayerDrop(fraction: job.dropFraction, rule: job.dropRule)
+        settings.lora = LoRAConfig(rank: job.loraRank, alpha: Float(job.loraAlpha))
     }
 
     /// Loads and partitions the corpus; every rank does the same, so no data travels.
     func loadCorpus() throws -> PartitionedCorpus {
-        if job.instruction.isJSONL {
+        if job.isInstructionData {
             let split = try InstructionLoader.load(path: job.corpus, tokenizer: model.tokenizer, settings: instructionSettings)
             return PartitionedCorpus(corpus: try checked(split.corpus), labels: split.labels, labelTokens: split.labelTokens,
                                      skipped: split.skipped)
         }
         let documents = try job.categorySelection.apply(
             to: corpusTokens.load(corpus: job.corpus, tokenizer: model.tokenizer), source: job.corpus)
-        if job.partition == "dirichlet" {
+        if job.partition == .dirichlet {
             let split = try DirichletPartition(documents: documents, clients: job.clients ?? 1, alpha: job.dirichletAlpha,
                                                seed: job.seed, validationFraction: job.validationFraction, sequence: job.sequence)
             return PartitionedCorpus(corpus: try checked(split.corpus), labels: split.labels, labelTokens: split.labelTokens)
         }
         let corpus = try CorpusLoader.federate(
-            documents: documents, scheme: partition, clients: job.partition == "by-file" ? job.clients : nil,
+            documents: documents, scheme: partition, clients: job.partition == .byFile ? job.clients : nil,
             validationFraction: job.validationFraction, sequence: job.sequence, source: job.corpus)
         let checkedCorpus = try checked(corpus)
         let names = documents.map(\.name)
         // By file, each client is one label (its file); an IID split mixes them, which is not traced.
-        let mix: [[Int]]? = job.partition == "by-file" ? checkedCorpus.clients.map { shard in
+        let mix: [[Int]]? = job.partition == .byFile ? checkedCorpus.clients.map { shard in
             names.map { $0 == shard.name ? shard.sampleCount : 0 }
         } : nil
         return PartitionedCorpus(corpus: checkedCorpus, labels: names, labelTokens: mix)
@@ -117,4 +110,21 @@ struct PartitionedCorpus {
     let labels: [String]
     let labelTokens: [[Int]]?
     var skipped: [BadRecord] = []
+}
+
+extension RunPlan {
+    /// The instruction loader's settings, from the job.
+    var instructionSettings: InstructionSettings {
+        let scheme: InstructionPartitionScheme
+        switch job.partition {
+        case .iid: scheme = .iid(clients: job.clients ?? 1)
+        case .dirichlet: scheme = .dirichlet(clients: job.clients ?? 1, alpha: job.dirichletAlpha)
+        case .byField, .byFile: scheme = .byField
+        }
+        return InstructionSettings(
+            scheme: scheme, clients: job.partition == .byField ? job.clients : nil, labelField: job.partitionField,
+            templates: (try? job.promptTemplates()) ?? PromptTemplates(),
+            validationFraction: job.validationFraction, testFraction: job.testFraction, sequence: job.sequence,
+            pack: job.pack, seed: job.seed, badRecords: job.badRecords)
+    }
 }
