@@ -104,14 +104,8 @@ extension RunPlan {
     /// The loader's settings, from the job.
     var instructionSettings: InstructionSettings {
         let keys = job.instruction
-        let scheme: InstructionPartitionScheme
-        switch job.partition {
-        case "iid": scheme = .iid(clients: job.clients ?? 1)
-        case "dirichlet": scheme = .dirichlet(clients: job.clients ?? 1, alpha: job.dirichletAlpha)
-        default: scheme = .byField
-        }
         return InstructionSettings(
-            scheme: scheme, clients: job.partition == "by-field" ? job.clients : nil, labelField: keys.partitionField,
+            scheme: partition, labelField: keys.partitionField,
             templates: (try? PromptTemplates(instruction: keys.template, chat: keys.chatTemplate)) ?? PromptTemplates(),
             validationFraction: job.validationFraction, testFraction: keys.testFraction, sequence: job.sequence,
             pack: keys.pack, seed: job.seed, badRecords: BadRecordPolicy(rawValue: keys.badRecords) ?? .stop)
