@@ -82,4 +82,30 @@ public enum BatchSampler {
         }
         return (inputs, targets)
     }
+
+    /// The training batch of `data` at `step`: text windows of `sequence` + 1 tokens, or whole rows.
+    public static func trainingBatch(_ data: TokenData, batch: Int, sequence: Int, seed: UInt64, round: Int, client: Int,
+                                     step: Int) -> (inputs: [Int32], targets: [Int32]) {
+        switch data {
+        case .text(let tokens):
+            return trainingBatch(tokens: tokens, batch: batch, sequence: sequence, seed: seed, round: round, client: client, step: step)
+        case .rows(let rows):
+            return trainingBatch(rows: rows, batch: batch, seed: seed, round: round, client: client, step: step)
+        }
+    }
+
+    /// Targets the loss counts over the first `steps` training batches of `data`: every
+    /// position of text windows, or the counted targets of the rows drawn.
+    public static func countedTargets(_ data: TokenData, steps: Int, batch: Int, sequence: Int, seed: UInt64,
+                                      round: Int, client: Int) -> Int {
+        switch data {
+        case .text:
+            return steps * batch * sequence
+        case .rows(let rows):
+            return (0..<steps).reduce(0) { total, step in
+                trainingRowIndices(rowCount: rows.count, batch: batch, seed: seed, round: round, client: client, step: step)
+                    .reduce(total) { $0 + rows.counted[$1] }
+            }
+        }
+    }
 }

@@ -74,10 +74,7 @@ public struct DirichletPartition: Sendable {
         var notices: [String] = []
         DirichletDraw.repairEmptyClients(&counts, draws: draws, labels: splits.map(\.name), notices: &notices)
         let (shards, mix) = Self.assemble(splits, counts: counts, draws: draws, window: window)
-        var validation: [TokenID] = []
-        validation.reserveCapacity(splits.reduce(0) { $0 + $1.tail.count })
-        for split in splits { validation.append(contentsOf: split.tail) }
-        corpus = FederatedCorpus(clients: shards, validation: validation, notices: notices)
+        corpus = FederatedCorpus(clients: shards, validation: .text(DocumentSplit.heldOutText(splits)), notices: notices)
         labels = splits.map(\.name)
         labelTokens = mix
     }
@@ -117,7 +114,7 @@ public struct DirichletPartition: Sendable {
                 start += length
             }
         }
-        let shards = tokens.enumerated().map { ClientShard(client: $0.offset, name: "dirichlet-\($0.offset)", tokens: $0.element) }
+        let shards = tokens.enumerated().map { ClientShard(client: $0.offset, name: "dirichlet-\($0.offset)", data: .text($0.element)) }
         return (shards, mix)
     }
 }

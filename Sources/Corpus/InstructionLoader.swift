@@ -1,16 +1,6 @@
 import Determinism
 import Foundation
 
-/// How instruction records are split across clients (`data.partition` with `data.format = "jsonl"`).
-public enum InstructionPartitionScheme: Hashable, Sendable {
-    /// One client per distinct value of the label field (e.g. one per task), in UTF-8 order.
-    case byField
-    /// The records shuffled and dealt into N clients whose sizes differ by at most one.
-    case iid(clients: Int)
-    /// N clients, each label's records shared out by Dirichlet(alpha) proportions.
-    case dirichlet(clients: Int, alpha: Double)
-}
-
 /// What a bad record does (`data.bad_records`).
 public enum BadRecordPolicy: String, Sendable, CaseIterable {
     /// The run stops at the first bad record, naming its line, before anything is written.
@@ -21,9 +11,8 @@ public enum BadRecordPolicy: String, Sendable, CaseIterable {
 
 /// Everything that decides how a JSONL file becomes clients, rows and held-out records.
 public struct InstructionSettings: Sendable {
-    public var scheme: InstructionPartitionScheme
-    /// By field: when set, must equal the number of distinct values.
-    public var clients: Int?
+    /// By field, IID or Dirichlet (by file is for plain text).
+    public var scheme: PartitionScheme
     /// The field whose value labels a record (`data.partition_field`).
     public var labelField: String
     public var templates: PromptTemplates
@@ -35,10 +24,10 @@ public struct InstructionSettings: Sendable {
     public var seed: UInt64
     public var badRecords: BadRecordPolicy
 
-    public init(scheme: InstructionPartitionScheme, clients: Int? = nil, labelField: String = "task",
+    public init(scheme: PartitionScheme, labelField: String = "task",
                 templates: PromptTemplates = PromptTemplates(), validationFraction: Double = 0.1, testFraction: Double = 0.1,
                 sequence: Int, pack: Bool = true, seed: UInt64, badRecords: BadRecordPolicy = .stop) {
-        self.scheme = scheme; self.clients = clients; self.labelField = labelField; self.templates = templates
+        self.scheme = scheme; self.labelField = labelField; self.templates = templates
         self.validationFraction = validationFraction; self.testFraction = testFraction; self.sequence = sequence
         self.pack = pack; self.seed = seed; self.badRecords = badRecords
     }
@@ -54,18 +43,6 @@ public struct HeldOutRecord: Sendable, Hashable {
     public let record: TokenizedRecord
 }
 
-/// Instruction data split for federated training, with what partition.h5 records of it.
-public struct InstructionCorpus: Sendable {
-    public let corpus: FederatedCorpus
-    /// The distinct label values, in UTF-8 order (empty when records carry none).
-    public let labels: [String]
-    /// [client][label]: counted training tokens of each label each client holds, when every
-    /// record has a label.
-    public let labelTokens: [[Int]]?
-    /// Bad records left out under `data.bad_records = "skip"`.
-    public let skipped: [BadRecord]
-}
-
 /// Reads JSONL instruction data and splits it into clients (docs/DATA.md).
 ///
 /// Each client's records are split, in an order shuffled from (seed, client), into validation
@@ -74,7 +51,7 @@ public struct InstructionCorpus: Sendable {
 /// in file order; validation records of every client together make the evaluation's rows.
 public enum InstructionLoader {
     /// Reads `path` (one JSONL file) and splits it.
-    public static func load(path: String, tokenizer: any TextTokenizer, settings: InstructionSettings) throws -> InstructionCorpus {
+    public static func load(path: String, tokenizer: any TextTokenizer, settings: InstructionSettings) throws -> PartitionedCorpus {
         let expanded = NSString(string: path).expandingTildeInPath
         guard let info = FileInfo(following: expanded) else { throw CorpusError.missing(path: path) }
         guard info.isRegular else {
@@ -90,7 +67,7 @@ public enum InstructionLoader {
 
     /// Parses, checks, tokenises and splits `bytes`; `source` names the file in messages.
     public static func federate(bytes: [UInt8], source: String, tokenizer: any TextTokenizer,
-                                settings: InstructionSettings) throws -> InstructionCorpus {
+                                settings: InstructionSettings) throws -> PartitionedCorpus {
         try check(settings)
         let needsLabel: Bool
         if case .iid = settings.scheme { needsLabel = false } else { needsLabel = true }
@@ -115,6 +92,11 @@ public enum InstructionLoader {
     }
 
     private static func check(_ settings: InstructionSettings) throws {
+        if case .byFile = settings.scheme {
+            throw CorpusError.invalidSetting(name: "data.partition", value: "\"by-file\"",
+                                             expected: "\"by-field\", \"iid\" or \"dirichlet\" for JSONL records "
+                                                 + "(\"by-file\" splits plain text, data.format = \"text\")")
+        }
         for (key, value) in [("data.validation_fraction", settings.validationFraction), ("data.test_fraction", settings.testFraction)]
         where !(value.isFinite && value >= 0 && value < 1) {
             throw CorpusError.invalidSetting(name: key, value: "\(value)", expected: "a fraction in [0, 1), e.g. 0.1")
@@ -132,8 +114,8 @@ public enum InstructionLoader {
     private static func assign(_ records: [TokenizedRecord], labels: [String], settings: InstructionSettings, source: String,
                                notices: inout [String]) throws -> ([[Int]], [String]) {
         switch settings.scheme {
-        case .byField:
-            if let wanted = settings.clients, wanted != labels.count {
+        case .byField(let wanted):
+            if let wanted, wanted != labels.count {
                 throw CorpusError.invalidSetting(
                     name: "data.clients", value: "\(wanted)",
                     expected: "\(labels.count), the number of distinct '\(settings.labelField)' values in \(source) "
@@ -153,6 +135,8 @@ public enum InstructionLoader {
             try requireRecords(records.count, clients: clients, source: source)
             return (dirichlet(records, labels: labels, clients: clients, alpha: alpha, seed: settings.seed, notices: &notices),
                     (0..<clients).map { "dirichlet-\($0)" })
+        case .byFile:
+            preconditionFailure("check(_:) refuses by-file for records")
         }
     }
 
@@ -203,7 +187,7 @@ public enum InstructionLoader {
     /// Splits each client's records into validation, test and training, packs the rows.
     private static func build(_ records: [TokenizedRecord], members: [[Int]], names: [String], labels: [String],
                               settings: InstructionSettings, tokenizer: any TextTokenizer, skipped: [BadRecord],
-                              notices: [String]) -> InstructionCorpus {
+                              notices: [String]) -> PartitionedCorpus {
         let padding = InstructionEncoder.endOfSequence(tokenizer)
         var shards: [ClientShard] = []
         var heldOut: [HeldOutRecord] = []
@@ -218,8 +202,8 @@ public enum InstructionLoader {
             for i in order[..<validation].sorted() { heldOut.append(HeldOutRecord(split: .validation, client: client, record: records[i])) }
             for i in order[validation..<(validation + test)].sorted() { heldOut.append(HeldOutRecord(split: .test, client: client, record: records[i])) }
             let training = order[(validation + test)...].sorted().map { records[$0] }
-            shards.append(ClientShard(client: client, name: names[client],
-                                      rows: TokenRows(records: training, sequence: settings.sequence, pack: settings.pack, padding: padding)))
+            let rows = TokenRows(records: training, sequence: settings.sequence, pack: settings.pack, padding: padding)
+            shards.append(ClientShard(client: client, name: names[client], data: .rows(rows)))
             var row = [Int](repeating: 0, count: labels.count)
             for record in training { if let label = record.label { row[labelIndex[label]!] += record.countedTokens } }
             mix.append(row)
@@ -233,10 +217,10 @@ public enum InstructionLoader {
         }
         let context = HeldOutContext(tasks: labels, tokenizer: tokenizer, endOfSequence: padding,
                                      endMarker: settings.templates.endMarker, sequence: settings.sequence, pack: settings.pack)
-        let corpus = FederatedCorpus(clients: shards, validationRows: validationRows, heldOut: heldOut, notices: allNotices,
-                                     context: context)
+        let corpus = FederatedCorpus(clients: shards, validation: .rows(validationRows), heldOut: heldOut, context: context,
+                                     notices: allNotices)
         let everyLabelled = records.allSatisfy { $0.label != nil }
-        return InstructionCorpus(corpus: corpus, labels: labels, labelTokens: everyLabelled && !labels.isEmpty ? mix : nil,
+        return PartitionedCorpus(corpus: corpus, labels: labels, labelTokens: everyLabelled && !labels.isEmpty ? mix : nil,
                                  skipped: skipped)
     }
 }

@@ -10,7 +10,11 @@ enum InstructionRecordFile {
         let file = try HDF5File.open((folder as NSString).appendingPathComponent("partition.h5"), writable: true)
         try file.setAttribute("format", "jsonl")
         try file.setAttribute("skipped_records", skipped.count)
-        let rows = try file.createDataset("client_rows", shape: [corpus.clients.count], values: corpus.clients.map { $0.rows?.count ?? 0 })
+        let rowCounts = corpus.clients.map { shard -> Int in
+            guard case .rows(let rows) = shard.data else { return 0 }
+            return rows.count
+        }
+        let rows = try file.createDataset("client_rows", shape: [rowCounts.count], values: rowCounts)
         try rows.setAttribute("description", "training rows of each client (train.sequence positions each, records packed whole)")
         let skippedGroup = try file.createGroup("skipped")
         try skippedGroup.setAttribute("description", "bad records left out (data.bad_records = \"skip\"): line and reason")

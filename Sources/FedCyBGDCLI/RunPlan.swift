@@ -46,7 +46,7 @@ struct RunPlan {
             throw JobFileError(job.path, "\(error)")
         }
         self.settings = settings
-        partition = job.partition == .iid ? .iid(clients: job.clients ?? 1) : .byFile
+        partition = try PartitionScheme(kind: job.partition, clients: job.clients, alpha: job.dirichletAlpha)
         runFolder = (job.output as NSString).appendingPathComponent(job.name)
         corpusTokens = CorpusTokens(runFolder: runFolder)
     }
@@ -71,59 +71,31 @@ struct RunPlan {
 
     /// Loads and partitions the corpus; every rank does the same, so no data travels.
     func loadCorpus() throws -> PartitionedCorpus {
+        let split: PartitionedCorpus
         if job.isInstructionData {
-            let split = try InstructionLoader.load(path: job.corpus, tokenizer: model.tokenizer, settings: instructionSettings)
-            return PartitionedCorpus(corpus: try checked(split.corpus), labels: split.labels, labelTokens: split.labelTokens,
-                                     skipped: split.skipped)
+            split = try InstructionLoader.load(path: job.corpus, tokenizer: model.tokenizer, settings: instructionSettings)
+        } else {
+            let documents = try job.categorySelection.apply(
+                to: corpusTokens.load(corpus: job.corpus, tokenizer: model.tokenizer), source: job.corpus)
+            split = try CorpusLoader.federate(documents: documents, scheme: partition, seed: job.seed,
+                                              validationFraction: job.validationFraction, sequence: job.sequence, source: job.corpus)
         }
-        let documents = try job.categorySelection.apply(
-            to: corpusTokens.load(corpus: job.corpus, tokenizer: model.tokenizer), source: job.corpus)
-        if job.partition == .dirichlet {
-            let split = try DirichletPartition(documents: documents, clients: job.clients ?? 1, alpha: job.dirichletAlpha,
-                                               seed: job.seed, validationFraction: job.validationFraction, sequence: job.sequence)
-            return PartitionedCorpus(corpus: try checked(split.corpus), labels: split.labels, labelTokens: split.labelTokens)
-        }
-        let corpus = try CorpusLoader.federate(
-            documents: documents, scheme: partition, clients: job.partition == .byFile ? job.clients : nil,
-            validationFraction: job.validationFraction, sequence: job.sequence, source: job.corpus)
-        let checkedCorpus = try checked(corpus)
-        let names = documents.map(\.name)
-        // By file, each client is one label (its file); an IID split mixes them, which is not traced.
-        let mix: [[Int]]? = job.partition == .byFile ? checkedCorpus.clients.map { shard in
-            names.map { $0 == shard.name ? shard.sampleCount : 0 }
-        } : nil
-        return PartitionedCorpus(corpus: checkedCorpus, labels: names, labelTokens: mix)
+        try check(split.corpus)
+        return split
     }
 
-    private func checked(_ corpus: FederatedCorpus) throws -> FederatedCorpus {
+    private func check(_ corpus: FederatedCorpus) throws {
         guard settings.algorithm.poolsClients || corpus.clients.count >= settings.clientsPerRound else {
             throw JobFileError(job.path, "'train.clients_per_round' is \(settings.clientsPerRound) but the corpus gives only \(corpus.clients.count) clients; lower it")
         }
-        return corpus
     }
-}
-
-/// A federated corpus with what is known of each client's label (corpus file, or record
-/// field value) mix, and the bad records left out of instruction data.
-struct PartitionedCorpus {
-    let corpus: FederatedCorpus
-    let labels: [String]
-    let labelTokens: [[Int]]?
-    var skipped: [BadRecord] = []
 }
 
 extension RunPlan {
     /// The instruction loader's settings, from the job.
     var instructionSettings: InstructionSettings {
-        let scheme: InstructionPartitionScheme
-        switch job.partition {
-        case .iid: scheme = .iid(clients: job.clients ?? 1)
-        case .dirichlet: scheme = .dirichlet(clients: job.clients ?? 1, alpha: job.dirichletAlpha)
-        case .byField, .byFile: scheme = .byField
-        }
-        return InstructionSettings(
-            scheme: scheme, clients: job.partition == .byField ? job.clients : nil, labelField: job.partitionField,
-            templates: (try? job.promptTemplates()) ?? PromptTemplates(),
+        InstructionSettings(
+            scheme: partition, labelField: job.partitionField, templates: (try? job.promptTemplates()) ?? PromptTemplates(),
             validationFraction: job.validationFraction, testFraction: job.testFraction, sequence: job.sequence,
             pack: job.pack, seed: job.seed, badRecords: job.badRecords)
     }

@@ -256,8 +256,8 @@ struct TrainingSession {
         let store = try plan.savingRunFiles(HDF5RunStore(folder: plan.runFolder, keepCheckpoints: plan.job.keepCheckpoints,
                                                          programVersion: FedCyBGDCommand.version))
         let partitioned = run.corpus
-        try PartitionRecord.write(folder: plan.runFolder, scheme: plan.job.partition.rawValue, clientNames: partitioned.corpus.clients.map(\.name),
-                                  clientTokens: partitioned.corpus.clients.map { $0.rows?.countedTotal ?? $0.sampleCount }, labels: partitioned.labels,
+        try PartitionRecord.write(folder: plan.runFolder, scheme: plan.partition.name, clientNames: partitioned.corpus.clients.map(\.name),
+                                  clientTokens: partitioned.corpus.clients.map(\.data.countedTokens), labels: partitioned.labels,
                                   labelTokens: partitioned.labelTokens)
         if plan.job.isInstructionData {
             try InstructionRecordFile.write(folder: plan.runFolder, corpus: partitioned.corpus, labels: partitioned.labels,

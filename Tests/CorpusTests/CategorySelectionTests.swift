@@ -29,15 +29,15 @@ final class CategorySelectionTests: XCTestCase {
 
     func testEveryPartitionSeesOnlyTheSelection() throws {
         let chosen = try CategorySelection.only(["art", "love"]).apply(to: try documents())
-        let byFile = try CorpusLoader.federate(documents: chosen, scheme: .byFile, clients: nil, validationFraction: 0.1, sequence: 16)
+        let byFile = try CorpusLoader.federate(documents: chosen, scheme: .byFile(clients: nil), seed: 0, validationFraction: 0.1, sequence: 16).corpus
         XCTAssertEqual(byFile.clients.map(\.name), ["art", "love"])
         // The held-out text is the two tails only: 60 + 80 tokens.
-        XCTAssertEqual(byFile.validation.count, 140)
-        let iid = try CorpusLoader.federate(documents: chosen, scheme: .iid(clients: 3), clients: 3, validationFraction: 0.1, sequence: 16)
+        XCTAssertEqual(byFile.validationTokenCount, 140)
+        let iid = try CorpusLoader.federate(documents: chosen, scheme: .iid(clients: 3), seed: 0, validationFraction: 0.1, sequence: 16).corpus
         XCTAssertEqual(iid.clients.reduce(0) { $0 + $1.sampleCount }, 540 + 720)
         let dirichlet = try DirichletPartition(documents: chosen, clients: 3, alpha: 0.5, seed: 1, validationFraction: 0.1, sequence: 16)
         XCTAssertEqual(dirichlet.labels, ["art", "love"])
-        XCTAssertEqual(dirichlet.corpus.validation.count, 140)
+        XCTAssertEqual(dirichlet.corpus.validationTokenCount, 140)
     }
 
     func testUnknownNameListsTheAvailableOnes() throws {

@@ -22,8 +22,8 @@ final class DirichletPartitionTests: XCTestCase {
         let documents = try documents()
         XCTAssertEqual(documents.count, 43)
         let split = try partition(alpha: 0.5)
-        let byFile = try CorpusLoader.federate(documents: documents, scheme: .iid(clients: 1), clients: nil,
-                                               validationFraction: 0.1, sequence: 64)
+        let byFile = try CorpusLoader.federate(documents: documents, scheme: .iid(clients: 1), seed: 0,
+                                               validationFraction: 0.1, sequence: 64).corpus
         XCTAssertEqual(split.corpus.validation, byFile.validation, "the same held-out tails as every other partition")
         XCTAssertEqual(split.clientSizes, split.corpus.clients.map(\.sampleCount))
         XCTAssertEqual(split.clientSizes.reduce(0, +), byFile.clients[0].sampleCount)
@@ -34,21 +34,21 @@ final class DirichletPartitionTests: XCTestCase {
         for (client, shard) in split.corpus.clients.enumerated() {
             var start = 0
             for (label, length) in split.labelTokens[client].enumerated() {
-                rebuilt[label].append(contentsOf: shard.tokens[start..<(start + length)])
+                rebuilt[label].append(contentsOf: shard.data.text[start..<(start + length)])
                 start += length
             }
-            XCTAssertEqual(start, shard.tokens.count)
-            XCTAssertGreaterThanOrEqual(shard.tokens.count, 65, "every client holds a whole window")
+            XCTAssertEqual(start, shard.data.text.count)
+            XCTAssertGreaterThanOrEqual(shard.data.text.count, 65, "every client holds a whole window")
         }
         var heads: [TokenID] = []
         for tokens in rebuilt { heads.append(contentsOf: tokens) }
-        XCTAssertEqual(heads, byFile.clients[0].tokens)
+        XCTAssertEqual(heads, byFile.clients[0].data.text)
     }
 
     func testSameSeedSameSplitOtherSeedOtherSplit() throws {
         let a = try partition(alpha: 0.3, seed: 5), b = try partition(alpha: 0.3, seed: 5), c = try partition(alpha: 0.3, seed: 6)
         XCTAssertEqual(a.labelTokens, b.labelTokens)
-        XCTAssertEqual(a.corpus.clients.map(\.tokens), b.corpus.clients.map(\.tokens))
+        XCTAssertEqual(a.corpus.clients.map(\.data.text), b.corpus.clients.map(\.data.text))
         XCTAssertNotEqual(a.labelTokens, c.labelTokens)
     }
 

@@ -13,26 +13,26 @@ final class FederateTests: XCTestCase {
     }
 
     func testByFileMakesOneClientPerDocumentFromTheHeads() throws {
-        let corpus = try CorpusLoader.federate(documents: documents, scheme: .byFile, clients: nil,
-                                               validationFraction: 0.1, sequence: 16)
+        let corpus = try CorpusLoader.federate(documents: documents, scheme: .byFile(clients: nil), seed: 0,
+                                               validationFraction: 0.1, sequence: 16).corpus
         XCTAssertEqual(corpus.clients.map(\.client), [0, 1, 2])
         XCTAssertEqual(corpus.clients.map(\.name), ["alpha", "beta", "gamma"])
         XCTAssertEqual(corpus.clients.map(\.sampleCount), [900, 1800, 450])
         for (shard, document) in zip(corpus.clients, documents) {
-            XCTAssertEqual(shard.tokens, Array(document.tokens.prefix(shard.sampleCount)))
+            XCTAssertEqual(shard.data.text, Array(document.tokens.prefix(shard.sampleCount)))
         }
-        XCTAssertEqual(corpus.validation, expectedTails)
+        XCTAssertEqual(corpus.validation, .text(expectedTails))
         XCTAssertTrue(corpus.notices.isEmpty)
     }
 
     func testByFileAcceptsAMatchingClientCount() throws {
-        let corpus = try CorpusLoader.federate(documents: documents, scheme: .byFile, clients: 3,
-                                               validationFraction: 0.1, sequence: 16)
+        let corpus = try CorpusLoader.federate(documents: documents, scheme: .byFile(clients: 3), seed: 0,
+                                               validationFraction: 0.1, sequence: 16).corpus
         XCTAssertEqual(corpus.clients.count, 3)
     }
 
     func testByFileWithMoreClientsThanDocumentsThrows() {
-        XCTAssertThrowsError(try CorpusLoader.federate(documents: documents, scheme: .byFile, clients: 5,
+        XCTAssertThrowsError(try CorpusLoader.federate(documents: documents, scheme: .byFile(clients: 5), seed: 0,
                                                        validationFraction: 0.1, sequence: 16, source: "/data/x")) { error in
             XCTAssertEqual(error as? CorpusError, .tooFewDocuments(requested: 5, available: 3, path: "/data/x"))
             let message = String(describing: error)
@@ -43,7 +43,7 @@ final class FederateTests: XCTestCase {
     }
 
     func testByFileWithFewerClientsThanDocumentsThrows() {
-        XCTAssertThrowsError(try CorpusLoader.federate(documents: documents, scheme: .byFile, clients: 2,
+        XCTAssertThrowsError(try CorpusLoader.federate(documents: documents, scheme: .byFile(clients: 2), seed: 0,
                                                        validationFraction: 0.1, sequence: 16)) { error in
             XCTAssertEqual(error as? CorpusError, .clientCountMismatch(requested: 2, available: 3, path: ""))
             XCTAssertTrue(String(describing: error).contains("the corpus"))
@@ -52,49 +52,49 @@ final class FederateTests: XCTestCase {
 
     func testSmallDocumentIsSkippedWithANoticeAndKeepsItsValidationTail() throws {
         let tiny = TextDocument(name: "tiny", tokens: sampleText(20, salt: 9))
-        let corpus = try CorpusLoader.federate(documents: documents + [tiny], scheme: .byFile, clients: nil,
-                                               validationFraction: 0.1, sequence: 32)
+        let corpus = try CorpusLoader.federate(documents: documents + [tiny], scheme: .byFile(clients: nil), seed: 0,
+                                               validationFraction: 0.1, sequence: 32).corpus
         XCTAssertEqual(corpus.clients.map(\.name), ["alpha", "beta", "gamma"])
         XCTAssertEqual(corpus.notices.count, 1)
         let notice = try XCTUnwrap(corpus.notices.first)
         XCTAssertTrue(notice.contains("'tiny'") && notice.contains("18 training bytes") && notice.contains("of 20"), notice)
-        XCTAssertEqual(corpus.validation, expectedTails + Array(tiny.tokens[18...]))
+        XCTAssertEqual(corpus.validation, .text(expectedTails + Array(tiny.tokens[18...])))
     }
 
     func testSkippedDocumentsCountAgainstTheRequestedClients() {
         let tiny = TextDocument(name: "tiny", tokens: sampleText(20))
-        XCTAssertThrowsError(try CorpusLoader.federate(documents: documents + [tiny], scheme: .byFile, clients: 4,
+        XCTAssertThrowsError(try CorpusLoader.federate(documents: documents + [tiny], scheme: .byFile(clients: 4), seed: 0,
                                                        validationFraction: 0.1, sequence: 32)) { error in
             XCTAssertEqual(error as? CorpusError, .tooFewDocuments(requested: 4, available: 3, path: ""))
         }
     }
 
     func testIIDCutsTheConcatenatedHeadsIntoNearEqualContiguousShards() throws {
-        let corpus = try CorpusLoader.federate(documents: documents, scheme: .iid(clients: 4), clients: nil,
-                                               validationFraction: 0.1, sequence: 16)
+        let corpus = try CorpusLoader.federate(documents: documents, scheme: .iid(clients: 4), seed: 0,
+                                               validationFraction: 0.1, sequence: 16).corpus
         let heads = Array(documents[0].tokens[..<900]) + Array(documents[1].tokens[..<1800]) + Array(documents[2].tokens[..<450])
         XCTAssertEqual(corpus.clients.map(\.client), [0, 1, 2, 3])
         XCTAssertEqual(corpus.clients.map(\.name), ["iid-0", "iid-1", "iid-2", "iid-3"])
         // Concatenating the shards in order gives back the training text: disjoint, contiguous, complete.
-        XCTAssertEqual(corpus.clients.flatMap(\.tokens), heads)
+        XCTAssertEqual(corpus.clients.flatMap(\.data.text), heads)
         let sizes = corpus.clients.map(\.sampleCount)
         XCTAssertLessThanOrEqual(sizes.max()! - sizes.min()!, 1)
         XCTAssertEqual(sizes.reduce(0, +), 3150)
-        XCTAssertEqual(corpus.validation, expectedTails)
+        XCTAssertEqual(corpus.validation, .text(expectedTails))
     }
 
     func testIIDKeepsDocumentsTooSmallForByFile() throws {
         let tiny = TextDocument(name: "tiny", tokens: sampleText(20))
-        let corpus = try CorpusLoader.federate(documents: documents + [tiny], scheme: .iid(clients: 2), clients: 2,
-                                               validationFraction: 0.1, sequence: 32)
+        let corpus = try CorpusLoader.federate(documents: documents + [tiny], scheme: .iid(clients: 2), seed: 0,
+                                               validationFraction: 0.1, sequence: 32).corpus
         XCTAssertEqual(corpus.clients.map(\.sampleCount).reduce(0, +), 3150 + 18)
         XCTAssertTrue(corpus.notices.isEmpty)
     }
 
     func testCorpusShorterThanOneWindowSaysSoWhateverThePartition() {
         let tiny = [TextDocument(name: "three", tokens: sampleText(3))]
-        for scheme in [PartitionScheme.byFile, .iid(clients: 1)] {
-            XCTAssertThrowsError(try CorpusLoader.federate(documents: tiny, scheme: scheme, clients: nil,
+        for scheme in [PartitionScheme.byFile(clients: nil), .iid(clients: 1)] {
+            XCTAssertThrowsError(try CorpusLoader.federate(documents: tiny, scheme: scheme, seed: 0,
                                                            validationFraction: 0.1, sequence: 32, source: "/x/three")) { error in
                 XCTAssertEqual(error as? CorpusError, .tooShort(trainingTokens: 3, window: 33, path: "/x/three"))
                 let text = String(describing: error)
@@ -106,34 +106,26 @@ final class FederateTests: XCTestCase {
 
     func testIIDWithShardsSmallerThanAWindowThrows() {
         // 3150 training bytes over 100 clients is 31 each, less than a 33-byte window.
-        XCTAssertThrowsError(try CorpusLoader.federate(documents: documents, scheme: .iid(clients: 100), clients: nil,
+        XCTAssertThrowsError(try CorpusLoader.federate(documents: documents, scheme: .iid(clients: 100), seed: 0,
                                                        validationFraction: 0.1, sequence: 32)) { error in
             XCTAssertEqual(error as? CorpusError, .shardsTooSmall(clients: 100, trainingTokens: 3150, window: 33))
             XCTAssertTrue(String(describing: error).contains("at most 95"))
         }
     }
 
-    func testIIDWithAContradictingClientCountThrows() {
-        XCTAssertThrowsError(try CorpusLoader.federate(documents: documents, scheme: .iid(clients: 4), clients: 3,
-                                                       validationFraction: 0.1, sequence: 16)) { error in
-            guard case .invalidSetting(let name, _, _)? = error as? CorpusError else { return XCTFail("\(error)") }
-            XCTAssertEqual(name, "data.clients")
-        }
-    }
-
     func testOutOfRangeSettingsThrow() {
         for fraction in [-0.1, 1.0, .nan] {
-            XCTAssertThrowsError(try CorpusLoader.federate(documents: documents, scheme: .byFile, clients: nil,
+            XCTAssertThrowsError(try CorpusLoader.federate(documents: documents, scheme: .byFile(clients: nil), seed: 0,
                                                            validationFraction: fraction, sequence: 16), "\(fraction)")
         }
-        XCTAssertThrowsError(try CorpusLoader.federate(documents: documents, scheme: .byFile, clients: nil,
+        XCTAssertThrowsError(try CorpusLoader.federate(documents: documents, scheme: .byFile(clients: nil), seed: 0,
                                                        validationFraction: 0.1, sequence: 0))
     }
 
     func testZeroValidationFractionTrainsOnEverything() throws {
-        let corpus = try CorpusLoader.federate(documents: documents, scheme: .byFile, clients: nil,
-                                               validationFraction: 0, sequence: 16)
-        XCTAssertEqual(corpus.clients.map(\.tokens), documents.map(\.tokens))
-        XCTAssertTrue(corpus.validation.isEmpty)
+        let corpus = try CorpusLoader.federate(documents: documents, scheme: .byFile(clients: nil), seed: 0,
+                                               validationFraction: 0, sequence: 16).corpus
+        XCTAssertEqual(corpus.clients.map(\.data.text), documents.map(\.tokens))
+        XCTAssertEqual(corpus.validation, .text([]))
     }
 }

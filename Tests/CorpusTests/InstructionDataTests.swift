@@ -140,7 +140,7 @@ final class InstructionDataTests: XCTestCase {
     }
 
     func testByFieldGivesOneClientPerValueAndKeepsEveryRecord() throws {
-        let settings = InstructionSettings(scheme: .byField, validationFraction: 0.2, testFraction: 0.1, sequence: 400, seed: 5)
+        let settings = InstructionSettings(scheme: .byField(clients: nil), validationFraction: 0.2, testFraction: 0.1, sequence: 400, seed: 5)
         let split = try InstructionLoader.federate(bytes: jsonl(tasks: ["zeta": 10, "alpha": 20, "mid": 1]), source: "t.jsonl",
                                                    tokenizer: byte, settings: settings)
         XCTAssertEqual(split.corpus.clients.map(\.name), ["alpha", "mid", "zeta"])
@@ -151,35 +151,35 @@ final class InstructionDataTests: XCTestCase {
         XCTAssertTrue(held.allSatisfy { split.labels[$0.client] == $0.record.label })
         // Every record's counted tokens are in exactly one place: a client's rows or a held-out record.
         let perRecord = "answer 0".utf8.count + 1
-        let training = split.corpus.clients.map { $0.rows!.countedTotal }.reduce(0, +)
+        let training = split.corpus.clients.map { $0.data.countedTokens }.reduce(0, +)
         XCTAssertEqual(training + held.map(\.record.countedTokens).reduce(0, +), 31 * perRecord + 10, "alpha's answers 10-19 have two digits")
         XCTAssertEqual(split.labelTokens?[1], [0, perRecord, 0], "client 'mid' keeps its one record for training")
         XCTAssertThrowsError(try InstructionLoader.federate(
             bytes: jsonl(tasks: ["a": 3, "b": 3]), source: "t.jsonl", tokenizer: byte,
-            settings: InstructionSettings(scheme: .byField, clients: 3, sequence: 400, seed: 5))) {
+            settings: InstructionSettings(scheme: .byField(clients: 3), sequence: 400, seed: 5))) {
             XCTAssertTrue("\($0)".contains("2, the number of distinct 'task' values in t.jsonl"), "\($0)")
         }
     }
 
     func testIIDAndDirichletAreDeterministicAndUseEveryRecord() throws {
         let bytes = jsonl(tasks: ["a": 30, "b": 30, "c": 30])
-        for scheme in [InstructionPartitionScheme.iid(clients: 4), .dirichlet(clients: 6, alpha: 0.3)] {
+        for scheme in [PartitionScheme.iid(clients: 4), .dirichlet(clients: 6, alpha: 0.3)] {
             let settings = InstructionSettings(scheme: scheme, validationFraction: 0.1, testFraction: 0.1, sequence: 400, seed: 9)
             let one = try InstructionLoader.federate(bytes: bytes, source: "t", tokenizer: byte, settings: settings)
             let two = try InstructionLoader.federate(bytes: bytes, source: "t", tokenizer: byte, settings: settings)
-            XCTAssertEqual(one.corpus.clients.map(\.rows), two.corpus.clients.map(\.rows))
+            XCTAssertEqual(one.corpus.clients.map(\.data), two.corpus.clients.map(\.data))
             XCTAssertEqual(one.corpus.heldOut, two.corpus.heldOut)
-            let training = one.corpus.clients.map { $0.rows!.countedTotal }.reduce(0, +)
+            let training = one.corpus.clients.map { $0.data.countedTokens }.reduce(0, +)
             XCTAssertEqual(training + one.corpus.heldOut.map(\.record.countedTokens).reduce(0, +),
                            90 * ("answer 0".utf8.count + 1) + 60, "answers 10-29 of each task have one more digit")
-            XCTAssertTrue(one.corpus.clients.allSatisfy { $0.rows!.count > 0 })
+            XCTAssertTrue(one.corpus.clients.allSatisfy { ($0.data.rows?.count ?? 0) > 0 })
         }
     }
 
     func testStopModeNamesTheFirstBadLine() {
         var bytes = jsonl(tasks: ["a": 3])
         bytes += Array("{\"task\": \"a\"}\n".utf8)
-        let settings = InstructionSettings(scheme: .byField, sequence: 400, seed: 1)
+        let settings = InstructionSettings(scheme: .byField(clients: nil), sequence: 400, seed: 1)
         XCTAssertThrowsError(try InstructionLoader.federate(bytes: bytes, source: "d.jsonl", tokenizer: byte, settings: settings)) {
             XCTAssertTrue("\($0)".hasPrefix("d.jsonl:4: has neither 'instruction'"), "\($0)")
         }

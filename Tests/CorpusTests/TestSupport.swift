@@ -23,4 +23,18 @@ func sampleText(_ count: Int, salt: Int = 0) -> [TokenID] {
     (0..<count).map { TokenID(($0 &* 31 &+ salt &* 7 &+ $0 / 256) % 251) }
 }
 
+extension TokenData {
+    /// The text (empty for rows), to compare with the tokens a text partition should give.
+    var text: [TokenID] {
+        guard case .text(let tokens) = self else { return [] }
+        return tokens
+    }
+
+    /// The rows (nil for text), to check what an instruction partition gives.
+    var rows: TokenRows? {
+        guard case .rows(let rows) = self else { return nil }
+        return rows
+    }
+}
+
 let fortunesFolder = "/usr/share/games/fortunes"

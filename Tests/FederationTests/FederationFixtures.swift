@@ -19,8 +19,8 @@ enum TinyRun {
         defer { try? FileManager.default.removeItem(at: folder) }
         for (name, text) in texts { try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8) }
         let documents = try CorpusLoader.load(path: folder.path)
-        return try CorpusLoader.federate(documents: documents, scheme: .byFile, clients: nil,
-                                         validationFraction: 0.1, sequence: 16)
+        return try CorpusLoader.federate(documents: documents, scheme: .byFile(clients: nil), seed: 0,
+                                         validationFraction: 0.1, sequence: 16).corpus
     }
 
     static func settings(rounds: Int = 8, layers: Int = 2, clientsPerRound: Int = 1, checkpointEvery: Int = 0) -> FederationSettings {

@@ -19,7 +19,7 @@ final class InstructionTrainingTests: XCTestCase {
     }()
 
     private func corpus(pack: Bool) throws -> FederatedCorpus {
-        let settings = InstructionSettings(scheme: .byField, validationFraction: 0.2, testFraction: 0.1, sequence: 256, pack: pack, seed: 3)
+        let settings = InstructionSettings(scheme: .byField(clients: nil), validationFraction: 0.2, testFraction: 0.1, sequence: 256, pack: pack, seed: 3)
         return try InstructionLoader.federate(bytes: Self.jsonl, source: "t", tokenizer: ByteTokenizer(), settings: settings).corpus
     }
 
@@ -37,7 +37,7 @@ final class InstructionTrainingTests: XCTestCase {
         for shard in corpus.clients {
             for round in 1...3 {
                 let targets = (0..<s.localSteps).flatMap { step in
-                    BatchSampler.trainingBatch(rows: shard.rows!, batch: s.batch, seed: s.seed, round: round,
+                    BatchSampler.trainingBatch(shard.data, batch: s.batch, sequence: s.sequence, seed: s.seed, round: round,
                                                client: shard.client, step: step).targets
                 }
                 XCTAssertEqual(LocalTraining.countedTokens(shard, round: round, settings: s), targets.filter { $0 >= 0 }.count)
@@ -75,8 +75,9 @@ final class InstructionTrainingTests: XCTestCase {
         let corpus = try corpus(pack: true)
         let pooled = corpus.pooled()
         XCTAssertEqual(pooled.clients.count, 1)
-        XCTAssertEqual(pooled.clients[0].rows?.countedTotal, corpus.clients.map { $0.rows!.countedTotal }.reduce(0, +))
-        XCTAssertEqual(pooled.validationRows, corpus.validationRows)
+        guard case .rows(let rows) = pooled.clients[0].data else { return XCTFail("pooled instruction data is not rows") }
+        XCTAssertEqual(rows.countedTotal, corpus.clients.map(\.data.countedTokens).reduce(0, +))
+        XCTAssertEqual(pooled.validation, corpus.validation)
         XCTAssertEqual(pooled.heldOut, corpus.heldOut)
     }
 }

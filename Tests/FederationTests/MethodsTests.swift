@@ -39,7 +39,7 @@ final class MethodsTests: XCTestCase {
             let model = FederatedModel(parameters: start.copy())
             let plan = CycleSchedule(settings: s, clientCount: corpus.clients.count).plan(round: 1)
             XCTAssertEqual(plan.learningRate, s.learningRate(round: 1))
-            _ = LocalTraining.run(model: model, plan: plan, tokens: corpus.clients[client].tokens, client: client, settings: s)
+            _ = LocalTraining.run(model: model, plan: plan, shard: corpus.clients[client], settings: s)
             trained.append(Array(model.parameters.storage))
         }
         let weights = record.clients.map { Double(corpus.clients[$0].sampleCount) }

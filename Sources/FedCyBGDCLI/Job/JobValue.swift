@@ -213,21 +213,11 @@ public enum DataFormat: String, CaseIterable, Sendable, JobChoice {
     }
 }
 
-/// `data.partition`: how the corpus is split into clients (docs/JOBS.md).
-public enum PartitionName: String, CaseIterable, Sendable, JobChoice {
-    /// One client per corpus file (plain text).
-    case byFile = "by-file"
-    /// One client per value of `data.partition_field` (instruction records).
-    case byField = "by-field"
-    /// `data.clients` equal shards.
-    case iid
-    /// Dirichlet(α) label mixes over `data.clients` clients.
-    case dirichlet
-
+extension PartitionScheme.Kind: JobChoice {
     public init(parsing text: String, key: String) throws {
-        guard let name = Self(rawValue: text) else {
+        guard let kind = Self(rawValue: text) else {
             throw JobValueProblem(description: "must be \"by-file\", \"by-field\", \"iid\" or \"dirichlet\", not \"\(text)\"")
         }
-        self = name
+        self = kind
     }
 }

@@ -5,14 +5,8 @@ import GPT
 public enum LocalTraining {
     /// Trains what `plan` trains (one block, every block, or the LoRA adapters) in `model` in
     /// place, skipping the plan's dropped layers, for `settings.localSteps` AdamW steps with fresh
-    /// optimizer state, on batches drawn from (seed, round, client, step); returns the mean loss
-    /// over the steps and the losses of the first and last step.
-    public static func run(model: FederatedModel, plan: RoundPlan, tokens: [TokenID], client: Int,
-                           settings: FederationSettings) -> (mean: Float, first: Float, last: Float) {
-        run(model: model, plan: plan, shard: ClientShard(client: client, name: "", tokens: tokens), settings: settings)
-    }
-
-    /// `run` on a client's data: its text windows, or its rows of instruction data.
+    /// optimizer state, on batches of the shard's text windows or rows drawn from (seed, round,
+    /// client, step); returns the mean loss over the steps and the losses of the first and last step.
     public static func run(model: FederatedModel, plan: RoundPlan, shard: ClientShard,
                            settings: FederationSettings) -> (mean: Float, first: Float, last: Float) {
         var optimizer = settings.optimizer
@@ -47,23 +41,15 @@ public enum LocalTraining {
 
     /// The batch a client trains on at `step` of `round`: drawn from (seed, round, client, step).
     static func trainingBatch(_ shard: ClientShard, round: Int, step: Int, settings: FederationSettings) -> (inputs: [Int32], targets: [Int32]) {
-        if let rows = shard.rows {
-            return BatchSampler.trainingBatch(rows: rows, batch: settings.batch, seed: settings.seed, round: round,
-                                              client: shard.client, step: step)
-        }
-        return BatchSampler.trainingBatch(tokens: shard.tokens, batch: settings.batch, sequence: settings.sequence,
-                                          seed: settings.seed, round: round, client: shard.client, step: step)
+        BatchSampler.trainingBatch(shard.data, batch: settings.batch, sequence: settings.sequence, seed: settings.seed,
+                                   round: round, client: shard.client, step: step)
     }
 
     /// Targets the loss counts over a client's visit in `round`: every position of its text
     /// windows, or the counted targets (no prompt, no padding) of the rows it draws.
     public static func countedTokens(_ shard: ClientShard, round: Int, settings: FederationSettings) -> Int {
-        let steps = settings.localSteps(forClientTokens: shard.sampleCount)
-        guard let rows = shard.rows else { return steps * settings.batch * settings.sequence }
-        return (0..<steps).reduce(0) { total, step in
-            BatchSampler.trainingRowIndices(rowCount: rows.count, batch: settings.batch, seed: settings.seed,
-                                            round: round, client: shard.client, step: step)
-                .reduce(total) { $0 + rows.counted[$1] }
-        }
+        BatchSampler.countedTargets(shard.data, steps: settings.localSteps(forClientTokens: shard.sampleCount),
+                                    batch: settings.batch, sequence: settings.sequence, seed: settings.seed,
+                                    round: round, client: shard.client)
     }
 }
