@@ -6,25 +6,23 @@ import Foundation
 struct MemoryCheck {
     let plan: RunPlan
     let estimate: MemoryEstimate
+    let host: HostLayout
 
-    init(plan: RunPlan, threads: Int) {
+    init(plan: RunPlan, host: HostLayout) {
         self.plan = plan
+        self.host = host
+        let threads = plan.blasThreads(host: host)
         let bytes = Self.corpusBytes(plan.job.corpus)
         // Byte tokens are 4-byte ids per byte; GPT-2 BPE gives about one token per 3.5 bytes.
         let perByte = plan.job.tokenizer == .bpe ? 0.5 : 1.0
         estimate = MemoryEstimate(settings: plan.settings, corpusBytes: bytes * perByte, threads: threads)
     }
 
-    /// Ranks of the job on this host: Open MPI's local size, else every rank.
-    static func localRanks(size: Int) -> Int {
-        Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "").map { min(max($0, 1), size) } ?? size
-    }
-
     /// Estimated bytes of the ranks on this host. Open MPI places ranks by slot, so the host of
     /// rank `rank` also runs rank 0 when `rank` is below the local size.
     func hostTotal(rank: Int, size: Int) -> (total: Double, holdsServer: Bool, local: Int) {
         let perRank = estimate.perRank(size: size)
-        let local = Self.localRanks(size: size)
+        let local = host.localRanks
         let holdsServer = rank < local
         let client = perRank.count > 1 ? perRank[1] : 0
         let total = holdsServer ? perRank[0] + Double(local - 1) * client : Double(local) * client

@@ -147,7 +147,7 @@ struct MemoryEstimate {
     /// (made at the first evaluation, after the broadcast is freed) are not alive at once.
     func serverRank() -> [Part] {
         let global = 4 * (parameters + (settings.algorithm == .fedlora ? adapterCount : 0))
-        let k = Double(settings.algorithm.poolsClients ? 1 : settings.clientsPerRound)
+        let k = Double(settings.clientsTrainingPerRound)
         let r = trainedUnit
         let unitEncoding = 4 * (candidateBlocks.map(blockSize).max() ?? 0)
         let broadcast = broadcastBytes + unitEncoding
@@ -169,7 +169,7 @@ struct MemoryEstimate {
     func singleRank() -> [Part] {
         let server = serverRank()
         let view = 4 * (parameters + (settings.algorithm == .fedlora ? adapterCount : 0))
-        let k = settings.algorithm.poolsClients ? 1 : settings.clientsPerRound
+        let k = settings.clientsTrainingPerRound
         let visit = visitFloats(clientsOnRank: k).floats * 4
         return server + [Part(name: "client view", bytes: view), Part(name: "client visit", bytes: visit)]
     }
@@ -179,7 +179,7 @@ struct MemoryEstimate {
     /// Clients of one round on the busiest client rank (selection takes consecutive clients,
     /// placed round robin).
     func clientsPerRank(size: Int) -> Int {
-        let k = settings.algorithm.poolsClients ? 1 : settings.clientsPerRound
+        let k = settings.clientsTrainingPerRound
         return max(1, (k + max(size - 1, 1) - 1) / max(size - 1, 1))
     }
 

@@ -69,6 +69,11 @@ struct RunPlan {
         settings.lora = LoRAConfig(rank: job.loraRank, alpha: Float(job.loraAlpha))
     }
 
+    /// OpenBLAS threads for each rank of this job on `host`.
+    func blasThreads(host: HostLayout) -> Int {
+        host.blasThreads(requested: job.threads, clientsTrainingPerRound: settings.clientsTrainingPerRound)
+    }
+
     /// Loads and partitions the corpus; every rank does the same, so no data travels.
     func loadCorpus() throws -> PartitionedCorpus {
         let split: PartitionedCorpus

@@ -1,7 +1,7 @@
 """The demo job's final parameters, bit for bit: on one rank and on three ranks, against a
 recorded reference.
 
-Runs jobs/demo.toml for 12 rounds with one OpenBLAS thread per rank (what ThreadPlan gives each
+Runs jobs/demo.toml for 12 rounds with one OpenBLAS thread per rank (what HostLayout.blasThreads gives each
 of 3 ranks sharing 2 cores), once alone and once under scripts/mpirun.sh -n 3, and hashes the
 /model datasets of the last checkpoint. The two runs must agree (docs/DESIGN.md, Determinism).
 The numbers themselves depend on the CPU's kernel path and on the OpenBLAS kernel set, so the

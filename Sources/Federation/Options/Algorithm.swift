@@ -19,6 +19,11 @@ public enum Algorithm: String, CaseIterable, Sendable {
     /// Whether a round trains one block (or one embedding shard), so that the cycle matters.
     public var trainsOneBlock: Bool { self == .fedcybgd || self == .badam }
 
+    /// Whether a resumed run continues from the checkpoint's model. Not fedlora's: its checkpoint
+    /// holds the merged model, and training continues from the frozen base it started from
+    /// (`model.init`, unchanged by the run) plus the checkpoint's adapters (the server's state).
+    public var resumesFromCheckpointModel: Bool { self != .fedlora }
+
     /// What a round whose turn in the cycle falls on `visited` (a block or an embedding shard) trains.
     public func target(visiting visited: RoundTarget) -> RoundTarget {
         switch self {
