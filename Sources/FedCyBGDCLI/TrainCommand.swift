@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HDF5Store
 
 /// `fedcybgd train JOB`: runs a job file on every rank of the MPI job.
 struct TrainCommand: ParsableCommand {
@@ -57,10 +58,11 @@ struct ResumeCommand: ParsableCommand {
             throw CLIError("\(folder): no such run folder; give the folder of a run (runs/<name>), or start one with 'fedcybgd train JOB'")
         }
         var session = TrainingSession(loadJob: {
-            guard let checkpoint = try CheckpointChoice.newest(in: folder, warn: false) else {
+            // The damaged checkpoints passed over here are named when the run is loaded.
+            guard let checkpoint = try HDF5RunStore(folder: folder).latestCheckpoint(passedOver: { _, _ in }) else {
                 throw CLIError("\(folder): no complete checkpoint to resume from; start the run with 'fedcybgd train JOB'")
             }
-            var job = try JobFile.parse(text: try CheckpointChoice.jobText(of: checkpoint), path: checkpoint)
+            var job = try JobFile.parse(text: checkpoint.jobText, path: checkpoint.name)
             // The stored output is where the run was; the folder given here is where it is now.
             job.output = (folder as NSString).deletingLastPathComponent
             job.name = (folder as NSString).lastPathComponent

@@ -17,7 +17,9 @@ public enum FedCyBGD {
     ///   - initial: the starting model on rank 0; on other ranks a buffer of the same shape, which
     ///     becomes the rank's view of the model (its contents are overwritten by the broadcasts).
     ///   - resuming: on rank 0, the state of the checkpoint `initial` was loaded from; the run
-    ///     continues after its round and writes history from there.
+    ///     continues after its round and writes history from there, into a `store` the caller
+    ///     has already resumed (`RunStore.resume`), so a history that cannot be rebuilt stops the
+    ///     job before any rank starts.
     ///   - probe: the process's CPU time and peak memory, for the history (`SystemProcessProbe`).
     ///   - stopRequested: asked by rank 0 after every round; when true, rank 0 writes a
     ///     checkpoint, stops the clients and returns a summary marked `interrupted`.

@@ -49,6 +49,17 @@ public enum HDF5RunReader {
         }
     }
 
+    /// The newest complete checkpoint in `folder` whose every dataset reads back and matches its
+    /// checksum; each newer one that fails is told to `passedOver` with the failure.
+    public static func latestVerifiedCheckpoint(in folder: String, passedOver: (_ path: String, _ problem: String) -> Void) throws -> String? {
+        guard FileManager.default.fileExists(atPath: folder) else { return nil }
+        for checkpoint in try checkpoints(in: folder).reversed() {
+            guard let failure = verificationFailure(checkpoint.path) else { return checkpoint.path }
+            passedOver(checkpoint.path, failure)
+        }
+        return nil
+    }
+
     /// Loads a checkpoint for `layout`: checks it is complete and holds exactly the layout's
     /// tensors with their shapes, then reads the parameters, the state and the job.
     public static func loadCheckpoint(_ path: String, layout: ParameterLayout) throws -> LoadedCheckpoint {

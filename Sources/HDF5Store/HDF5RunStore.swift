@@ -24,8 +24,6 @@ public final class HDF5RunStore: RunStore {
     /// Set once opening the history with HDF5's file lock failed because a reader held it;
     /// from then on the history is opened without the lock (a reader cannot corrupt it).
     private var historyLockBypassed = false
-    /// The round the history was last prepared for by a resume, so it is rebuilt only once.
-    private var preparedForRound: Int?
 
     /// Creates the run folder (and its parents) if needed.
     public init(folder: String, keepCheckpoints: Int = 3, programVersion: String = HDF5RunStore.defaultProgramVersion) throws {
@@ -70,13 +68,23 @@ public final class HDF5RunStore: RunStore {
         try file.close()
     }
 
-    /// Continues a run from the checkpoint of `round`: remembers the job, and cuts the history
-    /// back to the rows of rounds up to `round` (rows written after that checkpoint are
-    /// repeated by the resumed run).
-    public func resume(jobText: String, layout: ParameterLayout, round: Int) throws {
+    public func latestCheckpoint(passedOver: (_ name: String, _ problem: String) -> Void) throws -> StoredCheckpoint? {
+        guard let path = try HDF5RunReader.latestVerifiedCheckpoint(in: folder, passedOver: passedOver) else { return nil }
+        return StoredCheckpoint(name: path, jobText: try HDF5RunReader.readJob(path))
+    }
+
+    public func load(_ checkpoint: StoredCheckpoint, layout: ParameterLayout) throws -> CheckpointContents {
+        let loaded = try HDF5RunReader.loadCheckpoint(checkpoint.name, layout: layout)
+        return CheckpointContents(parameters: loaded.parameters, state: loaded.state)
+    }
+
+    /// Continues a run from the checkpoint of `round`: remembers the job, rebuilds the history
+    /// up to `round` (`prepareHistory`) and adds `note` to its `resume_log`.
+    public func resume(jobText: String, layout: ParameterLayout, round: Int, note: String) throws {
         self.jobText = jobText
         self.config = layout.config
         try prepareHistory(resumingAt: round)
+        try noteResume(note)
     }
 
     /// Makes history.h5 hold exactly the rows up to `round`, as they were written. It is replaced
@@ -85,9 +93,8 @@ public final class HDF5RunStore: RunStore {
     /// wrong rows (HDF5 wrote part of its metadata and not the chunks), and the rows after that
     /// round would be cut anyway. A history that could not be read, or whose rounds differ from
     /// the copy's, is reported on standard error. Checkpoints without a copy (an older
-    /// fedcybgd) cut the history back in place. Once per store: a second call does nothing.
-    public func prepareHistory(resumingAt round: Int) throws {
-        guard preparedForRound != round else { return }
+    /// fedcybgd) cut the history back in place.
+    func prepareHistory(resumingAt round: Int) throws {
         let checkpoint = checkpointPath(round: round)
         if let copy = HDF5RunReader.historyCopy(in: checkpoint) {
             try restoreHistory(from: copy, checkpoint: checkpoint, round: round)
@@ -99,7 +106,6 @@ public final class HDF5RunStore: RunStore {
                 throw HDF5Error(.corrupt, file: historyPath, "cannot be read (\(error)), and \(checkpoint) holds no copy of it (it was written by an older fedcybgd); the history cannot be rebuilt: start the run anew with --replace")
             }
         }
-        preparedForRound = round
     }
 
     /// Replaces history.h5 by `copy` (through a temporary name and a rename, so that a crash now
@@ -142,7 +148,7 @@ public final class HDF5RunStore: RunStore {
 
     /// Adds a line to history.h5's `resume_log` attribute: when the run was resumed, from which
     /// checkpoint, and which job keys changed.
-    public func noteResume(_ line: String) throws {
+    func noteResume(_ line: String) throws {
         let file = try openHistory()
         let previous = (try? file.hasAttribute("resume_log")) == true ? try file.stringAttribute("resume_log") : ""
         try file.setAttribute("resume_log", previous + "\(RunSchema.now()) \(line)\n")

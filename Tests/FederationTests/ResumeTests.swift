@@ -5,6 +5,35 @@ import XCTest
 
 /// A run stopped on request and resumed from its checkpoint must equal the uninterrupted run.
 final class ResumeTests: XCTestCase {
+    /// The resume path the command line takes, through the store's port alone: the newest
+    /// checkpoint, its contents, the history cut back once, then the rounds after it.
+    func testResumeThroughTheStorePortEqualsTheUninterruptedRun() throws {
+        let settings = TinyRun.settings(rounds: 8, clientsPerRound: 2, checkpointEvery: 3)
+        let corpus = try TinyRun.corpus()
+        let whole = TinyRun.initial(settings)
+        try FedCyBGD.run(settings: settings, corpus: corpus, initial: whole, transport: LocalTransport(),
+                         store: MemoryRunStore(), jobText: "job", observer: nil, probe: SystemProcessProbe())
+
+        let store = MemoryRunStore()
+        var rounds = 0
+        try FedCyBGD.run(settings: settings, corpus: corpus, initial: TinyRun.initial(settings), transport: LocalTransport(),
+                         store: store, jobText: "job", observer: nil, probe: SystemProcessProbe(),
+                         stopRequested: { rounds += 1; return rounds == 4 })
+        let checkpoint = try XCTUnwrap(store.latestCheckpoint(passedOver: { _, _ in XCTFail("nothing to pass over") }))
+        XCTAssertEqual(checkpoint.jobText, "job")
+        let contents = try store.load(checkpoint, layout: whole.layout)
+        XCTAssertEqual(contents.state.round, 4)
+        try store.resume(jobText: "job", layout: whole.layout, round: contents.state.round, note: "resumed at 4")
+        try FedCyBGD.run(settings: settings, corpus: corpus, initial: contents.parameters, transport: LocalTransport(),
+                         store: store, jobText: "job", observer: nil, probe: SystemProcessProbe(), resuming: contents.state)
+
+        XCTAssertEqual(store.records.map(\.round), Array(1...8), "each round once: the history was cut back once, not twice")
+        XCTAssertEqual(store.resumeNotes, ["resumed at 4"])
+        XCTAssertEqual(zip(whole.storage, contents.parameters.storage).filter { $0.bitPattern != $1.bitPattern }.count, 0)
+        let wrongShape = ParameterLayout(config: GPTConfig(vocabSize: 16, contextLength: 8, embedDim: 4, layers: 1, heads: 2))
+        XCTAssertThrowsError(try store.load(checkpoint, layout: wrongShape))
+    }
+
     func testStoppedAndResumedRunEqualsTheUninterruptedRunBitForBit() throws {
         let settings = TinyRun.settings(rounds: 10, clientsPerRound: 2, checkpointEvery: 3)
         let corpus = try TinyRun.corpus()

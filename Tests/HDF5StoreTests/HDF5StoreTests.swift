@@ -289,7 +289,7 @@ final class HDF5CheckpointTests: RunFolderTestCase {
             try file.close()
         }
         for attempt in [{ _ = try HDF5RunReader.readState(written) }, { _ = try HDF5RunReader.readHistory(self.folder) },
-                        { try store.resume(jobText: self.job, layout: ParameterLayout(config: GPTConfig(vocabSize: 16, contextLength: 8, embedDim: 4, layers: 1, heads: 2)), round: 3) }] {
+                        { try store.resume(jobText: self.job, layout: ParameterLayout(config: GPTConfig(vocabSize: 16, contextLength: 8, embedDim: 4, layers: 1, heads: 2)), round: 3, note: "resumed") }] {
             XCTAssertThrowsError(try attempt()) { error in
                 let message = "\(error)"
                 XCTAssertFalse(message.contains("\n"), message)

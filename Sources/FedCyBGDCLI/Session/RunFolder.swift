@@ -26,22 +26,21 @@ enum RunFolder {
     }
 }
 
-/// Picks the checkpoint to resume from: the newest complete one, passing over incomplete ones.
+/// The checkpoint the readers (`inspect`, `export`, `sample`, `model.init`) take from a run
+/// folder: the newest that verifies, as a resume would (`RunStore.latestCheckpoint`).
 enum CheckpointChoice {
     static func newest(in folder: String, warn: Bool) throws -> String? {
-        guard FileManager.default.fileExists(atPath: folder) else { return nil }
-        for checkpoint in try HDF5RunReader.checkpoints(in: folder).reversed() {
-            // Every dataset is read back, so a checkpoint damaged on disk fails its checksum here
-            // and the newest one that verifies is used instead.
-            guard let failure = HDF5RunReader.verificationFailure(checkpoint.path) else { return checkpoint.path }
-            if warn {
-                FileHandle.standardError.write(Data("warning: passing over \(checkpoint.path): \(failure)\n".utf8))
-            }
+        try HDF5RunReader.latestVerifiedCheckpoint(in: folder) { path, failure in
+            if warn { passingOver(path, failure) }
         }
-        return nil
     }
 
     static func jobText(of checkpoint: String) throws -> String {
         try HDF5RunReader.readJob(checkpoint)
+    }
+
+    /// The warning for a damaged checkpoint that is passed over.
+    static func passingOver(_ name: String, _ failure: String) {
+        FileHandle.standardError.write(Data("warning: passing over \(name): \(failure)\n".utf8))
     }
 }

@@ -11,8 +11,9 @@ extension TrainingSession {
         let plan: RunPlan
         let corpus: PartitionedCorpus
         let initial: ParameterBuffer
-        /// On rank 0 when resuming: the checkpoint and what was loaded from it.
-        var checkpoint: (path: String, loaded: LoadedCheckpoint, changes: [(key: String, change: String)])?
+        /// On rank 0 when resuming: the store, the checkpoint, what was loaded from it and the job's changes.
+        var resume: (store: HDF5RunStore, checkpoint: StoredCheckpoint, contents: CheckpointContents,
+                     changes: [(key: String, change: String)])?
     }
 
     /// Everything a rank needs before the first round.
@@ -56,31 +57,35 @@ extension TrainingSession {
         guard rank == 0 else {
             return LoadedRun(plan: plan, corpus: corpus, initial: ParameterBuffer(layout: layout))
         }
-        if resume, let checkpoint = try CheckpointChoice.newest(in: plan.runFolder, warn: true) {
-            return try loadResume(plan: plan, corpus: corpus, layout: layout, checkpoint: checkpoint)
+        if resume {
+            let store = try HDF5RunStore(folder: plan.runFolder, keepCheckpoints: plan.job.keepCheckpoints,
+                                         programVersion: FedCyBGDCommand.version)
+            if let checkpoint = try store.latestCheckpoint(passedOver: CheckpointChoice.passingOver) {
+                return try loadResume(plan: plan, corpus: corpus, layout: layout, store: store, checkpoint: checkpoint)
+            }
         }
         if resume { ProgressPrinter.say("no checkpoint in \(plan.runFolder): starting a new run") }
         // Before the run folder is written (or replaced): a bad model.init then leaves no files behind.
         return LoadedRun(plan: plan, corpus: corpus, initial: try plan.initialParameters(layout: layout))
     }
 
-    func loadResume(plan: RunPlan, corpus: PartitionedCorpus, layout: ParameterLayout,
-                            checkpoint: String) throws -> LoadedRun {
-        let stored = try JobFile.parse(text: try CheckpointChoice.jobText(of: checkpoint), path: checkpoint)
+    private func loadResume(plan: RunPlan, corpus: PartitionedCorpus, layout: ParameterLayout, store: HDF5RunStore,
+                            checkpoint: StoredCheckpoint) throws -> LoadedRun {
+        let stored = try JobFile.parse(text: checkpoint.jobText, path: checkpoint.name)
         let changes = plan.job.differences(from: stored)
         let unsafe = changes.filter { !JobFile.safeToChangeOnResume.contains($0.key) }
         if !unsafe.isEmpty, !force {
-            throw CLIError("the job differs from the one in \(checkpoint) in \(unsafe.map(\.key).joined(separator: ", ")) "
+            throw CLIError("the job differs from the one in \(checkpoint.name) in \(unsafe.map(\.key).joined(separator: ", ")) "
                 + "(\(unsafe.map(\.change).joined(separator: "; "))); resume with the same job, or pass --force to accept the change")
         }
-        let loaded: LoadedCheckpoint
+        let contents: CheckpointContents
         do {
-            loaded = try HDF5RunReader.loadCheckpoint(checkpoint, layout: layout)
+            contents = try store.load(checkpoint, layout: layout)
         } catch let error as HDF5Error where error.kind == .mismatch {
             throw CLIError("\(error); this checkpoint is of another model: resume with its own job (fedcybgd resume \(plan.runFolder)) or start a new run with --output")
         }
-        let initial = plan.settings.algorithm.resumesFromCheckpointModel ? loaded.parameters : try plan.initialParameters(layout: layout)
-        return LoadedRun(plan: plan, corpus: corpus, initial: initial, checkpoint: (checkpoint, loaded, changes))
+        let initial = plan.settings.algorithm.resumesFromCheckpointModel ? contents.parameters : try plan.initialParameters(layout: layout)
+        return LoadedRun(plan: plan, corpus: corpus, initial: initial, resume: (store, checkpoint, contents, changes))
     }
 
     /// Step 3 (rank 0): creates the run's files, or reopens them to resume.
@@ -89,21 +94,19 @@ extension TrainingSession {
         guard let lock = startup.lock else {
             return PreparedRun(plan: plan, corpus: run.corpus.corpus, initial: run.initial, store: nil, resuming: nil)
         }
-        if let (checkpoint, loaded, changes) = run.checkpoint {
+        if let (store, checkpoint, contents, changes) = run.resume {
             startup.resuming = true
-            let store = try HDF5RunStore(folder: plan.runFolder, keepCheckpoints: plan.job.keepCheckpoints,
-                                         programVersion: FedCyBGDCommand.version)
             startup.running = true
-            var prepared = PreparedRun(plan: plan, corpus: run.corpus.corpus, initial: run.initial, store: store, resuming: loaded.state)
-            if loaded.state.round >= plan.settings.rounds {
-                prepared.alreadyFinished = "\(plan.runFolder) already completed \(loaded.state.round) of \(plan.settings.rounds) rounds; pass --rounds N to go further"
+            let round = contents.state.round
+            var prepared = PreparedRun(plan: plan, corpus: run.corpus.corpus, initial: run.initial, store: store, resuming: contents.state)
+            if round >= plan.settings.rounds {
+                prepared.alreadyFinished = "\(plan.runFolder) already completed \(round) of \(plan.settings.rounds) rounds; pass --rounds N to go further"
                 return prepared
             }
-            let note = "resumed from \(checkpoint) at round \(loaded.state.round)"
+            let note = "resumed from \(checkpoint.name) at round \(round)"
                 + (changes.isEmpty ? "" : " with changes: " + changes.map(\.change).joined(separator: "; "))
             // Before the ranks agree to start: a history that cannot be rebuilt stops every rank here.
-            try store.prepareHistory(resumingAt: loaded.state.round)
-            try store.noteResume(note)
+            try store.resume(jobText: plan.job.effectiveTOML, layout: run.initial.layout, round: round, note: note)
             ProgressPrinter.say(note)
             return prepared
         }

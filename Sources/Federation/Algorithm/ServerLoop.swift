@@ -68,8 +68,8 @@ struct ServerLoop {
         let layout = server.global.parameters.layout
         var pending: Pending?
         if let resuming {
+            // The caller resumed the store (`RunStore.resume`) before any rank started.
             totals = resuming.totals
-            try store?.resume(jobText: jobText, layout: layout, round: resuming.round)
             measures = RunMeasures(history: try store?.recordedRounds() ?? [])
             announce(corpus, resumedAfterRound: resuming.round)
         } else {

@@ -13,10 +13,27 @@ public final class MemoryRunStore: RunStore {
         self.jobText = jobText
     }
 
-    public func resume(jobText: String, layout: ParameterLayout, round: Int) throws {
+    /// The notes of each resume, oldest first.
+    public private(set) var resumeNotes: [String] = []
+
+    public func latestCheckpoint(passedOver: (_ name: String, _ problem: String) -> Void) throws -> StoredCheckpoint? {
+        checkpoints.last.map { StoredCheckpoint(name: "checkpoint of round \($0.state.round)", jobText: jobText) }
+    }
+
+    public func load(_ checkpoint: StoredCheckpoint, layout: ParameterLayout) throws -> CheckpointContents {
+        guard let stored = checkpoints.last, stored.parameters.count == layout.parameterCount else {
+            throw MemoryRunStoreError(description: "\(checkpoint.name) does not hold \(layout.parameterCount) parameters")
+        }
+        let parameters = ParameterBuffer(layout: layout)
+        stored.parameters.withUnsafeBufferPointer { _ = parameters.storage.update(fromContentsOf: $0) }
+        return CheckpointContents(parameters: parameters, state: stored.state)
+    }
+
+    public func resume(jobText: String, layout: ParameterLayout, round: Int, note: String) throws {
         self.jobText = jobText
         records.removeAll { $0.round > round }
         answers.removeAll { $0.round > round }
+        resumeNotes.append(note)
     }
 
     public func append(_ record: RoundRecord) throws { records.append(record) }
@@ -42,4 +59,9 @@ public final class MemoryRunStore: RunStore {
     public func recordTasks(_ tasks: [String], validationTokens: [Int]) throws { self.tasks = tasks }
     public func appendAnswers(_ answers: [GeneratedAnswer], round: Int) throws { self.answers.append((round, answers)) }
     public func recordTest(_ scores: EvaluationScores, round: Int) throws { test = scores }
+}
+
+/// A checkpoint the in-memory store cannot give back.
+public struct MemoryRunStoreError: Error, CustomStringConvertible {
+    public let description: String
 }

@@ -1,15 +1,44 @@
 import GPT
 
-/// Persists a run: its job, its history and its checkpoints. Only the server rank holds one.
+/// A complete checkpoint a store holds: its name (for messages) and the job that wrote it.
+public struct StoredCheckpoint: Sendable, Equatable {
+    public let name: String
+    public let jobText: String
+
+    public init(name: String, jobText: String) {
+        self.name = name
+        self.jobText = jobText
+    }
+}
+
+/// What a checkpoint holds for a resumed run: the model and the run's state.
+public struct CheckpointContents {
+    public let parameters: ParameterBuffer
+    public let state: RunState
+
+    public init(parameters: ParameterBuffer, state: RunState) {
+        self.parameters = parameters
+        self.state = state
+    }
+}
+
+/// Persists a run: its job, its history and its checkpoints, and reads back what a resume needs.
+/// Only the server rank holds one.
 ///
 /// The HDF5 adapter writes `runs/<name>/history.h5` and `checkpoint-<round>.h5`;
 /// `MemoryRunStore` keeps everything in memory for tests.
 public protocol RunStore: AnyObject {
+    /// The newest complete checkpoint whose contents verify, or nil when there is none. Each newer
+    /// one that does not verify is passed over and told to `passedOver` with what is wrong.
+    func latestCheckpoint(passedOver: (_ name: String, _ problem: String) -> Void) throws -> StoredCheckpoint?
+    /// Reads `checkpoint`'s model and state; a checkpoint of another layout is refused.
+    func load(_ checkpoint: StoredCheckpoint, layout: ParameterLayout) throws -> CheckpointContents
     /// Starts a run: records the job text, the model shape and the number of clients per round.
     func begin(jobText: String, layout: ParameterLayout, clientsPerRound: Int) throws
-    /// Continues a run from its checkpoint of `round`: history rows after that round are dropped,
-    /// because the resumed run writes them again.
-    func resume(jobText: String, layout: ParameterLayout, round: Int) throws
+    /// Continues a run from its checkpoint of `round`, once, before any rank starts the rounds:
+    /// the history is made to hold exactly the rows up to that round (the resumed run writes the
+    /// later ones again), and `note` (when, from where, which keys changed) is recorded with it.
+    func resume(jobText: String, layout: ParameterLayout, round: Int, note: String) throws
     /// Appends one history row.
     func append(_ record: RoundRecord) throws
     /// The history rows stored so far, oldest first: a resumed run's summary starts from them.
