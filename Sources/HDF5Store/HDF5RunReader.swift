@@ -115,6 +115,16 @@ public enum HDF5RunReader {
         return try history.stringAttribute(TaskColumns.tasksAttribute).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     }
 
+    /// Per task (in the order of `readTasks`), the counted validation targets the evaluation
+    /// batches hold; empty when the run records no tasks.
+    public static func readValidationTokens(_ path: String) throws -> [Int] {
+        let file = try openHistory(path)
+        defer { try? file.close() }
+        let history = try file.openGroup("history")
+        guard try history.hasAttribute(TaskColumns.tokensAttribute) else { return [] }
+        return try history.attributeValues(TaskColumns.tokensAttribute, as: Int.self)
+    }
+
     /// The job text recorded in a history.h5 (path of the file or of its run folder).
     public static func readHistoryJob(_ path: String) throws -> String {
         let file = try HDF5File.open(historyFile(path))
