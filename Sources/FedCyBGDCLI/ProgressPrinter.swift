@@ -34,6 +34,7 @@ final class ProgressPrinter: FederationObserver {
 
     func runStarted(settings: FederationSettings, corpus: FederatedCorpus, ranks: Int, evalLoss: Float, resumedAfterRound: Int?) {
         for notice in corpus.notices { Self.say("note: \(notice)") }
+        if let note = tiedBlocksNote(settings, clientCount: corpus.clients.count) { Self.say(note) }
         let model = settings.model
         let parameters = ParameterLayout(config: model).parameterCount
         Self.say("fedcybgd: \(ranks) rank\(ranks == 1 ? "" : "s"), \(corpus.clients.count) clients, "
@@ -43,6 +44,17 @@ final class ProgressPrinter: FederationObserver {
         Self.say("method: \(Self.method(settings))")
         let when = resumedAfterRound.map { "at the last evaluation before round \($0 + 1) (resumed)" } ?? "before the first round"
         Self.say("eval loss \(format(evalLoss)) on \(corpus.validationTokenCount) held-out tokens \(when)")
+    }
+
+    /// One line when the chosen block order or client selection leaves blocks that never train
+    /// with some client over the run, where the default schedule would give them every client.
+    func tiedBlocksNote(_ settings: FederationSettings, clientCount: Int) -> String? {
+        let tied = CycleSchedule(settings: settings, clientCount: clientCount).blocksTiedToClients(rounds: settings.rounds)
+        guard !tied.isEmpty else { return nil }
+        return "note: with train.block_order = \"\(settings.blockOrder.rawValue)\" and train.client_selection = "
+            + "\"\(settings.clientSelection.rawValue)\", \(tied.map { blockNames[$0] }.joined(separator: ", ")) never "
+            + "train\(tied.count == 1 ? "s" : "") with some of the \(clientCount) clients in \(settings.rounds) rounds, where the default "
+            + "order and selection (ascending, cyclic) give every block every client; use those, or more rounds"
     }
 
     func roundFinished(_ record: RoundRecord, totalRounds: Int, etaSeconds: Double) {
