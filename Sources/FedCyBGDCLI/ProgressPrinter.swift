@@ -6,13 +6,13 @@ import GPT
 /// Prints one line per round and the final summary, on rank 0.
 final class ProgressPrinter: FederationObserver {
     private let blockNames: [String]
-    /// A byte-level model's token is a byte; a BPE model's is a token.
-    private let lossUnits: String
+    /// The run's tokenizer's (`TextTokenizer.lossUnit`).
+    private let lossUnit: LossUnit
     private var times = RankTimeTotals()
 
-    init(layout: ParameterLayout) {
+    init(layout: ParameterLayout, lossUnit: LossUnit) {
         blockNames = layout.blocks.map(\.name)
-        lossUnits = layout.config.vocabSize == 256 ? "nats/byte" : "nats/token"
+        self.lossUnit = lossUnit
     }
 
     /// The algorithm and what travels, as the job set them (docs/METHODS.md).
@@ -71,16 +71,16 @@ final class ProgressPrinter: FederationObserver {
     }
 
     func runFinished(_ summary: RunSummary, rejections: Int) {
-        for line in Self.summaryLines(summary, rejections: rejections, times: times, lossUnits: lossUnits) { Self.say(line) }
+        for line in Self.summaryLines(summary, rejections: rejections, times: times, lossUnit: lossUnit) { Self.say(line) }
     }
 
     /// The end-of-run block: totals, bytes per client, peak memory and where the ranks' time went.
     static func summaryLines(_ summary: RunSummary, rejections: Int, times: RankTimeTotals,
-                             lossUnits: String = "nats/byte") -> [String] {
+                             lossUnit: LossUnit) -> [String] {
         let loss = { (value: Float) in value.isNaN ? "nan" : String(format: "%.3f", value) }
         var lines = [
             "done: \(summary.rounds) rounds in \(duration(summary.wallSeconds)); eval loss \(loss(summary.initialEvalLoss)) → "
-                + "\(loss(summary.finalEvalLoss)) \(lossUnits); \(summary.tokensTrained) tokens trained",
+                + "\(loss(summary.finalEvalLoss)) \(lossUnit.rawValue); \(summary.tokensTrained) tokens trained",
             "  bytes       down \(megabytes(summary.totalBytesDown)) charged to clients, up \(megabytes(summary.totalBytesUp)), "
                 + "broadcast \(megabytes(summary.totalBytesBroadcast)); rejected uploads \(rejections)",
             "  per client  \(megabytes(Int(summary.bytesPerClientMean.rounded()))) mean, \(megabytes(summary.bytesPerClientMax)) max "

@@ -81,7 +81,7 @@ struct TrainingSession {
         let summary = try abortingOtherRanksOnFailure(transport, prepared: prepared, startup: startup) { try FedCyBGD.run(
             settings: prepared.plan.settings, corpus: prepared.corpus, initial: prepared.initial,
             transport: transport, store: prepared.store, jobText: prepared.plan.job.effectiveTOML,
-            observer: transport.rank == 0 ? ProgressPrinter(layout: prepared.initial.layout) : nil,
+            observer: transport.rank == 0 ? ProgressPrinter(layout: prepared.initial.layout, lossUnit: prepared.plan.model.tokenizer.lossUnit) : nil,
             probe: SystemProcessProbe(), resuming: prepared.resuming, stopRequested: { StopSignals.requested != nil }) }
         guard transport.rank == 0, let summary else { return }
         let folder = prepared.plan.runFolder
@@ -236,7 +236,7 @@ struct TrainingSession {
         if let (checkpoint, loaded, changes) = run.checkpoint {
             startup.resuming = true
             let store = try HDF5RunStore(folder: plan.runFolder, keepCheckpoints: plan.job.keepCheckpoints,
-                                         programVersion: FedCyBGDCommand.version)
+                                         programVersion: FedCyBGDCommand.version, lossUnit: plan.model.tokenizer.lossUnit)
             startup.running = true
             var prepared = PreparedRun(plan: plan, corpus: run.corpus.corpus, initial: run.initial, store: store, resuming: loaded.state)
             if loaded.state.round >= plan.settings.rounds {
@@ -254,7 +254,8 @@ struct TrainingSession {
         if replace || resume, RunFolder.holdsRun(plan.runFolder) { try RunFolder.clear(plan.runFolder, keeping: lock) }
         startup.created = RunFolder.runFiles(plan.runFolder).filter { !FileManager.default.fileExists(atPath: $0) }
         let store = try plan.savingRunFiles(HDF5RunStore(folder: plan.runFolder, keepCheckpoints: plan.job.keepCheckpoints,
-                                                         programVersion: FedCyBGDCommand.version))
+                                                         programVersion: FedCyBGDCommand.version,
+                                                         lossUnit: plan.model.tokenizer.lossUnit))
         let partitioned = run.corpus
         try PartitionRecord.write(folder: plan.runFolder, scheme: plan.job.partition, clientNames: partitioned.corpus.clients.map(\.name),
                                   clientTokens: partitioned.corpus.clients.map { $0.rows?.countedTotal ?? $0.sampleCount }, labels: partitioned.labels,

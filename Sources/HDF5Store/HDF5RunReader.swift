@@ -88,7 +88,7 @@ public enum HDF5RunReader {
         let file = try openHistory(path)
         defer { try? file.close() }
         let history = try file.openGroup("history")
-        return try HistoryTable(group: history, columns: HistorySchema.columns, config: nil).read(file: file.file)
+        return try HistoryTable(group: history, columns: HistorySchema.columns).read(file: file.file)
     }
 
     /// Reads `/summary` from a history.h5 (path of the file or of its run folder); nil if the

@@ -1,4 +1,5 @@
 @testable import FedCyBGDCLI
+import Corpus
 import Federation
 import GPT
 import XCTest
@@ -11,7 +12,7 @@ final class TiedBlocksNoteTests: XCTestCase {
         var settings = FederationSettings(model: model, rounds: rounds, clientsPerRound: 1, localSteps: 1, batch: 1, sequence: 16,
                                           optimizer: AdamWSettings(learningRate: 1e-2), seed: 7, evalBatches: 1, checkpointEvery: 0)
         settings.clientSelection = selection
-        return ProgressPrinter(layout: ParameterLayout(config: model)).tiedBlocksNote(settings, clientCount: 2)
+        return ProgressPrinter(layout: ParameterLayout(config: model), lossUnit: .natsPerByte).tiedBlocksNote(settings, clientCount: 2)
     }
 
     func testOneLineNamesTheBlocksOnlyWhenAChosenSettingTiesThem() throws {
