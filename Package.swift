@@ -37,7 +37,7 @@ let package = Package(
 
         // Thin adapters.
         .target(name: "MPITransport", dependencies: ["CMPI", "Federation"], swiftSettings: fast),
-        .target(name: "HDF5Store", dependencies: ["CHDF5", "CKernels", "Federation", "GPT"], swiftSettings: fast),
+        .target(name: "HDF5Store", dependencies: ["CHDF5", "CKernels", "Federation", "GPT", "Corpus"], swiftSettings: fast),
         .target(name: "SystemMetrics", dependencies: ["Federation"], swiftSettings: fast),
 
         // The command line: job files, flags, wiring and progress.
@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Kernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus"]),
         .testTarget(name: "FederationTests", dependencies: ["Federation", "SystemMetrics", "GPT", "Corpus", "Kernels"]),
-        .testTarget(name: "HDF5StoreTests", dependencies: ["HDF5Store", "Federation", "GPT"]),
+        .testTarget(name: "HDF5StoreTests", dependencies: ["HDF5Store", "Federation", "GPT", "Corpus"]),
         .testTarget(name: "MPITransportTests", dependencies: ["MPITransport", "Federation"]),
         .testTarget(name: "CLITests", dependencies: ["FedCyBGDCLI", "HDF5Store", "GPT"]),
     ]

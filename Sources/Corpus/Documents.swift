@@ -44,6 +44,8 @@ public struct ByteTokenizer: TextTokenizer {
     public var vocabularySize: Int { Self.vocabSize }
     public var endOfText: TokenID? { nil }
     public var fingerprint: UInt64 { 0x6279_7465_2d6c_7631 }  // "byte-lv1": nothing to hash
+    /// Each token is a byte, whatever `model.vocab` the model has.
+    public var lossUnit: LossUnit { .natsPerByte }
 
     public func encode(utf8 bytes: [UInt8]) -> [TokenID] {
         bytes.map { TokenID($0) }
@@ -55,6 +57,12 @@ public struct ByteTokenizer: TextTokenizer {
     }
 }
 
+/// The unit of a loss over a tokenizer's tokens: only the byte tokenizer's token is a byte.
+public enum LossUnit: String, Sendable {
+    case natsPerByte = "nats/byte"
+    case natsPerToken = "nats/token"
+}
+
 /// Turns text into the model's token ids and back.
 public protocol TextTokenizer: Sendable {
     /// One more than the largest id `encode` can produce.
@@ -63,6 +71,8 @@ public protocol TextTokenizer: Sendable {
     var endOfText: TokenID? { get }
     /// A hash of what defines the tokenizer (its files), so cached encodings can be checked.
     var fingerprint: UInt64 { get }
+    /// What a loss over its tokens is measured in (nats per token, unless a token is a byte).
+    var lossUnit: LossUnit { get }
     /// The ids of UTF-8 text (invalid UTF-8 is tokenised byte by byte, like any other bytes).
     func encode(utf8 bytes: [UInt8]) -> [TokenID]
     /// The text of `ids`; bytes that are not valid UTF-8 become U+FFFD.
@@ -72,6 +82,8 @@ public protocol TextTokenizer: Sendable {
 }
 
 extension TextTokenizer {
+    public var lossUnit: LossUnit { .natsPerToken }
+
     /// The ids of `text`.
     public func encode(_ text: String) -> [TokenID] { encode(utf8: Array(text.utf8)) }
 

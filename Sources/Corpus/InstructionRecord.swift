@@ -55,7 +55,7 @@ public struct BadRecord: Error, Sendable, Hashable, CustomStringConvertible {
 public enum InstructionParser {
     /// Every record of `bytes`, in file order, and every bad line. Blank lines hold no record and
     /// are passed over; a trailing carriage return (CRLF files) and a leading byte-order mark are
-    /// ignored.
+    /// ignored. A line that is not valid UTF-8 is a bad record.
     ///
     /// - Parameters:
     ///   - labelField: the top-level field whose string value labels a record (its task).
@@ -85,6 +85,8 @@ public enum InstructionParser {
     /// One line as a record, or why it is not one.
     static func record(_ bytes: [UInt8], line: Int, labelField: String?, labelRequired: Bool) -> Result<InstructionRecord, BadRecord> {
         func bad(_ reason: String) -> Result<InstructionRecord, BadRecord> { .failure(BadRecord(line: line, reason: reason)) }
+        // JSON text is UTF-8; decoding invalid bytes to U+FFFD would train on text nobody wrote.
+        guard String(validating: bytes, as: UTF8.self) != nil else { return bad("not UTF-8") }
         guard let json = RawJSON.parse(bytes) else { return bad("not valid JSON") }
         guard json.members != nil else { return bad("not a JSON object") }
         var label: String? = nil

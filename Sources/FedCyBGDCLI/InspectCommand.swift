@@ -45,12 +45,13 @@ struct InspectCommand: ParsableCommand {
         }
         let (records, jobText, summary) = read
         let tasks = (try? HDF5RunReader.readTasks(history)) ?? []
+        let validationTokens = (try? HDF5RunReader.readValidationTokens(history)) ?? []
         let parsed = try? JobFile.parse(text: jobText, path: history)
         say("run \(runFolder)")
         if job { say(jobText.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")) }
         try describeCheckpoints()
         describeHistory(records, rounds: parsed?.totalRounds)
-        describeInstructionMetrics(records, tasks: tasks)
+        describeInstructionMetrics(records, tasks: tasks, validationTokens: validationTokens)
         if let summary {
             say("finished: \(summary.rounds) rounds, eval loss \(String(format: "%.4f", summary.initialEvalLoss)) → \(String(format: "%.4f", summary.finalEvalLoss)), "
                 + "bytes down \(bytes(summary.totalBytesDown)), up \(bytes(summary.totalBytesUp)), broadcast \(bytes(summary.totalBytesBroadcast)), "
@@ -60,8 +61,8 @@ struct InspectCommand: ParsableCommand {
                 + "server \(megabytes(summary.peakServerRSS))")
             if let share = ProgressPrinter.computeShare(summary) { say("  " + share) }
             if !summary.testLoss.isNaN {
-                say("  test split (final model, once): loss \(String(format: "%.4f", summary.testLoss)), exact match \(percent(summary.testExactMatch)), "
-                    + "F1 \(percent(summary.testF1)); per task in history.h5 /test")
+                say("  test split (final model, once): loss \(String(format: "%.4f", summary.testLoss)), exact match \(Self.percent(summary.testExactMatch)), "
+                    + "F1 \(Self.percent(summary.testF1)); per task in history.h5 /test")
             }
         } else {
             say("not finished (no /summary yet): running, stopped, or killed; 'fedcybgd resume \(runFolder)' continues it")
@@ -134,22 +135,32 @@ struct InspectCommand: ParsableCommand {
     }
 
     /// Instruction data: the last evaluation's exact match and F1, and its per-task table.
-    private func describeInstructionMetrics(_ records: [RoundRecord], tasks: [String]) {
+    private func describeInstructionMetrics(_ records: [RoundRecord], tasks: [String], validationTokens: [Int]) {
         guard let last = records.last(where: { !$0.evalTaskLoss.isEmpty || !$0.evalExactMatch.isNaN }) else { return }
-        say("answers at round \(last.round) (greedy, validation prompts): exact match \(percent(last.evalExactMatch)), F1 \(percent(last.evalF1))")
-        guard !tasks.isEmpty else { return }
-        let width = max(4, tasks.map(\.count).max() ?? 4)
-        say("  " + "task".padding(toLength: width, withPad: " ", startingAt: 0) + "      loss  exact      F1")
-        for (index, task) in tasks.enumerated() {
-            func value(_ values: [Float]) -> Float { index < values.count ? values[index] : .nan }
-            let loss = value(last.evalTaskLoss)
-            say("  " + task.padding(toLength: width, withPad: " ", startingAt: 0)
-                + String(format: "  %8.4f", loss) + "  " + percent(value(last.evalTaskExactMatch)).leftPadded(5)
-                + "  " + percent(value(last.evalTaskF1)).leftPadded(6))
-        }
+        say("answers at round \(last.round) (greedy, validation prompts): exact match \(Self.percent(last.evalExactMatch)), F1 \(Self.percent(last.evalF1))")
+        for line in Self.taskTable(last, tasks: tasks, validationTokens: validationTokens) { say(line) }
     }
 
-    private func percent(_ value: Float) -> String {
+    /// The per-task rows of `record`: loss, exact match and F1, or, for a task the evaluation
+    /// batches hold no validation target of (`validationTokens` 0), that it has none.
+    static func taskTable(_ record: RoundRecord, tasks: [String], validationTokens: [Int]) -> [String] {
+        guard !tasks.isEmpty else { return [] }
+        let width = max(4, tasks.map(\.count).max() ?? 4)
+        var lines = ["  " + "task".padding(toLength: width, withPad: " ", startingAt: 0) + "      loss  exact      F1"]
+        for (index, task) in tasks.enumerated() {
+            func value(_ values: [Float]) -> Float { index < values.count ? values[index] : .nan }
+            let name = "  " + task.padding(toLength: width, withPad: " ", startingAt: 0)
+            if index < validationTokens.count, validationTokens[index] == 0 {
+                lines.append(name + "  no validation records evaluated")
+                continue
+            }
+            lines.append(name + String(format: "  %8.4f", value(record.evalTaskLoss)) + "  " + percent(value(record.evalTaskExactMatch)).leftPadded(5)
+                + "  " + percent(value(record.evalTaskF1)).leftPadded(6))
+        }
+        return lines
+    }
+
+    private static func percent(_ value: Float) -> String {
         value.isNaN ? "-" : String(format: "%.1f%%", Double(value) * 100)
     }
 

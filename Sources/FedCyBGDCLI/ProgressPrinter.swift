@@ -6,13 +6,13 @@ import GPT
 /// Prints one line per round and the final summary, on rank 0.
 final class ProgressPrinter: FederationObserver {
     private let blockNames: [String]
-    /// A byte-level model's token is a byte; a BPE model's is a token.
-    private let lossUnits: String
+    /// The run's tokenizer's (`TextTokenizer.lossUnit`).
+    private let lossUnit: LossUnit
     private var times = RankTimeTotals()
 
-    init(layout: ParameterLayout) {
+    init(layout: ParameterLayout, lossUnit: LossUnit) {
         blockNames = layout.blocks.map(\.name)
-        lossUnits = layout.config.vocabSize == 256 ? "nats/byte" : "nats/token"
+        self.lossUnit = lossUnit
     }
 
     /// The algorithm and what travels, as the job set them (docs/METHODS.md).
@@ -34,6 +34,7 @@ final class ProgressPrinter: FederationObserver {
 
     func runStarted(settings: FederationSettings, corpus: FederatedCorpus, ranks: Int, evalLoss: Float, resumedAfterRound: Int?) {
         for notice in corpus.notices { Self.say("note: \(notice)") }
+        if let note = tiedBlocksNote(settings, clientCount: corpus.clients.count) { Self.say(note) }
         let model = settings.model
         let parameters = ParameterLayout(config: model).parameterCount
         Self.say("fedcybgd: \(ranks) rank\(ranks == 1 ? "" : "s"), \(corpus.clients.count) clients, "
@@ -43,6 +44,17 @@ final class ProgressPrinter: FederationObserver {
         Self.say("method: \(Self.method(settings))")
         let when = resumedAfterRound.map { "at the last evaluation before round \($0 + 1) (resumed)" } ?? "before the first round"
         Self.say("eval loss \(format(evalLoss)) on \(corpus.validationTokenCount) held-out tokens \(when)")
+    }
+
+    /// One line when the chosen block order or client selection leaves blocks that never train
+    /// with some client over the run, where the default schedule would give them every client.
+    func tiedBlocksNote(_ settings: FederationSettings, clientCount: Int) -> String? {
+        let tied = CycleSchedule(settings: settings, clientCount: clientCount).blocksTiedToClients(rounds: settings.rounds)
+        guard !tied.isEmpty else { return nil }
+        return "note: with train.block_order = \"\(settings.blockOrder.rawValue)\" and train.client_selection = "
+            + "\"\(settings.clientSelection.rawValue)\", \(tied.map { blockNames[$0] }.joined(separator: ", ")) never "
+            + "train\(tied.count == 1 ? "s" : "") with some of the \(clientCount) clients in \(settings.rounds) rounds, where the default "
+            + "order and selection (ascending, cyclic) give every block every client; use those, or more rounds"
     }
 
     func roundFinished(_ record: RoundRecord, totalRounds: Int, etaSeconds: Double) {
@@ -59,16 +71,16 @@ final class ProgressPrinter: FederationObserver {
     }
 
     func runFinished(_ summary: RunSummary, rejections: Int) {
-        for line in Self.summaryLines(summary, rejections: rejections, times: times, lossUnits: lossUnits) { Self.say(line) }
+        for line in Self.summaryLines(summary, rejections: rejections, times: times, lossUnit: lossUnit) { Self.say(line) }
     }
 
     /// The end-of-run block: totals, bytes per client, peak memory and where the ranks' time went.
     static func summaryLines(_ summary: RunSummary, rejections: Int, times: RankTimeTotals,
-                             lossUnits: String = "nats/byte") -> [String] {
+                             lossUnit: LossUnit) -> [String] {
         let loss = { (value: Float) in value.isNaN ? "nan" : String(format: "%.3f", value) }
         var lines = [
             "done: \(summary.rounds) rounds in \(duration(summary.wallSeconds)); eval loss \(loss(summary.initialEvalLoss)) → "
-                + "\(loss(summary.finalEvalLoss)) \(lossUnits); \(summary.tokensTrained) tokens trained",
+                + "\(loss(summary.finalEvalLoss)) \(lossUnit.rawValue); \(summary.tokensTrained) tokens trained",
             "  bytes       down \(megabytes(summary.totalBytesDown)) charged to clients, up \(megabytes(summary.totalBytesUp)), "
                 + "broadcast \(megabytes(summary.totalBytesBroadcast)); rejected uploads \(rejections)",
             "  per client  \(megabytes(Int(summary.bytesPerClientMean.rounded()))) mean, \(megabytes(summary.bytesPerClientMax)) max "

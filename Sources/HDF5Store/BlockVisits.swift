@@ -1,3 +1,4 @@
+import Corpus
 import Federation
 import GPT
 
@@ -10,12 +11,12 @@ enum BlockVisits {
         return ParameterLayout(config: config).blocks[block].name
     }
 
-    static func append(_ record: RoundRecord, block: Int, to file: HDF5File, config: GPTConfig?, width: Int) throws {
+    static func append(_ record: RoundRecord, block: Int, to file: HDF5File, config: GPTConfig?, lossUnit: LossUnit, width: Int) throws {
         let blocks = try file.contains("blocks") ? try file.openGroup("blocks") : try createBlocksGroup(in: file)
         let name = blockName(block, config: config)
         let visits = try blocks.contains(name) ? try blocks.openGroup(name).openGroup("visits")
-            : try createVisits(in: blocks, name: name, block: block, width: width, config: config)
-        try HistoryTable(group: visits, columns: HistorySchema.visits, config: config).append(record, clientWidth: width)
+            : try createVisits(in: blocks, name: name, block: block, width: width, lossUnit: lossUnit)
+        try HistoryTable(group: visits, columns: HistorySchema.visits, lossUnit: lossUnit).append(record, clientWidth: width)
     }
 
     /// Drops visit rows of rounds after `round`, as a resume cuts the history back.
@@ -27,7 +28,7 @@ enum BlockVisits {
             let rounds = try visits.openDataset("round").read(as: Int64.self)
             let keep = rounds.firstIndex { $0 > Int64(round) } ?? rounds.count
             guard keep < rounds.count else { continue }
-            try HistoryTable(group: visits, columns: HistorySchema.visits, config: nil).truncate(keepingRows: keep)
+            try HistoryTable(group: visits, columns: HistorySchema.visits).truncate(keepingRows: keep)
         }
     }
 
@@ -38,13 +39,13 @@ enum BlockVisits {
     }
 
     private static func createVisits(in blocks: HDF5Group, name: String, block: Int, width: Int,
-                                     config: GPTConfig?) throws -> HDF5Group {
+                                     lossUnit: LossUnit) throws -> HDF5Group {
         let group = try blocks.createGroup(name)
         try group.setAttribute("description", "block \(block) (\(name))")
         try group.setAttribute("block", block)
         let visits = try group.createGroup("visits")
         try visits.setAttribute("description", "one row per round that trained this block")
-        try HistoryTable(group: visits, columns: HistorySchema.visits, config: config).create(clientsPerRound: width)
+        try HistoryTable(group: visits, columns: HistorySchema.visits, lossUnit: lossUnit).create(clientsPerRound: width)
         return visits
     }
 }

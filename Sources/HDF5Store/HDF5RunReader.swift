@@ -99,7 +99,7 @@ public enum HDF5RunReader {
         let file = try openHistory(path)
         defer { try? file.close() }
         let history = try file.openGroup("history")
-        return try HistoryTable(group: history, columns: HistorySchema.columns, config: nil).read(file: file.file)
+        return try HistoryTable(group: history, columns: HistorySchema.columns).read(file: file.file)
     }
 
     /// Reads `/summary` from a history.h5 (path of the file or of its run folder); nil if the
@@ -124,6 +124,16 @@ public enum HDF5RunReader {
         let history = try file.openGroup("history")
         guard try history.hasAttribute(TaskColumns.tasksAttribute) else { return [] }
         return try history.stringAttribute(TaskColumns.tasksAttribute).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    /// Per task (in the order of `readTasks`), the counted validation targets the evaluation
+    /// batches hold; empty when the run records no tasks.
+    public static func readValidationTokens(_ path: String) throws -> [Int] {
+        let file = try openHistory(path)
+        defer { try? file.close() }
+        let history = try file.openGroup("history")
+        guard try history.hasAttribute(TaskColumns.tokensAttribute) else { return [] }
+        return try history.attributeValues(TaskColumns.tokensAttribute, as: Int.self)
     }
 
     /// The job text recorded in a history.h5 (path of the file or of its run folder).

@@ -1,3 +1,4 @@
+import Corpus
 import Federation
 import Foundation
 import GPT
@@ -16,6 +17,8 @@ public final class HDF5RunStore: RunStore {
     /// How many complete checkpoints to keep (at least 1).
     public let keepCheckpoints: Int
     public let programVersion: String
+    /// The unit of the losses it records: the run's `TextTokenizer.lossUnit`.
+    public let lossUnit: LossUnit
 
     public var historyPath: String { (folder as NSString).appendingPathComponent(RunSchema.historyFile) }
 
@@ -25,11 +28,14 @@ public final class HDF5RunStore: RunStore {
     /// from then on the history is opened without the lock (a reader cannot corrupt it).
     private var historyLockBypassed = false
 
-    /// Creates the run folder (and its parents) if needed.
-    public init(folder: String, keepCheckpoints: Int = 3, programVersion: String = HDF5RunStore.defaultProgramVersion) throws {
+    /// Creates the run folder (and its parents) if needed. `lossUnit` is the run's tokenizer's
+    /// (the byte tokenizer's, nats per byte, unless told).
+    public init(folder: String, keepCheckpoints: Int = 3, programVersion: String = HDF5RunStore.defaultProgramVersion,
+                lossUnit: LossUnit = .natsPerByte) throws {
         self.folder = folder
         self.keepCheckpoints = max(1, keepCheckpoints)
         self.programVersion = programVersion
+        self.lossUnit = lossUnit
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
@@ -64,7 +70,7 @@ public final class HDF5RunStore: RunStore {
         try file.setAttribute("clients_per_round", clientsPerRound)
         let history = try file.createGroup("history")
         try history.setAttribute("description", "one row per round, appended as the run goes")
-        try HistoryTable(group: history, columns: HistorySchema.columns, config: config).create(clientsPerRound: clientsPerRound)
+        try HistoryTable(group: history, columns: HistorySchema.columns, lossUnit: lossUnit).create(clientsPerRound: clientsPerRound)
         try file.close()
     }
 
@@ -163,7 +169,7 @@ public final class HDF5RunStore: RunStore {
         let rounds = try history.openDataset("round").read(as: Int64.self)
         let keep = rounds.firstIndex { $0 > Int64(round) } ?? rounds.count
         if keep < rounds.count {
-            try HistoryTable(group: history, columns: HistorySchema.columns, config: config).truncate(keepingRows: keep)
+            try HistoryTable(group: history, columns: HistorySchema.columns).truncate(keepingRows: keep)
         }
         try BlockVisits.truncate(in: file, afterRound: round)
         try BlockSnapshots.truncate(in: file, afterRound: round)
@@ -180,9 +186,9 @@ public final class HDF5RunStore: RunStore {
         guard record.clients.count <= width else {
             throw HDF5Error(.failed, file: historyPath, "round \(record.round) has \(record.clients.count) clients; the history holds \(width) per row")
         }
-        try HistoryTable(group: history, columns: HistorySchema.columns, config: config).append(record, clientWidth: width)
+        try HistoryTable(group: history, columns: HistorySchema.columns, lossUnit: lossUnit).append(record, clientWidth: width)
         // Rounds that train every block (fedavg, centralized) or the adapters (fedlora) are no block's visit.
-        if let block = record.target.block { try BlockVisits.append(record, block: block, to: file, config: config, width: width) }
+        if let block = record.target.block { try BlockVisits.append(record, block: block, to: file, config: config, lossUnit: lossUnit, width: width) }
         HistoryAppendKillSwitch.step(round: record.round)
         try file.close()
     }
@@ -243,7 +249,7 @@ public final class HDF5RunStore: RunStore {
         try group.setAttribute("end_time", RunSchema.now())
         for attribute in SummarySchema.attributes {
             try group.setAttribute(attribute.name, attribute.read(summary), as: attribute.element)
-            try group.setAttribute(attribute.name + "_units", attribute.units.text(config: config))
+            try group.setAttribute(attribute.name + "_units", attribute.units.text(lossUnit: lossUnit))
             try group.setAttribute(attribute.name + "_description", attribute.description)
         }
         try file.close()
@@ -264,7 +270,7 @@ public final class HDF5RunStore: RunStore {
     public func recordTest(_ scores: EvaluationScores, round: Int) throws {
         let file = try openHistory()
         try AnswerRecords.writeTest(scores, round: round, to: file, tasks: try tasksText(file),
-                                    lossUnits: Units.loss.text(config: config))
+                                    lossUnits: Units.loss.text(lossUnit: lossUnit))
         try file.close()
     }
 
@@ -346,7 +352,7 @@ public final class HDF5RunStore: RunStore {
             if dataset.optional, cells.count == 0 { continue }
             let written = try stateGroup.create(dataset.name, dataset.element, shape: shape, cells: cells)
             try written.setAttribute("description", dataset.description)
-            try written.setAttribute("units", dataset.units.text(config: config))
+            try written.setAttribute("units", dataset.units.text(lossUnit: lossUnit))
         }
 
         // history.h5 as it stood after this round's row, so that a resume can restore a history

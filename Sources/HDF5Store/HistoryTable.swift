@@ -1,5 +1,5 @@
+import Corpus
 import Federation
-import GPT
 
 /// Writes and reads a per-round table (`/history`, or a block's `visits`) by looping over its
 /// `HistoryColumn` declarations.
@@ -11,7 +11,8 @@ import GPT
 struct HistoryTable {
     let group: HDF5Group
     let columns: [HistoryColumn]
-    let config: GPTConfig?
+    /// The unit of the loss columns it creates; nil for a table that is only read or cut back.
+    var lossUnit: LossUnit? = nil
 
     /// Creates the datasets whose width is known before the first round.
     func create(clientsPerRound: Int) throws {
@@ -109,7 +110,8 @@ struct HistoryTable {
 
     private func describe(_ dataset: HDF5Dataset, _ column: HistoryColumn) throws {
         try dataset.setAttribute("description", column.description)
-        try dataset.setAttribute("units", column.units.text(config: config))
+        guard let lossUnit else { preconditionFailure("a history table that creates columns needs the run's loss unit") }
+        try dataset.setAttribute("units", column.units.text(lossUnit: lossUnit))
         guard column.width == .perTask else { return }
         // The group's task names and validation token counts (`TaskColumns.record`) name the columns.
         for name in [TaskColumns.tasksAttribute, TaskColumns.tokensAttribute] where try group.hasAttribute(name) {

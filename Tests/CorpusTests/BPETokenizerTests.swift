@@ -20,6 +20,15 @@ final class BPETokenizerTests: XCTestCase {
         return try BPETokenizer(vocabJSON: try JSONEncoder().encode(vocab), merges: lines.joined(separator: "\n") + "\n")
     }
 
+    /// Only the byte tokenizer's token is a byte: a BPE's losses are per token, even one of 256 ids.
+    func testLossUnitIsPerByteOnlyForTheByteTokenizer() throws {
+        XCTAssertEqual(ByteTokenizer().lossUnit, .natsPerByte)
+        let bpe = try tokenizer(merges: [], endOfText: false)
+        XCTAssertEqual(bpe.vocabularySize, 256)
+        XCTAssertEqual(bpe.lossUnit, .natsPerToken)
+        XCTAssertEqual((bpe as any TextTokenizer).lossUnit, .natsPerToken)
+    }
+
     /// The pre-tokens of `text`, as strings.
     func pieces(_ text: String) -> [String] {
         let bytes = Array(text.utf8)

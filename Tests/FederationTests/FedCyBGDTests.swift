@@ -32,7 +32,8 @@ final class FedCyBGDTests: XCTestCase {
         let summary = try XCTUnwrap(FedCyBGD.run(settings: settings, corpus: corpus, initial: start,
                                                  transport: LocalTransport(), store: store, jobText: "tiny", observer: nil, probe: SystemProcessProbe()))
         XCTAssertEqual(store.records.map(\.target), [0, 1, 2, 3, 0, 1, 2, 3].map(RoundTarget.block))
-        XCTAssertEqual(store.records.map(\.clients), [[0], [1], [2], [3], [0], [1], [2], [3]])
+        // 4 clients, 4 blocks, k = 1: the rotation skips a turn each cycle so blocks meet other clients.
+        XCTAssertEqual(store.records.map(\.clients), [[0], [1], [2], [3], [1], [2], [3], [0]])
         let layout = start.layout
         var previous = before
         for (index, checkpoint) in store.checkpoints.prefix(8).enumerated() {

@@ -54,7 +54,8 @@ final class RoundOptionsRunTests: XCTestCase {
         settings.updateNormGuard = UpdateNormGuard.Configuration(bound: .medianMultiple(10), warmup: 2, window: 32)
         let corpus = try TinyRun.corpus()
         let initial = TinyRun.initial(settings)
-        // Rank 2 hosts clients 1 and 3; client 3 trains in round 4 (block 3) and round 8 (block 3).
+        // Rank 2 hosts clients 1 and 3; client 3 trains in round 4 (block 3) and, the rotation moved
+        // on by one in the second cycle (4 clients, 4 blocks, k = 1), in round 7 (block 2).
         let bodyTag = 2 * 3 + 1
         let (store, _) = try TinyRun.runThreaded(ranks: 3, settings: settings, corpus: corpus) { rank, transport in
             guard rank == 2 else { return }
@@ -65,7 +66,8 @@ final class RoundOptionsRunTests: XCTestCase {
                 return values.withUnsafeBytes { Array($0) }
             }
         }
-        XCTAssertEqual(store.records.map(\.rejectedUploads), [0, 0, 0, 1, 0, 0, 0, 1])
+        XCTAssertEqual(store.records.map(\.clients), [[0], [1], [2], [3], [1], [2], [3], [0]])
+        XCTAssertEqual(store.records.map(\.rejectedUploads), [0, 0, 0, 1, 0, 0, 1, 0])
         let block = initial.layout.blocks[3].range
         XCTAssertEqual(store.checkpoints[2].parameters[block], store.checkpoints[3].parameters[block], "the block stays as it was")
         XCTAssertEqual(store.records[3].updateNorm, 0)

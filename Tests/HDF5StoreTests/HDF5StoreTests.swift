@@ -1,3 +1,4 @@
+import Corpus
 import Federation
 import Foundation
 import GPT
@@ -110,6 +111,15 @@ class RunFolderTestCase: XCTestCase {
     }
 }
 
+/// A tokenizer that is not the byte tokenizer, with the protocol's loss unit.
+private struct TwoTokenTokenizer: TextTokenizer {
+    var vocabularySize: Int { 2 }
+    var endOfText: TokenID? { nil }
+    var fingerprint: UInt64 { 2 }
+    func encode(utf8 bytes: [UInt8]) -> [TokenID] { bytes.map { TokenID($0 & 1) } }
+    func decode(_ ids: [TokenID]) -> String { ids.map(String.init).joined() }
+}
+
 final class HDF5HistoryTests: RunFolderTestCase {
     func testSHA256MatchesKnownDigests() {
         XCTAssertEqual(SHA256.hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
@@ -118,6 +128,26 @@ final class HDF5HistoryTests: RunFolderTestCase {
                        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         XCTAssertEqual(SHA256.hex(String(repeating: "a", count: 1000)),
                        "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+    }
+
+    /// A loss's units come from the run's tokenizer, not from the vocabulary size: a byte model
+    /// with `model.vocab` above 256 still measures nats per byte, any other tokenizer nats per token, even at vocabulary 256.
+    func testLossUnitsAreTheTokenizersWhateverTheVocabulary() throws {
+        let wide = GPTConfig(vocabSize: 512, contextLength: 16, embedDim: 16, layers: 2, heads: 2)
+        let narrow = GPTConfig(vocabSize: 256, contextLength: 16, embedDim: 16, layers: 2, heads: 2)
+        for (config, tokenizer, expected) in [(wide, ByteTokenizer() as any TextTokenizer, "nats/byte"),
+                                              (narrow, TwoTokenTokenizer(), "nats/token")] {
+            let runFolder = (folder as NSString).appendingPathComponent("\(config.vocabSize)")
+            let store = try HDF5RunStore(folder: runFolder, lossUnit: tokenizer.lossUnit)
+            try store.begin(jobText: job, parameterCount: 1, config: config, clientsPerRound: 3)
+            try store.finish(RunSummary(rounds: 0, clients: 1, parameterCount: 1, totalBytesDown: 0, totalBytesUp: 0,
+                                        totalBytesBroadcast: 0, tokensTrained: 0, initialEvalLoss: 1, finalEvalLoss: 1,
+                                        wallSeconds: 0, serverCPUSeconds: 0))
+            let file = try HDF5File.open(store.historyPath)
+            XCTAssertEqual(try file.openGroup("history").openDataset("eval_loss").stringAttribute("units"), expected)
+            XCTAssertEqual(try file.openGroup("summary").stringAttribute("final_eval_loss_units"), expected)
+            try file.close()
+        }
     }
 
     func testHistoryRoundTrip() throws {
@@ -144,7 +174,7 @@ final class HDF5HistoryTests: RunFolderTestCase {
         XCTAssertEqual(try history.memberNames().sorted(), plain.map(\.name).sorted())
         for column in plain {
             let dataset = try history.openDataset(column.name)
-            XCTAssertEqual(try dataset.stringAttribute("units"), column.units.text(config: nil))
+            XCTAssertEqual(try dataset.stringAttribute("units"), column.units.text(lossUnit: .natsPerByte))
             XCTAssertFalse(try dataset.stringAttribute("description").isEmpty)
         }
         XCTAssertEqual(try history.openDataset("clients").shape(), [5, 3])

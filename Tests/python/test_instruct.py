@@ -5,6 +5,7 @@ import collections
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -112,11 +113,12 @@ def write_data(tmp):
     return path, good
 
 
-def train(tmp, ranks=None, bad="skip", pack="false", tokenizer=""):
+def train(tmp, ranks=None, bad="skip", pack="false", tokenizer="", data=None):
+    """Trains on `data` (the file write_data writes when None)."""
     if not os.access(BINARY, os.X_OK):
         pytest.fail(f"no fedcybgd binary at {BINARY}; run 'make test', which builds it")
     tmp.mkdir(parents=True, exist_ok=True)
-    data, good = write_data(tmp)
+    data, good = write_data(tmp) if data is None else (data, None)
     job = tmp / "job.toml"
     job.write_text(JOB.format(output=tmp / "runs", corpus=data, bad=bad, pack=pack, tokenizer=tokenizer))
     command = [BINARY, "train", str(job)]
@@ -146,6 +148,45 @@ def test_stop_mode_names_the_first_bad_line_and_writes_nothing(tmp_path):
     assert f"{data}:{BAD_LINES[0]}: not valid JSON" in lines[0]
     assert "data.bad_records" in lines[0]
     assert not run.exists() or not any(run.iterdir()), list(run.iterdir())
+
+
+def test_record_that_is_not_utf8_is_stopped_on_or_skipped(tmp_path):
+    """JSON text is UTF-8: a record holding bytes 0xFF 0xFE is a bad record, not trained on."""
+    lines = [line.encode() for n, line in enumerate(records(), 1) if n not in BAD_LINES]
+    lines.insert(2, b'{"task": "define", "instruction": "Define x.", "output": "y \xff\xfe"}')
+    data = tmp_path / "data.jsonl"
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    done, run, _, _ = train(tmp_path / "stop", bad="stop", data=data)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"{data}:3: not UTF-8 — " in lines[0], done.stderr
+    assert not run.exists() or not any(run.iterdir()), list(run.iterdir())
+    done, run, _, _ = train(tmp_path / "skip", data=data)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"skipped 1 bad record of {data}" in done.stdout
+    with h5py.File(run / "partition.h5", "r") as f:
+        assert f.attrs["skipped_records"] == 1
+        assert f["skipped/line"][()].tolist() == [3]
+        assert bytes(f["skipped/reason_utf8"][()]).decode() == "not UTF-8"
+
+
+def test_inspect_says_a_task_has_no_validation_records_instead_of_nan(tmp_path):
+    """A task of one record keeps it for training (validation_fraction 0.2 of 1 rounds to 0)."""
+    lines = [line for n, line in enumerate(records(), 1) if n not in BAD_LINES]
+    lines.append(json.dumps({"task": "lonely", "instruction": "Say one.", "output": "one"}))
+    data = tmp_path / "data.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    done, run, _, _ = train(tmp_path / "run", data=data)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    with h5py.File(run / "history.h5", "r") as f:
+        tasks = f["history"].attrs["tasks"].split("\n")
+        assert f["history"].attrs["validation_tokens"].tolist()[tasks.index("lonely")] == 0
+    shown = subprocess.run([BINARY, "inspect", str(run)], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"^\s+lonely\s+no validation records evaluated$", shown.stdout, re.M), shown.stdout
+    assert re.search(r"^\s+define\s+\d+\.\d{4}\s", shown.stdout, re.M), shown.stdout
+    rows = [line for line in shown.stdout.splitlines() if re.match(r"^\s+(lonely|define|translate|chat)\s", line)]
+    assert len(rows) == 4 and not any("nan" in row for row in rows), shown.stdout
 
 
 def test_skip_mode_counts_bad_records_and_totals_count_responses_only(tmp_path):

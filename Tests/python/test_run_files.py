@@ -5,7 +5,7 @@ import subprocess
 import h5py
 import numpy as np
 
-from conftest import TINY_JOB
+from conftest import TINY_JOB, run_job
 
 HISTORY_COLUMNS = {
     "round": np.int64, "cycle": np.int32, "block": np.int32, "clients": np.int32,
@@ -44,6 +44,19 @@ def test_history_has_one_row_per_round_with_described_columns(single_rank_run):
         np.testing.assert_array_equal(history["round"][()], np.arange(1, ROUNDS + 1))
         np.testing.assert_array_equal(history["block"][()], np.arange(ROUNDS) % (LAYERS + 2))
         assert history["train_loss"].attrs["units"] == "nats/byte"
+
+
+def test_a_byte_model_with_a_larger_vocabulary_measures_nats_per_byte(tmp_path):
+    """The loss unit is the tokenizer's: model.vocab = 512 with the byte tokenizer is still per byte."""
+    job = TINY_JOB.replace("heads = 2\n", "heads = 2\nvocab = 512\n").replace("rounds = 9", "rounds = 2")
+    run, stdout = run_job(tmp_path, None, job)
+    assert re.search(r"eval loss \S+ → \S+ nats/byte;", stdout), stdout
+    assert "nats/token" not in stdout
+    with h5py.File(run / "history.h5", "r") as f:
+        assert f["history/eval_loss"].attrs["units"] == "nats/byte"
+        assert f["summary"].attrs["final_eval_loss_units"] == "nats/byte"
+    with h5py.File(sorted(run.glob("checkpoint-*.h5"))[-1], "r") as f:
+        assert f["model"].attrs["vocab_size"] == 512
 
 
 def parse_progress(stdout):

@@ -59,7 +59,7 @@ extension TrainingSession {
         }
         if resume {
             let store = try HDF5RunStore(folder: plan.runFolder, keepCheckpoints: plan.job.keepCheckpoints,
-                                         programVersion: FedCyBGDCommand.version)
+                                         programVersion: FedCyBGDCommand.version, lossUnit: plan.model.tokenizer.lossUnit)
             if let checkpoint = try store.latestCheckpoint(passedOver: CheckpointChoice.passingOver) {
                 return try loadResume(plan: plan, corpus: corpus, layout: layout, store: store, checkpoint: checkpoint)
             }
@@ -113,7 +113,7 @@ extension TrainingSession {
         if replace || resume, RunFolder.holdsRun(plan.runFolder) { try RunFolder.clear(plan.runFolder, keeping: lock) }
         startup.created = RunFolder.runFiles(plan.runFolder).filter { !FileManager.default.fileExists(atPath: $0) }
         let store = try plan.savingRunFiles(HDF5RunStore(folder: plan.runFolder, keepCheckpoints: plan.job.keepCheckpoints,
-                                                         programVersion: FedCyBGDCommand.version))
+                                                         programVersion: FedCyBGDCommand.version, lossUnit: plan.model.tokenizer.lossUnit))
         let partitioned = run.corpus
         try PartitionRecord.write(folder: plan.runFolder, scheme: plan.partition.name, clientNames: partitioned.corpus.clients.map(\.name),
                                   clientTokens: partitioned.corpus.clients.map(\.data.countedTokens), labels: partitioned.labels,

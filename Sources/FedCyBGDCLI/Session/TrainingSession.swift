@@ -81,7 +81,7 @@ struct TrainingSession {
         let summary = try abortingOtherRanksOnFailure(transport, prepared: prepared, startup: startup) { try FedCyBGD.run(
             settings: prepared.plan.settings, corpus: prepared.corpus, initial: prepared.initial,
             transport: transport, store: prepared.store, jobText: prepared.plan.job.effectiveTOML,
-            observer: transport.rank == 0 ? ProgressPrinter(layout: prepared.initial.layout) : nil,
+            observer: transport.rank == 0 ? ProgressPrinter(layout: prepared.initial.layout, lossUnit: prepared.plan.model.tokenizer.lossUnit) : nil,
             probe: SystemProcessProbe(), resuming: prepared.resuming, stopRequested: { StopSignals.requested != nil }) }
         guard transport.rank == 0, let summary else { return }
         let folder = prepared.plan.runFolder

@@ -51,7 +51,32 @@ public struct CycleSchedule: Sendable {
 
     /// The k clients of the round, in aggregation order.
     public func clients(ofRound round: Int) -> [Int] {
-        settings.clientSelection.clients(round: round, count: clientCount, k: settings.clientsPerRound, seed: settings.seed)
+        // Only a schedule that trains one block per round can tie blocks to clients.
+        settings.clientSelection.clients(round: round, count: clientCount, k: settings.clientsPerRound, seed: settings.seed,
+                                         cycleLength: settings.algorithm.trainsOneBlock ? cycleLength : 1)
+    }
+
+    /// The blocks that within the first `rounds` rounds never train with some client although
+    /// the default block order and client selection (ascending, cyclic) would give them every
+    /// client in as many rounds: those a chosen `train.block_order` or `train.client_selection`
+    /// still ties to some clients. Empty with the defaults, and for the algorithms whose every
+    /// round trains every block.
+    public func blocksTiedToClients(rounds: Int) -> [Int] {
+        guard settings.algorithm.trainsOneBlock, settings.blockOrder != .ascending || settings.clientSelection != .cyclic,
+              (rounds / cycleLength + 1) * settings.clientsPerRound >= clientCount else { return [] }
+        var defaults = settings
+        defaults.blockOrder = .ascending
+        defaults.clientSelection = .cyclic
+        let tied = CycleSchedule(settings: defaults, clientCount: clientCount).unitsMeetingEveryClient(rounds: rounds)
+            .subtracting(unitsMeetingEveryClient(rounds: rounds))
+        return Set(tied.map(units.block(ofUnit:))).sorted()
+    }
+
+    /// The units that train with every client within the first `rounds` rounds.
+    func unitsMeetingEveryClient(rounds: Int) -> Set<Int> {
+        var met: [Int: Set<Int>] = [:]
+        for round in stride(from: 1, through: rounds, by: 1) { met[unit(ofRound: round), default: []].formUnion(clients(ofRound: round)) }
+        return Set(met.filter { $0.value.count == clientCount }.keys)
     }
 
     /// The round's plan, as the server makes it.
