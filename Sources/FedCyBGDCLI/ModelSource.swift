@@ -148,12 +148,11 @@ struct ModelSource {
         for k in llamaKeys where k.mine != nil && k.mine != k.theirs {
             throw JobFileError(job.path, "model.\(k.key) = \(k.mine!) but \(origin) has \(k.hf) = \(k.theirs); the shape of a model.init \(source) comes from \(origin), so remove model.\(k.key)")
         }
-        let gpt2 = c.architecture == .gpt2
         let pairs: [(key: String, mine: Int?, theirs: Int, hf: String)] = [
-            ("layers", job.layers, c.layers, gpt2 ? "n_layer" : "num_hidden_layers"),
-            ("width", job.width, c.embedDim, gpt2 ? "n_embd" : "hidden_size"),
-            ("heads", job.heads, c.heads, gpt2 ? "n_head" : "num_attention_heads"),
-            ("context", job.context, c.contextLength, gpt2 ? "n_positions" : "max_position_embeddings"),
+            ("layers", job.layers, c.layers, c.configName(.layers)),
+            ("width", job.width, c.embedDim, c.configName(.embedDim)),
+            ("heads", job.heads, c.heads, c.configName(.heads)),
+            ("context", job.context, c.contextLength, c.configName(.contextLength)),
         ]
         let setByJob = ["layers": job.isSet(\.layers), "width": job.isSet(\.width), "heads": job.isSet(\.heads), "context": job.isSet(\.context)]
         let conflicts = pairs.filter { setByJob[$0.key] == true && $0.mine != $0.theirs }
@@ -162,7 +161,7 @@ struct ModelSource {
             throw JobFileError(job.path, "\(list.joined(separator: "; ")); the shape of a model.init \(source) comes from \(origin), so remove these keys")
         }
         guard job.sequence <= c.contextLength else {
-            throw JobFileError(job.path, "'train.sequence' \(job.sequence) is longer than the model's \(gpt2 ? "n_positions" : "max_position_embeddings") \(c.contextLength); lower train.sequence")
+            throw JobFileError(job.path, "'train.sequence' \(job.sequence) is longer than the model's \(c.configName(.contextLength)) \(c.contextLength); lower train.sequence")
         }
     }
 

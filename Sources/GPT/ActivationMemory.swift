@@ -31,34 +31,14 @@ public enum ActivationMemory {
         }
 
         /// One layer's own buffers: kept for backward (`trains` or for input gradients only), or a
-        /// reused scratch layer. A Llama scratch layer made after kept layers reuses their shared
-        /// gated-product buffer (`sharesScratch`).
+        /// reused scratch layer (`sharesScratch`: made after kept layers), as the family allocates them.
         func layer(kept: Bool, trains: Bool = true, sharesScratch: Bool = false) -> Double {
-            let c = config, maps = kept ? batch * Double(c.heads) * seq : 0  // attention's row log-sum-exps
-            switch c.architecture {
-            case .gpt2: return (kept ? 15 * n : 11 * n) + 4 * rows + maps
-            case .llama:
-                let attention = rows * Double(c.attentionWidth), hidden = rows * Double(c.intermediateSize)
-                let ownsInputs = !kept || trains
-                return n + 2 * rows + rows * Double(c.qkvWidth) + maps + 2 * hidden
-                    + (ownsInputs ? 2 * n + attention : 0) + (kept || sharesScratch ? 0 : hidden)
-            }
+            config.family.layerFloats(self, kept: kept, trains: trains, sharesScratch: sharesScratch)
         }
 
-        /// Buffers the layers of one trainer share: backward scratch, the recomputed activation of
-        /// kept layers (Llama's gated product), and Llama's repeated key/value heads and the inputs
-        /// of kept layers that do not train.
+        /// Buffers the layers of one trainer share, as the family's layer factory allocates them.
         func shared(backward: Bool, anyKept: Bool, anyKeptFrozen: Bool, anyLayer: Bool) -> Double {
-            let c = config
-            switch c.architecture {
-            case .gpt2:
-                return backward ? 8 * n + slots * map : 0
-            case .llama:
-                let attention = rows * Double(c.attentionWidth), hidden = rows * Double(c.intermediateSize)
-                let scratch = rows * Double(c.qkvWidth) + (groups ? 3 * attention : 0) + attention + 3 * hidden + slots * map
-                return (backward ? scratch : 0) + (anyKept ? hidden : 0) + (groups && anyLayer ? 3 * attention : 0)
-                    + (anyKeptFrozen ? 2 * n + attention : 0)
-            }
+            config.family.sharedFloats(self, backward: backward, anyKept: anyKept, anyKeptFrozen: anyKeptFrozen, anyLayer: anyLayer)
         }
     }
 

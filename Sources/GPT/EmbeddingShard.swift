@@ -41,7 +41,7 @@ public struct EmbeddingShard: Hashable, Sendable {
     /// The largest shard's floats, computed without building the layout (in Double), for sizing a job.
     public static func largestFloats(_ config: GPTConfig, shards: Int) -> Double {
         let v = config.vocabSize, c = Double(config.embedDim), s = max(1, min(shards, maximumCount(vocab: v)))
-        let positions = config.architecture == .gpt2 ? Double(config.contextLength) * c : 0
+        let positions = config.family.learnsPositions ? Double(config.contextLength) * c : 0
         return (0..<s).map { i -> Double in
             let shard = EmbeddingShard(index: i, of: s)
             return Double(shard.rows(vocab: v).count) * c + (shard.holdsPositions ? positions : 0)

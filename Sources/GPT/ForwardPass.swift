@@ -1,22 +1,25 @@
 import Kernels
 
-/// The parts of the forward pass around the layers, shared by the trainer and the evaluator: the
-/// embedding, the final norm and the checks on token batches. GPT-2 and Llama differ here only in
-/// position embeddings and in LayerNorm against RMSNorm.
+/// The parts of the forward pass around the layers, shared by the trainer, the evaluator and the
+/// cached decoder: the embedding, the final norm and the checks on token batches. The family says
+/// whether block 0 holds learned positions and which norm comes last.
 enum ForwardPass {
-    /// The token embeddings, plus GPT-2's position embeddings, into `out` [B*T, C].
-    static func embed(_ p: ParameterBuffer, tokens: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>, _ d: Dims) {
+    /// The token embeddings, plus learned position embeddings when the family has them (from position
+    /// `positionOffset` on), into `out` [B*T, C].
+    static func embed(_ p: ParameterBuffer, tokens: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>, _ d: Dims,
+                      positionOffset: Int = 0) {
         let wte = p.base + p.layout.blocks[0].range.lowerBound
-        let wpe: UnsafePointer<Float>? = d.config.architecture == .gpt2 ? UnsafePointer(wte + d.vocab * d.channels) : nil
+        let wpe: UnsafePointer<Float>? = d.config.family.learnsPositions
+            ? UnsafePointer(wte + (d.vocab + positionOffset) * d.channels) : nil
         embeddingForward(out: out, tokens: tokens, wte: wte, wpe: wpe, batch: d.batch, seq: d.seq, channels: d.channels)
     }
 
-    /// Backward of `embed` into block 0's gradient (`dwte` first, then GPT-2's `dwpe`), or with
-    /// `shard` into that shard's gradient (its token rows, then `dwpe` if the shard holds it).
+    /// Backward of `embed` into block 0's gradient (`dwte` first, then the learned positions' `dwpe`),
+    /// or with `shard` into that shard's gradient (its token rows, then `dwpe` if the shard holds it).
     static func embedBackward(gradient: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
                               tokens: UnsafePointer<Int32>, shard: EmbeddingShard?, _ d: Dims) {
         let rows = shard?.rows(vocab: d.vocab) ?? 0..<d.vocab
-        let positions = d.config.architecture == .gpt2 && (shard?.holdsPositions ?? true)
+        let positions = d.config.family.learnsPositions && (shard?.holdsPositions ?? true)
         let dwpe: UnsafeMutablePointer<Float>? = positions ? gradient + rows.count * d.channels : nil
         embeddingBackward(dwte: gradient, dwpe: dwpe, dout: dout, tokens: tokens, batch: d.batch, seq: d.seq,
                           channels: d.channels, vocabRows: shard == nil ? nil : rows)
@@ -43,14 +46,9 @@ enum ForwardPass {
         _ p: ParameterBuffer, input: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
         mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, _ d: Dims
     ) {
-        let norm = p.base + p.layout.blocks[d.layers + 1].range.lowerBound
-        switch d.config.architecture {
-        case .gpt2:
-            layerNormForward(out: out, mean: mean, rstd: rstd, inp: input, weight: norm, bias: norm + d.channels,
-                             rows: d.rows, dim: d.channels, eps: d.eps)
-        case .llama:
-            rmsNormForward(out: out, rstd: rstd, inp: input, weight: norm, rows: d.rows, dim: d.channels, eps: d.eps)
-        }
+        let norm = p.base + p.layout.blocks[d.config.finalNormBlock].range.lowerBound
+        d.config.family.finalNorm.forward(out: out, mean: mean, rstd: rstd, inp: input, weight: norm,
+                                          rows: d.rows, dim: d.channels, eps: d.eps)
     }
 
     /// Backward of `finalNorm`: `dinp` accumulated when given, the norm's weight (and bias) gradient
@@ -59,15 +57,9 @@ enum ForwardPass {
         _ p: ParameterBuffer, dinp: UnsafeMutablePointer<Float>?, gradient: UnsafeMutablePointer<Float>?,
         dout: UnsafePointer<Float>, input: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, _ d: Dims
     ) {
-        let norm = p.base + p.layout.blocks[d.layers + 1].range.lowerBound
-        switch d.config.architecture {
-        case .gpt2:
-            layerNormBackward(dinp: dinp, dweight: gradient, dbias: gradient.map { $0 + d.channels }, dout: dout, inp: input,
-                              weight: norm, mean: mean, rstd: rstd, rows: d.rows, dim: d.channels)
-        case .llama:
-            rmsNormBackward(dinp: dinp, dweight: gradient, dout: dout, inp: input, weight: norm, rstd: rstd,
-                            rows: d.rows, dim: d.channels)
-        }
+        let norm = p.base + p.layout.blocks[d.config.finalNormBlock].range.lowerBound
+        d.config.family.finalNorm.backward(dinp: dinp, gradient: gradient, dout: dout, inp: input, weight: norm,
+                                           mean: mean, rstd: rstd, rows: d.rows, dim: d.channels)
     }
 
     /// Checks the batch's shape and that every token is in the vocabulary.

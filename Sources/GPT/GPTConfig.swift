@@ -1,6 +1,6 @@
 import Kernels
 
-/// The decoder-only model families this engine computes.
+/// The decoder-only model families this engine computes; `family` gives each one's code (`Families/`).
 public enum Architecture: String, Codable, Hashable, Sendable, CaseIterable {
     /// GPT-2: learned positions, LayerNorm, GELU MLP, biases, head tied to the token embedding.
     case gpt2
@@ -8,8 +8,8 @@ public enum Architecture: String, Codable, Hashable, Sendable, CaseIterable {
     case llama
 }
 
-/// The shape of a model: GPT-2 or Llama. The GPT-2 initializer fills the Llama-only fields with the
-/// values GPT-2 implies (one key/value head per query head, a 4C MLP, a tied head).
+/// The shape of a model: GPT-2 or Llama (`GPTConfig.llama`). The GPT-2 initializer fills the Llama-only
+/// fields with the values GPT-2 implies (one key/value head per query head, a 4C MLP, a tied head).
 public struct GPTConfig: Codable, Hashable, Sendable {
     public var architecture: Architecture
     public var vocabSize: Int
@@ -43,24 +43,11 @@ public struct GPTConfig: Codable, Hashable, Sendable {
         ropeTheta = 10_000; ropeScaling = nil; tiedHead = true
     }
 
-    /// A Llama shape; `headDim` defaults to embedDim / heads as in transformers.
-    public static func llama(
-        vocabSize: Int, contextLength: Int, embedDim: Int, layers: Int, heads: Int, keyValueHeads: Int,
-        intermediateSize: Int, headDim: Int? = nil, ropeTheta: Double = 10_000, ropeScaling: RopeScaling? = nil,
-        rmsNormEpsilon: Float = 1e-5, tiedHead: Bool = false
-    ) -> GPTConfig {
-        var c = GPTConfig(vocabSize: vocabSize, contextLength: contextLength, embedDim: embedDim, layers: layers,
-                          heads: heads, layerNormEpsilon: rmsNormEpsilon)
-        c.architecture = .llama
-        c.keyValueHeads = keyValueHeads
-        c.headDim = headDim ?? (heads > 0 ? embedDim / heads : 0)
-        c.intermediateSize = intermediateSize
-        c.ropeTheta = ropeTheta; c.ropeScaling = ropeScaling; c.tiedHead = tiedHead
-        return c
-    }
+    /// The model's trainable blocks: 0 = embeddings, 1...layers = the transformer layers, layers + 1 =
+    /// the final norm (with an untied head). The one count `ParameterLayout` and Federation ask.
+    public var blockCount: Int { layers + 2 }
 
-    /// Index of the final norm's block (blocks are 0 = embeddings, 1...layers, layers + 1 = final norm,
-    /// with Llama's untied lm_head).
+    /// Index of the final block: the final norm, and the head when it is untied.
     public var finalNormBlock: Int { layers + 1 }
 
     /// Width of the attention's output (query heads × head size).
@@ -69,47 +56,14 @@ public struct GPTConfig: Codable, Hashable, Sendable {
     /// Width of the packed query, key and value rows.
     public var qkvWidth: Int { (heads + 2 * keyValueHeads) * headDim }
 
-    /// Throws `GPTError.invalidConfig` unless every size is positive and the heads fit the width.
+    /// Throws `GPTError.invalidConfig`, naming the family's config key, unless every size is positive
+    /// and the heads fit the width.
     public func validate() throws {
-        switch architecture {
-        case .gpt2: try validateGPT2()
-        case .llama: try validateLlama()
-        }
+        try family.validate(self)
         if !(layerNormEpsilon > 0) {
-            let key = architecture == .gpt2 ? "layer_norm_epsilon" : "rms_norm_eps"
-            throw GPTError.invalidConfig("\(key) must be positive, found \(layerNormEpsilon)")
+            throw GPTError.invalidConfig("\(configName(.normEpsilon)) must be positive, found \(layerNormEpsilon)")
         }
     }
-
-    private func validateGPT2() throws {
-        let sizes = [("vocab_size", vocabSize), ("n_positions", contextLength), ("n_embd", embedDim),
-                     ("n_layer", layers), ("n_head", heads)]
-        for (key, value) in sizes where value <= 0 {
-            throw GPTError.invalidConfig("\(key) must be positive, found \(value)")
-        }
-        if embedDim % heads != 0 {
-            throw GPTError.invalidConfig("n_embd (\(embedDim)) must be divisible by n_head (\(heads))")
-        }
-    }
-
-    private func validateLlama() throws {
-        let sizes = [("vocab_size", vocabSize), ("max_position_embeddings", contextLength), ("hidden_size", embedDim),
-                     ("num_hidden_layers", layers), ("num_attention_heads", heads),
-                     ("num_key_value_heads", keyValueHeads), ("head_dim", headDim), ("intermediate_size", intermediateSize)]
-        for (key, value) in sizes where value <= 0 {
-            throw GPTError.invalidConfig("\(key) must be positive, found \(value)")
-        }
-        if heads % keyValueHeads != 0 {
-            throw GPTError.invalidConfig("num_key_value_heads (\(keyValueHeads)) must divide num_attention_heads (\(heads))")
-        }
-        if headDim % 2 != 0 {
-            throw GPTError.invalidConfig("head_dim (\(headDim)) must be even for rotary position embedding")
-        }
-        if !(ropeTheta > 0) { throw GPTError.invalidConfig("rope_theta must be positive, found \(ropeTheta)") }
-    }
-
-    /// The model's name for messages: "GPT-2" or "Llama".
-    public var familyName: String { architecture == .gpt2 ? "GPT-2" : "Llama" }
 }
 
 /// Errors from loading, saving and checking models.

@@ -24,7 +24,7 @@ public final class GPTEvaluator {
         dims = d
         let n = d.rows * d.channels
         residualA = storage.make(n); residualB = storage.make(n)
-        layer = config.architecture.layerFactory(storage: storage, dims: d, backward: false, dln: residualB)
+        layer = config.family.layerFactory(storage: storage, dims: d, backward: false, dln: residualB)
             .makeLayer(out: residualB, keepForBackward: false, trains: false)
         lnf = storage.make(n); lnfMean = storage.make(d.rows); lnfRstd = storage.make(d.rows)
         logitsChunk = storage.make(d.headChunkRows * d.vocab)
@@ -84,7 +84,7 @@ public final class GPTEvaluator {
     /// Logits for rows r0..<r0+rows into `logitsChunk`; with targets, their summed loss and count.
     func headChunk(_ p: ParameterBuffer, _ r0: Int, _ rows: Int, targets: UnsafePointer<Int32>?) -> (Double, Int) {
         let d = dims
-        tiedHeadForward(logits: logitsChunk, inp: lnf + r0 * d.channels, wte: p.base + p.layout.headOffset, rows: rows, dim: d.channels, vocab: d.vocab)
+        headForward(logits: logitsChunk, inp: lnf + r0 * d.channels, head: p.base + p.layout.headOffset, rows: rows, dim: d.channels, vocab: d.vocab)
         guard let targets else { return (0, 0) }
         let r = crossEntropy(logits: logitsChunk, targets: targets, rows: rows, vocab: d.vocab, gradientScale: nil)
         return (r.sum, r.count)

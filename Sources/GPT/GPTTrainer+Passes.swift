@@ -65,11 +65,11 @@ extension GPTTrainer {
         var r0 = 0
         while r0 < d.rows {
             let rows = min(d.headChunkRows, d.rows - r0)
-            tiedHeadForward(logits: logits, inp: lnf + r0 * c, wte: head, rows: rows, dim: c, vocab: d.vocab)
+            headForward(logits: logits, inp: lnf + r0 * c, head: head, rows: rows, dim: c, vocab: d.vocab)
             total += crossEntropy(logits: logits, targets: targets + r0, rows: rows, vocab: d.vocab, gradientScale: scale).sum
             if training {
-                tiedHeadBackward(dinp: dln + r0 * c, dwte: dhead, dlogits: logits, inp: lnf + r0 * c, wte: head,
-                                 rows: rows, dim: c, vocab: d.vocab, vocabRows: headRows)
+                headBackward(dinp: dln + r0 * c, dhead: dhead, dlogits: logits, inp: lnf + r0 * c, head: head,
+                             rows: rows, dim: c, vocab: d.vocab, vocabRows: headRows)
             }
             r0 += rows
         }

@@ -4,7 +4,7 @@ import Kernels
 /// Gradients and optimizer state exist only for the trainable blocks; the backward pass stops
 /// at the lowest trainable block and activations are kept only from there up.
 ///
-/// One trainer serves both architectures; their layers differ behind `DecoderLayer` (GPT2Layer.swift,
+/// One trainer serves both families; their layers differ behind `DecoderLayer` (GPT2Layer.swift,
 /// LlamaLayer.swift). Blocks: 0 = embeddings, 1...L = transformer layers, L+1 = final norm (with
 /// Llama's untied lm_head). A tied head's weight gradient is added to the embedding's only when
 /// block 0 is trainable; the head's input gradient is always computed when anything below it trains.
@@ -94,7 +94,7 @@ public final class GPTTrainer {
         let training = !trainableBlocks.isEmpty
         let storesLayers = (storedFrom..<config.layers).contains { !skippedLayers.contains($0) }
         dres = storage.make(training ? n : 0); dln = storage.make(training ? n : 0)
-        let factory = config.architecture.layerFactory(storage: storage, dims: d, backward: training && storesLayers, dln: dln)
+        let factory = config.family.layerFactory(storage: storage, dims: d, backward: training && storesLayers, dln: dln)
         let acts = Self.layers(factory, storage: storage, dims: d, storedFrom: storedFrom, skipped: skippedLayers,
                                trainable: trainableBlocks)
         residuals = acts.residuals; stored = acts.stored; frozenScratch = acts.frozenScratch; spareResidual = acts.spare

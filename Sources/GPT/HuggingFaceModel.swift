@@ -3,15 +3,15 @@ import Foundation
 /// Models in Hugging Face layout, either family: `config.json` (its `model_type` says which) and
 /// `model.safetensors`, with the tensor names and shapes of `ParameterLayout`.
 public enum HuggingFaceModel {
-    /// Parses a `config.json` of model_type "gpt2" or "llama".
+    /// Parses a `config.json` by its `model_type` ("gpt2" when absent, as older GPT-2 configs are).
     public static func config(json data: Data) throws -> GPTConfig {
         let root = try rootObject(data)
-        switch root["model_type"]?.stringValue {
-        case "llama"?: return try HuggingFaceLlama.config(root)
-        case "gpt2"?, nil: return try HuggingFaceGPT2.config(json: data)
-        case let other?:
-            throw GPTError.invalidConfig("model_type is \"\(other)\"; only \"gpt2\" and \"llama\" are supported")
+        let type = root["model_type"]?.stringValue ?? Architecture.gpt2.family.modelType
+        guard let architecture = Architecture(modelType: type) else {
+            let known = Architecture.allCases.map { "\"\($0.family.modelType)\"" }.joined(separator: " and ")
+            throw GPTError.invalidConfig("model_type is \"\(type)\"; only \(known) are supported")
         }
+        return try architecture.family.config(huggingFace: root)
     }
 
     /// The top-level object of a `config.json`.
@@ -28,17 +28,9 @@ public enum HuggingFaceModel {
         return try config(json: data)
     }
 
-    /// A `config.json` text transformers loads as GPT2LMHeadModel or LlamaForCausalLM.
+    /// A `config.json` text transformers loads as the family's model class (GPT2LMHeadModel, LlamaForCausalLM).
     public static func configJSON(_ config: GPTConfig, bos: Int? = nil, eos: Int? = nil) -> String {
-        switch config.architecture {
-        case .llama: return HuggingFaceLlama.configJSON(config, bos: bos, eos: eos)
-        case .gpt2:
-            var text = HuggingFaceGPT2.configJSON(config)
-            if let bos, let eos, let brace = text.firstIndex(of: "{") {
-                text.insert(contentsOf: "\n  \"bos_token_id\": \(bos),\n  \"eos_token_id\": \(eos),", at: text.index(after: brace))
-            }
-            return text
-        }
+        config.family.configJSON(config, bos: bos, eos: eos)
     }
 
     /// Loads a model folder (`config.json` + `model.safetensors`).
@@ -63,34 +55,20 @@ public enum HuggingFaceModel {
         try writer.write(to: folder + "/model.safetensors")
     }
 
-    /// The layout name for a Hugging Face tensor name: GPT-2's `transformer.` prefix is optional.
-    static func canonicalName(_ name: String, _ architecture: Architecture) -> String {
-        guard architecture == .gpt2 else { return name }
-        return name.hasPrefix("transformer.") ? name : "transformer." + name
-    }
-
-    /// Buffers some checkpoints carry that hold no parameters: GPT-2's causal masks, Llama's rotary frequencies.
-    static func isBuffer(_ name: String, _ architecture: Architecture) -> Bool {
-        switch architecture {
-        case .gpt2: return name.hasSuffix(".attn.bias") || name.hasSuffix(".attn.masked_bias")
-        case .llama: return name.hasSuffix(".rotary_emb.inv_freq")
-        }
-    }
-
     /// Fills `buffer` from the tensors of several files (the shards of one checkpoint), checking
     /// every name and shape, and that every tensor appears exactly once across them. A tied model's
     /// `lm_head.weight`, when present, must equal the token embedding.
     public static func loadWeights(_ files: [SafeTensorsFile], into buffer: ParameterBuffer) throws {
-        let layout = buffer.layout, architecture = layout.config.architecture
+        let layout = buffer.layout, family = layout.config.family
         var seen: [String: String] = [:]
         var tiedHead: (SafeTensorsFile.Entry, SafeTensorsFile)?
         for file in files {
             for name in file.names {
                 let entry = try file.entry(name)
                 if name == "lm_head.weight" && layout.config.tiedHead { tiedHead = (entry, file); continue }
-                let canonical = canonicalName(name, architecture)
+                let canonical = family.canonicalTensorName(name)
                 guard let slot = layout.tensor(named: canonical) else {
-                    if isBuffer(canonical, architecture) { continue }
+                    if family.isBuffer(canonical) { continue }
                     throw GPTError.unexpectedTensor(name)
                 }
                 if let other = seen[canonical] {

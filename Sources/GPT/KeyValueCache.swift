@@ -72,6 +72,15 @@ final class KeyValueCache {
         }
     }
 
+    /// Stores the keys and values of packed q/k/v rows [rows, qkvWidth] (keys after the query heads,
+    /// values after the keys, in both families' layouts) and attends from their queries into `out`
+    /// [rows, heads * headDim]: one layer's attention step in the cached decoder.
+    func storeAndAttend(layer: Int, qkv: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>) {
+        let c = config
+        store(layer: layer, packed: qkv, stride: c.qkvWidth, keyColumn: c.attentionWidth, rows: rows)
+        attend(layer: layer, queries: qkv, queryStride: c.qkvWidth, rows: rows, out: out)
+    }
+
     /// Marks `rows` more positions as cached, once every layer has stored them.
     func advance(by rows: Int) {
         precondition(count + rows <= capacity, "key/value cache holds \(capacity) positions")

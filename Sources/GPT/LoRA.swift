@@ -20,29 +20,16 @@ public enum LoRATarget: String, CaseIterable, Sendable {
     case query = "self_attn.q_proj", key = "self_attn.k_proj", value = "self_attn.v_proj", output = "self_attn.o_proj"
     case gate = "mlp.gate_proj", up = "mlp.up_proj", down = "mlp.down_proj"
 
-    /// The targets of one architecture's layers, in adapter-vector order.
-    public static func targets(of architecture: Architecture) -> [LoRATarget] {
-        switch architecture {
-        case .gpt2: return [.attention, .attentionProjection, .mlp, .mlpProjection]
-        case .llama: return [.query, .key, .value, .output, .gate, .up, .down]
-        }
-    }
+    /// The targets of one family's layers, in adapter-vector order.
+    public static func targets(of architecture: Architecture) -> [LoRATarget] { architecture.family.loraTargets }
 
-    /// The adapted weight's (in, out) sizes and its offset in layer `layer`; Llama's weights are
-    /// nn.Linear ([out, in] in the buffer), GPT-2's Conv1D ([in, out]).
+    /// The adapted weight's (in, out) sizes and its offset in layer `layer`: the layer's tensor named
+    /// after the target, stored [out, in] by nn.Linear families and [in, out] by Conv1D ones.
     func weight(_ layout: ParameterLayout, layer: Int) -> (inDim: Int, outDim: Int, offset: Int, linear: Bool) {
-        let config = layout.config
-        switch self {
-        case .attention, .attentionProjection, .mlp, .mlpProjection:
-            let tensor: GPT2LayerTensor = self == .attention ? .qkvWeight : self == .attentionProjection ? .attnProjWeight
-                : self == .mlp ? .fcWeight : .fcProjWeight
-            let shape = tensor.shape(config)
-            return (shape[0], shape[1], layout.offset(layer: layer, tensor), false)
-        case .query, .key, .value, .output, .gate, .up, .down:
-            let tensor = LlamaLayerTensor(rawValue: rawValue + ".weight")!
-            let shape = tensor.shape(config)
-            return (shape[1], shape[0], layout.offset(layer: layer, tensor), true)
-        }
+        let family = layout.config.family, name = family.layerPrefix(layer) + rawValue + ".weight"
+        guard let slot = layout.tensor(named: name) else { preconditionFailure("a \(family.name) layer has no \(name)") }
+        let linear = family.storesLinearWeights
+        return (linear ? slot.shape[1] : slot.shape[0], linear ? slot.shape[0] : slot.shape[1], slot.offset, linear)
     }
 }
 
@@ -61,7 +48,7 @@ public struct LoRASlot: Hashable, Sendable {
 
 /// Where every adapter lives in one contiguous Float vector.
 ///
-/// Order: layer 0...L-1, and within a layer the architecture's targets (`LoRATarget.targets`), each
+/// Order: layer 0...L-1, and within a layer the family's targets (`LoRATarget.targets`), each
 /// as A [in, r] then B [r, out], row-major, so ΔW = s · A · B in [in, out] orientation whatever the
 /// base weight's storage. peft's `lora_A.weight` [r, in] is our A transposed and its `lora_B.weight`
 /// [out, r] is our B transposed.
@@ -80,7 +67,6 @@ public struct LoRALayout: Sendable {
         self.model = model; self.lora = lora
         let r = lora.rank
         let parameters = ParameterLayout(config: model)
-        let prefix = model.architecture == .gpt2 ? "transformer.h." : "model.layers."
         targets = LoRATarget.targets(of: model.architecture)
         var slots: [LoRASlot] = [], tensors: [TensorSlot] = []
         var offset = 0
@@ -90,7 +76,7 @@ public struct LoRALayout: Sendable {
                 let slot = LoRASlot(layer: l, target: target, inDim: w.inDim, outDim: w.outDim, rank: r,
                                     aOffset: offset, bOffset: offset + w.inDim * r, weightOffset: w.offset,
                                     linearWeight: w.linear)
-                let name = "\(prefix)\(l).\(target.rawValue)"
+                let name = model.family.layerPrefix(l) + target.rawValue
                 tensors.append(TensorSlot(name: name + ".lora_A", shape: [w.inDim, r], offset: slot.aOffset,
                                           count: w.inDim * r, block: l + 1))
                 tensors.append(TensorSlot(name: name + ".lora_B", shape: [r, w.outDim], offset: slot.bOffset,

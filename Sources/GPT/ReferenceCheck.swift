@@ -30,7 +30,7 @@ public struct ReferenceReport: CustomStringConvertible, Sendable {
         var lines = [
             "reference check of \(folder)",
             "config: \(c.familyName), vocab \(c.vocabSize), positions \(c.contextLength), width \(c.embedDim), layers \(c.layers), heads \(c.heads)"
-                + (c.architecture == .llama ? " over \(c.keyValueHeads) key/value heads" : "") + "; batch \(batch) x sequence \(sequence)",
+                + c.family.attentionNote(c) + "; batch \(batch) x sequence \(sequence)",
         ]
         let width = max(8, entries.map(\.name.count).max() ?? 0)
         for e in entries {

@@ -59,7 +59,7 @@ public struct BenchmarkResult: CustomStringConvertible, Sendable {
         let c = config
         var lines = [
             "\(c.familyName) training benchmark: vocab \(c.vocabSize), context \(c.contextLength), width \(c.embedDim), layers \(c.layers), heads \(c.heads)"
-                + (c.architecture == .llama ? " over \(c.keyValueHeads) key/value heads, intermediate \(c.intermediateSize), \(c.tiedHead ? "tied" : "untied") head" : ""),
+                + c.family.attentionNote(c) + c.family.mlpNote(c),
             "batch \(batch) x sequence \(sequence) = \(batch * sequence) tokens/step, \(threads) BLAS thread(s), \(warmup) warm-up + \(steps) timed steps (fwd + bwd + AdamW), \(parameterCount) parameters",
         ]
         for k in cases {
@@ -221,19 +221,7 @@ public enum TrainingBenchmark {
     /// Multiply-adds per token of one layer's dense products: GPT-2's four projections (12 C²),
     /// Llama's q/k/v, o, gate/up and down.
     static func layerWeightsPerToken(_ config: GPTConfig) -> Double {
-        matmulSizes(config).reduce(0) { $0 + Double($1.input * $1.output) }
-    }
-
-    /// One layer's products as (name, input width, output width, nn.Linear layout).
-    static func matmulSizes(_ config: GPTConfig) -> [(name: String, input: Int, output: Int, linear: Bool)] {
-        let c = config.embedDim
-        switch config.architecture {
-        case .gpt2:
-            return [("c_attn", c, 3 * c, false), ("attn.c_proj", c, c, false), ("c_fc", c, 4 * c, false), ("mlp.c_proj", 4 * c, c, false)]
-        case .llama:
-            return [("q_proj+k_proj+v_proj", c, config.qkvWidth, true), ("o_proj", config.attentionWidth, c, true),
-                    ("gate_proj+up_proj", c, 2 * config.intermediateSize, true), ("down_proj", config.intermediateSize, c, true)]
-        }
+        config.family.matmulSizes(config).reduce(0) { $0 + Double($1.input * $1.output) }
     }
 
     /// One matrix product of the model: row-major C[m, n] = op(A) op(B), and how many times a full
@@ -252,7 +240,7 @@ public enum TrainingBenchmark {
     public static func matmulShapes(config: GPTConfig, batch: Int, sequence: Int) -> [MatmulShape] {
         let bt = batch * sequence, c = config.embedDim, l = config.layers, v = config.vocabSize
         var shapes: [MatmulShape] = []
-        for (name, input, output, linear) in matmulSizes(config) {
+        for (name, input, output, linear) in config.family.matmulSizes(config) {
             if linear {  // weight [out, in]: y = x Wᵀ, dX = dY W, dW = dYᵀ X
                 shapes.append(.init(name: "\(name) fwd", m: bt, n: output, k: input, transA: false, transB: true, count: l))
                 shapes.append(.init(name: "\(name) dX", m: bt, n: input, k: output, transA: false, transB: false, count: l))

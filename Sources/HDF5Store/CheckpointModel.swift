@@ -4,8 +4,9 @@ import GPT
 extension HDF5RunReader {
     /// The model shape a checkpoint records in its `/model` attributes (GPT-2: the Hugging Face names
     /// `vocab_size`, `n_positions`, `n_embd`, `n_layer`, `n_head`, `layer_norm_epsilon`; other
-    /// architectures: `architecture` and the whole Hugging Face `config_json`), so a run can be read
-    /// without the job's model source (an init folder may be gone by then).
+    /// families: `architecture` and the whole Hugging Face `config_json`, so their shape attributes,
+    /// under the family's own names or, in older Llama checkpoints, GPT-2's, are not read), so a run
+    /// can be read without the job's model source (an init folder may be gone by then).
     public static func modelConfig(_ path: String) throws -> GPTConfig {
         let file = try HDF5File.open(path)
         defer { try? file.close() }

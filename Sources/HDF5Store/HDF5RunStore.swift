@@ -328,18 +328,15 @@ public final class HDF5RunStore: RunStore {
         if let config {
             try model.setAttribute("architecture", config.architecture.rawValue)
             try model.setAttribute("config_json", HuggingFaceModel.configJSON(config))
-            try model.setAttribute("vocab_size", config.vocabSize)
-            try model.setAttribute("n_positions", config.contextLength)
-            try model.setAttribute("n_embd", config.embedDim)
-            try model.setAttribute("n_layer", config.layers)
-            try model.setAttribute("n_head", config.heads)
-            try model.setAttribute("layer_norm_epsilon", config.layerNormEpsilon)
+            let shape = config.namedShape  // under the family's config.json names
+            for size in shape.sizes { try model.setAttribute(size.name, size.value) }
+            try model.setAttribute(shape.epsilon.name, shape.epsilon.value)
         }
         for tensor in tensors {
             let slice = UnsafeBufferPointer(rebasing: values[tensor.offset ..< tensor.offset + tensor.count])
             let dataset = try model.createDataset(tensor.name, shape: tensor.shape, values: slice)
             try dataset.setAttribute(TensorChecksum.attribute, TensorChecksum.of(slice))
-            try dataset.setAttribute("description", RunSchema.tensorDescription(tensor, architecture: config?.architecture))
+            try dataset.setAttribute("description", RunSchema.tensorDescription(tensor, architecture: config?.architecture ?? .gpt2))
             try dataset.setAttribute("units", "1")
             if tensor.block >= 0 { try dataset.setAttribute("block", tensor.block) }
             try dataset.setAttribute("offset", tensor.offset)

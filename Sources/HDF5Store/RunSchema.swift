@@ -31,12 +31,9 @@ enum RunSchema {
         return Int(digits)
     }
 
-    static func tensorDescription(_ tensor: CheckpointTensor, architecture: Architecture?) -> String {
+    static func tensorDescription(_ tensor: CheckpointTensor, architecture: Architecture) -> String {
         let block = tensor.block >= 0 ? ", block \(tensor.block)" : ""
-        switch architecture {
-        case .llama?: return "Llama parameter \(tensor.name)\(block); Hugging Face name and shape (nn.Linear weights are [out, in])"
-        default: return "GPT-2 parameter \(tensor.name)\(block); Hugging Face name and shape (Conv1D weights are [in, out])"
-        }
+        return "\(architecture.familyName) parameter \(tensor.name)\(block); Hugging Face name and shape (\(architecture.weightLayout))"
     }
 
     /// ISO 8601 UTC time with seconds, e.g. 2026-05-09T07:35:25Z.

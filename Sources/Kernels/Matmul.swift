@@ -64,36 +64,37 @@ private func runGradients(_ input: SgemmProblem?, _ weight: SgemmProblem?) {
     }
 }
 
-/// Language-model head tied to the token embedding: `logits[rows, vocab] = inp[rows, dim] @ wte[vocab, dim]^T`.
-public func tiedHeadForward(
-    logits: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, wte: UnsafePointer<Float>,
+/// The language-model head, `logits[rows, vocab] = inp[rows, dim] @ head[vocab, dim]^T`: an untied `lm_head` or,
+/// when tied, the token embedding itself (both are stored [vocab, dim]).
+public func headForward(
+    logits: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, head: UnsafePointer<Float>,
     rows: Int, dim: Int, vocab: Int
 ) {
     PhaseTimes.time(.dense) {
         parallelSgemm(transA: false, transB: true, m: rows, n: vocab, k: dim,
-              a: inp, lda: dim, b: wte, ldb: dim, beta: 0, c: logits, ldc: vocab)
+              a: inp, lda: dim, b: head, ldb: dim, beta: 0, c: logits, ldc: vocab)
     }
 }
 
-/// Backward of `tiedHeadForward`: `dinp = dlogits @ wte` (overwritten), `dwte += dlogits^T @ inp`.
-/// With `vocabRows`, `dwte` holds only those rows (starting at its first), and only they are computed;
+/// Backward of `headForward`: `dinp = dlogits @ head` (overwritten), `dhead += dlogits^T @ inp`.
+/// With `vocabRows`, `dhead` holds only those rows (starting at its first), and only they are computed;
 /// `dinp` still takes every row of the vocabulary.
-public func tiedHeadBackward(
-    dinp: UnsafeMutablePointer<Float>?, dwte: UnsafeMutablePointer<Float>?,
-    dlogits: UnsafePointer<Float>, inp: UnsafePointer<Float>, wte: UnsafePointer<Float>,
+public func headBackward(
+    dinp: UnsafeMutablePointer<Float>?, dhead: UnsafeMutablePointer<Float>?,
+    dlogits: UnsafePointer<Float>, inp: UnsafePointer<Float>, head: UnsafePointer<Float>,
     rows: Int, dim: Int, vocab: Int, vocabRows: Range<Int>? = nil
 ) {
     PhaseTimes.time(.dense) {
         let part = vocabRows ?? 0..<vocab
         let inputGradient = dinp.map {
             SgemmProblem(transA: false, transB: false, m: rows, n: dim, k: vocab,
-                         a: dlogits, lda: vocab, b: wte, ldb: dim, beta: 0, c: $0, ldc: dim)
+                         a: dlogits, lda: vocab, b: head, ldb: dim, beta: 0, c: $0, ldc: dim)
         }
-        let embeddingGradient = dwte.map {
+        let weightGradient = dhead.map {
             SgemmProblem(transA: true, transB: false, m: part.count, n: dim, k: rows,
                          a: dlogits + part.lowerBound, lda: vocab, b: inp, ldb: dim, beta: 1, c: $0, ldc: dim)
         }
-        runGradients(inputGradient, embeddingGradient)
+        runGradients(inputGradient, weightGradient)
     }
 }
 

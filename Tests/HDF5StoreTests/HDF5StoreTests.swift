@@ -523,4 +523,33 @@ final class HDF5LayoutTests: RunFolderTestCase {
             XCTAssertTrue("\(error)".contains("transformer.wte.weight"), "\(error)")
         }
     }
+
+    /// A Llama checkpoint records its shape under Llama's config names; one written before, under
+    /// GPT-2's, still gives the same config (the reader takes a Llama shape from config_json).
+    func testLlamaCheckpointUsesLlamaConfigNamesAndOldNamesStillLoad() throws {
+        let config = GPTConfig.llama(vocabSize: 32, contextLength: 8, embedDim: 8, layers: 2, heads: 2, keyValueHeads: 1,
+                                     intermediateSize: 12, rmsNormEpsilon: 1e-6)
+        let layout = ParameterLayout(config: config)
+        let store = try HDF5RunStore(folder: folder)
+        try store.begin(jobText: job, layout: layout, clientsPerRound: 2)
+        try store.saveCheckpoint(parameters: ParameterBuffer.initialized(layout: layout, seed: 7), state: state(3))
+        let path = store.checkpointPath(round: 3)
+        XCTAssertEqual(try HDF5RunReader.modelConfig(path), config)
+
+        let script = """
+        import sys, h5py
+        with h5py.File(sys.argv[1], "r+") as f:
+            m = f["model"].attrs
+            llama = ["vocab_size", "max_position_embeddings", "hidden_size", "num_hidden_layers", "num_attention_heads"]
+            assert [int(m[k]) for k in llama] == [32, 8, 8, 2, 2] and abs(float(m["rms_norm_eps"]) - 1e-6) < 1e-12
+            assert "n_positions" not in m and "layer_norm_epsilon" not in m
+            for old, new in zip(["n_positions", "n_embd", "n_layer", "n_head", "layer_norm_epsilon"], llama[1:] + ["rms_norm_eps"]):
+                m[old] = m[new]
+                del m[new]
+        print("ok")
+        """
+        let (status, output) = try python(script, [path])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertEqual(try HDF5RunReader.modelConfig(path), config)
+    }
 }

@@ -72,6 +72,6 @@ public struct FederationSettings: Sendable, Equatable {
         self.checkpointEvery = checkpointEvery
     }
 
-    /// Blocks per cycle: the embeddings, each transformer layer, and the final LayerNorm.
-    public var blockCount: Int { model.layers + 2 }
+    /// Blocks per cycle: the model's blocks (the embeddings, each layer, the final norm with an untied head).
+    public var blockCount: Int { model.blockCount }
 }

@@ -5,7 +5,8 @@ import Kernels
 final class LlamaLayerFactory: DecoderLayerFactory {
     let storage: FloatStorage
     let dims: Dims
-    let rotary: RotaryTable
+    /// cos/sin for positions 0..<dims.seq, or more once the cached decoder asks (`rotary(covering:)`).
+    private(set) var rotary: RotaryTable
     let dln, dqkv, dExpanded, datty, dmlp, dgateUp, dAttention: UnsafeMutablePointer<Float>
     private var mlpScratch: UnsafeMutablePointer<Float>?
     /// k and v repeated per query head, for every layer: a kept layer repeats them again from its
@@ -27,6 +28,16 @@ final class LlamaLayerFactory: DecoderLayerFactory {
         dAttention = storage.make(backward ? d.workerSlots * d.seq * d.seq : 0)
     }
 
+    /// The rotary table, extended to at least `positions` positions (a table's entries do not depend
+    /// on its length).
+    func rotary(covering positions: Int) -> RotaryTable {
+        if rotary.positions < positions {
+            let c = dims.config
+            rotary = RotaryTable(headDim: c.headDim, positions: positions, theta: c.ropeTheta, scaling: c.ropeScaling)
+        }
+        return rotary
+    }
+
     func makeLayer(out: UnsafeMutablePointer<Float>, keepForBackward: Bool, trains: Bool) -> DecoderLayer {
         let d = dims, c = d.config
         if keepForBackward && mlpScratch == nil { mlpScratch = storage.make(d.rows * c.intermediateSize) }
@@ -46,7 +57,7 @@ final class LlamaLayerFactory: DecoderLayerFactory {
 /// q, k and v come from one matmul over the adjacent q/k/v weights into `qkv` [rows, (H + 2 Hkv) D];
 /// RoPE rotates q and k there in place. With fewer key/value heads than query heads, k and v are
 /// repeated per query head into a buffer [rows, 3 H D] shared by the layers (transformers'
-/// repeat_kv), so one fused attention kernel serves both architectures; the backward repeats them
+/// repeat_kv), so one fused attention kernel serves both families; the backward repeats them
 /// again and sums each group's gradients.
 final class LlamaLayer: DecoderLayer {
     /// The buffers only weight gradients read: the normalized inputs of the two matmul groups and
@@ -86,17 +97,38 @@ final class LlamaLayer: DecoderLayer {
     }
 
     func forward(_ p: ParameterBuffer, _ l: Int, input: UnsafePointer<Float>) {
-        let f = factory, d = f.dims, c = d.config, rows = d.rows, width = d.channels
+        let d = factory.dims, c = d.config
+        forward(p, l, input: input, rows: d.rows) { qkv, atty in
+            rotateQueriesAndKeys(qkv, inverse: false)
+            if d.groupsQueries {
+                repeatKeyValues(expanded: attentionInput, packed: qkv, rows: d.rows, heads: c.heads,
+                                kvHeads: c.keyValueHeads, headDim: c.headDim)
+            }
+            attentionForward(out: atty, att: att, keepMaps: keepMaps, qkv: attentionInput,
+                             batch: d.batch, seq: d.seq, channels: c.attentionWidth, heads: c.heads)
+        }
+    }
+
+    /// RoPE at the rows' positions after the cached ones; the cache keeps the keys rotated and holds
+    /// only the key/value heads, which its attention shares across each group of query heads.
+    func forward(_ p: ParameterBuffer, _ l: Int, input: UnsafePointer<Float>, rows: Int, cache: KeyValueCache) {
+        let c = factory.dims.config, table = factory.rotary(covering: cache.capacity)
+        forward(p, l, input: input, rows: rows) { qkv, atty in
+            ropeRotate(qkv, rowStride: c.qkvWidth, firstColumn: 0, heads: c.heads + c.keyValueHeads, headDim: c.headDim,
+                       batch: 1, seq: rows, positionOffset: cache.count, table: table, inverse: false)
+            cache.storeAndAttend(layer: l, qkv: qkv, rows: rows, out: atty)
+        }
+    }
+
+    /// The layer on `rows` rows, `attend` computing the attention output [rows, H D] from the packed
+    /// q, k, v (rotating q and k first).
+    private func forward(_ p: ParameterBuffer, _ l: Int, input: UnsafePointer<Float>, rows: Int,
+                         attend: (_ qkv: UnsafeMutablePointer<Float>, _ atty: UnsafeMutablePointer<Float>) -> Void) {
+        let d = factory.dims, c = d.config, width = d.channels
         func w(_ t: LlamaLayerTensor) -> UnsafeMutablePointer<Float> { p.base + p.layout.offset(layer: l, t) }
         rmsNormForward(out: xn1, rstd: rstd1, inp: input, weight: w(.inputNorm), rows: rows, dim: width, eps: d.eps)
         linearForward(out: qkv, inp: xn1, weight: w(.query), rows: rows, inDim: width, outDim: c.qkvWidth)
-        rotateQueriesAndKeys(qkv, inverse: false)
-        if d.groupsQueries {
-            repeatKeyValues(expanded: attentionInput, packed: qkv, rows: rows, heads: c.heads,
-                            kvHeads: c.keyValueHeads, headDim: c.headDim)
-        }
-        attentionForward(out: atty, att: att, keepMaps: keepMaps, qkv: attentionInput,
-                         batch: d.batch, seq: d.seq, channels: c.attentionWidth, heads: c.heads)
+        attend(qkv, atty)
         linearForward(out: res2, inp: atty, weight: w(.output), rows: rows, inDim: c.attentionWidth, outDim: width,
                       residual: input)
         rmsNormForward(out: xn2, rstd: rstd2, inp: res2, weight: w(.postAttentionNorm), rows: rows, dim: width, eps: d.eps)
@@ -147,5 +179,25 @@ final class LlamaLayer: DecoderLayer {
         let d = factory.dims, c = d.config
         ropeRotate(packed, rowStride: c.qkvWidth, firstColumn: 0, heads: c.heads + c.keyValueHeads, headDim: c.headDim,
                    batch: d.batch, seq: d.seq, table: factory.rotary, inverse: inverse)
+    }
+}
+
+extension LlamaFamily {
+    /// A scratch layer made after kept layers reuses their shared gated-product buffer (`sharesScratch`).
+    func layerFloats(_ s: ActivationMemory.Shape, kept: Bool, trains: Bool, sharesScratch: Bool) -> Double {
+        let c = s.config, maps = kept ? s.batch * Double(c.heads) * s.seq : 0  // attention's row log-sum-exps
+        let attention = s.rows * Double(c.attentionWidth), hidden = s.rows * Double(c.intermediateSize)
+        let ownsInputs = !kept || trains
+        return s.n + 2 * s.rows + s.rows * Double(c.qkvWidth) + maps + 2 * hidden
+            + (ownsInputs ? 2 * s.n + attention : 0) + (kept || sharesScratch ? 0 : hidden)
+    }
+
+    /// The backward scratch, the kept layers' recomputed gated product, the repeated key/value heads
+    /// and the inputs of kept layers that do not train.
+    func sharedFloats(_ s: ActivationMemory.Shape, backward: Bool, anyKept: Bool, anyKeptFrozen: Bool, anyLayer: Bool) -> Double {
+        let c = s.config, attention = s.rows * Double(c.attentionWidth), hidden = s.rows * Double(c.intermediateSize)
+        let scratch = s.rows * Double(c.qkvWidth) + (s.groups ? 3 * attention : 0) + attention + 3 * hidden + s.slots * s.map
+        return (backward ? scratch : 0) + (anyKept ? hidden : 0) + (s.groups && anyLayer ? 3 * attention : 0)
+            + (anyKeptFrozen ? 2 * s.n + attention : 0)
     }
 }

@@ -45,13 +45,26 @@ final class GPT2Layer: DecoderLayer {
     }
 
     func forward(_ p: ParameterBuffer, _ l: Int, input: UnsafePointer<Float>) {
-        let d = factory.dims, rows = d.rows, c = d.channels
+        let d = factory.dims
+        forward(p, l, input: input, rows: d.rows) { qkv, atty in
+            attentionForward(out: atty, att: att, keepMaps: keepMaps, qkv: qkv,
+                             batch: d.batch, seq: d.seq, channels: d.channels, heads: d.heads)
+        }
+    }
+
+    func forward(_ p: ParameterBuffer, _ l: Int, input: UnsafePointer<Float>, rows: Int, cache: KeyValueCache) {
+        forward(p, l, input: input, rows: rows) { qkv, atty in cache.storeAndAttend(layer: l, qkv: qkv, rows: rows, out: atty) }
+    }
+
+    /// The layer on `rows` rows, `attend` computing the attention output [rows, C] from the packed q, k, v.
+    private func forward(_ p: ParameterBuffer, _ l: Int, input: UnsafePointer<Float>, rows: Int,
+                         attend: (_ qkv: UnsafeMutablePointer<Float>, _ atty: UnsafeMutablePointer<Float>) -> Void) {
+        let d = factory.dims, c = d.channels
         func w(_ t: GPT2LayerTensor) -> UnsafeMutablePointer<Float> { p.base + p.layout.offset(layer: l, t) }
         layerNormForward(out: ln1, mean: ln1Mean, rstd: ln1Rstd, inp: input,
                          weight: w(.ln1Weight), bias: w(.ln1Bias), rows: rows, dim: c, eps: d.eps)
         matmulForward(out: qkv, inp: ln1, weight: w(.qkvWeight), bias: w(.qkvBias), rows: rows, inDim: c, outDim: 3 * c)
-        attentionForward(out: atty, att: att, keepMaps: keepMaps, qkv: qkv,
-                         batch: d.batch, seq: d.seq, channels: c, heads: d.heads)
+        attend(qkv, atty)
         matmulForward(out: res2, inp: atty, weight: w(.attnProjWeight), bias: w(.attnProjBias),
                       rows: rows, inDim: c, outDim: c, residual: input)
         layerNormForward(out: ln2, mean: ln2Mean, rstd: ln2Rstd, inp: res2,
@@ -86,5 +99,16 @@ final class GPT2Layer: DecoderLayer {
         layerNormBackward(dinp: needInputGradient ? dres : nil, dweight: g(.ln1Weight), dbias: g(.ln1Bias),
                           dout: f.dln, inp: input, weight: w(.ln1Weight), mean: ln1Mean, rstd: ln1Rstd,
                           rows: rows, dim: c)
+    }
+}
+
+extension GPT2Family {
+    func layerFloats(_ s: ActivationMemory.Shape, kept: Bool, trains: Bool, sharesScratch: Bool) -> Double {
+        let maps = kept ? s.batch * Double(s.config.heads) * s.seq : 0  // attention's row log-sum-exps
+        return (kept ? 15 * s.n : 11 * s.n) + 4 * s.rows + maps
+    }
+
+    func sharedFloats(_ s: ActivationMemory.Shape, backward: Bool, anyKept: Bool, anyKeptFrozen: Bool, anyLayer: Bool) -> Double {
+        backward ? 8 * s.n + s.slots * s.map : 0
     }
 }

@@ -5,7 +5,11 @@ import Foundation
 public enum HuggingFaceGPT2 {
     /// Parses a Hugging Face GPT-2 `config.json`.
     public static func config(json data: Data) throws -> GPTConfig {
-        let root = try HuggingFaceModel.rootObject(data)
+        try config(HuggingFaceModel.rootObject(data))
+    }
+
+    /// Parses a GPT-2 `config.json` object; a setting this engine does not compute is refused naming its key.
+    static func config(_ root: [String: JSONValue]) throws -> GPTConfig {
         func require(_ key: String, _ value: String) throws {
             if let v = root[key], v != .null, v.stringValue != value {
                 throw GPTError.invalidConfig("\(key) is \(v.stringValue.map { "\"\($0)\"" } ?? "\(v)"); only \"\(value)\" is supported")
