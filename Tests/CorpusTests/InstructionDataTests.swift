@@ -193,7 +193,7 @@ final class InstructionDataTests: XCTestCase {
     func testRecordThatIsNotUTF8IsBadAndStoppedOnOrSkipped() throws {
         var bytes = jsonl(tasks: ["a": 3])
         bytes += Array(#"{"task": "a", "instruction": "I", "output": "O"#.utf8) + [0xFF, 0xFE] + Array("\"}\n".utf8)
-        let settings = InstructionSettings(scheme: .byField, sequence: 400, pack: false, seed: 1)
+        let settings = InstructionSettings(scheme: .byField(clients: nil), sequence: 400, pack: false, seed: 1)
         XCTAssertThrowsError(try InstructionLoader.federate(bytes: bytes, source: "d.jsonl", tokenizer: byte, settings: settings)) {
             XCTAssertTrue("\($0)".hasPrefix("d.jsonl:4: not UTF-8 — "), "\($0)")
         }
@@ -201,7 +201,7 @@ final class InstructionDataTests: XCTestCase {
         skipping.badRecords = .skip
         let split = try InstructionLoader.federate(bytes: bytes, source: "d.jsonl", tokenizer: byte, settings: skipping)
         XCTAssertEqual(split.skipped, [BadRecord(line: 4, reason: "not UTF-8")])
-        XCTAssertEqual(split.corpus.clients.map { $0.rows!.count }.reduce(0, +) + split.corpus.heldOut.count, 3,
+        XCTAssertEqual(split.corpus.clients.map { $0.data.rows?.count ?? 0 }.reduce(0, +) + split.corpus.heldOut.count, 3,
                        "one row per good record, none for the bad one")
         XCTAssertTrue(split.corpus.notices.contains { $0.hasPrefix("skipped 1 bad record of d.jsonl") }, "\(split.corpus.notices)")
     }
