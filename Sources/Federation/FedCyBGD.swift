@@ -48,8 +48,8 @@ public enum FedCyBGD {
         return try loop.run(jobText: jobText, corpus: corpus, resuming: resuming)
     }
 
-    /// On rank 0 of a run with nothing left to do: tells the client ranks, which are waiting for
-    /// the first round inside `run`, to stop.
+    /// On rank 0: tells the client ranks to stop, after the last round of `run`, or in a run with
+    /// nothing left to do while they wait for the first round inside `run`.
     public static func releaseClients(transport: Transport) throws {
         var stop = Download.encodeStop()
         try transport.broadcast(&stop, root: 0)

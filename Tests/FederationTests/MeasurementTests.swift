@@ -99,7 +99,7 @@ final class MeasurementTests: XCTestCase {
     func testAnUnreadableReportLeavesThatRankUnmeasuredAndTheRunGoesOn() throws {
         let settings = TinyRun.settings(rounds: 4, clientsPerRound: 2)
         let corpus = try TinyRun.corpus()
-        let reportTag = RankReport.tag(clientCount: corpus.clients.count)
+        let reportTag = MessageTag.rankReport(clientCount: corpus.clients.count)
         let (store, _) = try TinyRun.runThreaded(ranks: 3, settings: settings, corpus: corpus) { rank, transport in
             guard rank == 2 else { return }
             transport.tamper = { _, tag, bytes in tag == reportTag ? Array(bytes.prefix(7)) : bytes }
@@ -114,10 +114,12 @@ final class MeasurementTests: XCTestCase {
         }
     }
 
-    func testReportTagLiesAboveEveryUploadTagAndReportsRoundTrip() throws {
+    func testEveryMessageHasItsOwnTagAndReportsRoundTrip() throws {
         for clients in [1, 4, 43, 16000] {
-            let tag = RankReport.tag(clientCount: clients)
-            XCTAssertGreaterThan(tag, UploadTag.body(client: clients - 1))
+            let uploads = (0..<clients).flatMap { [UploadTag.header(client: $0), UploadTag.body(client: $0)] }
+            let tags = [MessageTag.setupAgreement] + uploads + [MessageTag.rankReport(clientCount: clients)]
+            XCTAssertEqual(Set(tags).count, tags.count, "\(clients) clients")
+            XCTAssertEqual(tags.max(), MessageTag.rankReport(clientCount: clients), "the reports' tag lies above every upload's")
         }
         let report = RankReport(rank: 3, round: 17, peakRSS: 123_456_789, compute: 1.5, communication: 0.25)
         XCTAssertEqual(report.encoded().count, RankReport.encodedSize)

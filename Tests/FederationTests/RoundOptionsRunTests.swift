@@ -56,7 +56,7 @@ final class RoundOptionsRunTests: XCTestCase {
         let initial = TinyRun.initial(settings)
         // Rank 2 hosts clients 1 and 3; client 3 trains in round 4 (block 3) and, the rotation moved
         // on by one in the second cycle (4 clients, 4 blocks, k = 1), in round 7 (block 2).
-        let bodyTag = 2 * 3 + 1
+        let bodyTag = UploadTag.body(client: 3)
         let (store, _) = try TinyRun.runThreaded(ranks: 3, settings: settings, corpus: corpus) { rank, transport in
             guard rank == 2 else { return }
             transport.tamper = { _, tag, bytes in

@@ -1,4 +1,5 @@
 import Federation
+import GPT
 import XCTest
 
 /// The update-norm guard: warm-up, the running-median bound, and saving and restoring its state.
@@ -61,13 +62,35 @@ final class UpdateNormGuardTests: XCTestCase {
         XCTAssertThrowsError(try UpdateNormGuard(configuration: .default, state: .init(recentNorms: [.nan], acceptedCount: 1)))
     }
 
-    func testNormHelpers() {
-        let values: [Float] = [3, 4, 0, 0]
-        values.withUnsafeBufferPointer {
-            XCTAssertEqual(UpdateNormGuard.l2Norm(of: $0), 5)
-            XCTAssertEqual(UpdateNormGuard.rms(of: $0), 2.5)
+    func testUpdateSizeIsTheL2DistanceAndItsRMS() {
+        let before: [Float] = [1, 1, 1, 1], after: [Float] = [4, 5, 1, 1]
+        let size = before.withUnsafeBufferPointer { b in after.withUnsafeBufferPointer { UpdateSize(from: b, to: $0) } }
+        XCTAssertEqual(size.l2Distance, 5)
+        XCTAssertEqual(size.rms, 2.5)
+        let empty = [Float]().withUnsafeBufferPointer { UpdateSize(from: $0, to: $0) }
+        XCTAssertEqual(empty.rms, 0)
+    }
+
+    /// The history's `update_norm` and the guard's norms are one measure of the same change: with
+    /// one client a round, the installed change is the upload's, so the guard's RMS is the
+    /// history's L2 distance over √n, and both are `UpdateSize` of the block before and after.
+    func testGuardScreensTheRMSOfTheL2DistanceTheHistoryRecords() throws {
+        let settings = TinyRun.settings(rounds: 6, checkpointEvery: 1)
+        let (store, _) = try TinyRun.runThreaded(ranks: 2, settings: settings, corpus: try TinyRun.corpus())
+        let layout = ParameterLayout(config: settings.model)
+        let screened = store.checkpoints.last!.state.updateNorms.recentNorms
+        XCTAssertEqual(screened.count, settings.rounds)
+        let initial = TinyRun.initial(settings)
+        var before = withExtendedLifetime(initial) { Array(initial.storage) }
+        for (record, (checkpoint, rms)) in zip(store.records, zip(store.checkpoints, screened)) {
+            let block = layout.blocks[record.target.block!].range
+            let size = before[block].withUnsafeBufferPointer { b in
+                checkpoint.parameters[block].withUnsafeBufferPointer { UpdateSize(from: b, to: $0) }
+            }
+            XCTAssertEqual(rms.bitPattern, size.rms.bitPattern, "round \(record.round)")
+            XCTAssertEqual(record.updateNorm.bitPattern, Float(size.l2Distance).bitPattern, "round \(record.round)")
+            XCTAssertEqual(rms, Double(record.updateNorm) / Double(block.count).squareRoot(), accuracy: rms * 1e-6)
+            before = checkpoint.parameters
         }
-        let many = [Float](repeating: 0.5, count: 1001)
-        many.withUnsafeBufferPointer { XCTAssertEqual(UpdateNormGuard.rms(of: $0), 0.5, accuracy: 1e-12) }
     }
 }

@@ -9,7 +9,7 @@ final class UploadValidationTests: XCTestCase {
     private func runWithFaultyClient(_ corrupt: @escaping ([UInt8]) -> [UInt8]) throws -> MemoryRunStore {
         let settings = TinyRun.settings(rounds: 4, checkpointEvery: 1)
         let corpus = try TinyRun.corpus()
-        let bodyTag = 2 * 1 + 1
+        let bodyTag = UploadTag.body(client: 1)
         let (store, _) = try TinyRun.runThreaded(ranks: 3, settings: settings, corpus: corpus) { rank, transport in
             guard rank == 2 else { return }
             transport.tamper = { _, tag, bytes in tag == bodyTag ? corrupt(bytes) : bytes }
@@ -52,7 +52,7 @@ final class SampleCountClaimTests: XCTestCase {
     func testInflatedSampleCountIsRejected() throws {
         let settings = TinyRun.settings(rounds: 4, checkpointEvery: 1)
         let corpus = try TinyRun.corpus()
-        let headerTag = 2 * 1
+        let headerTag = UploadTag.header(client: 1)
         let (store, _) = try TinyRun.runThreaded(ranks: 3, settings: settings, corpus: corpus) { rank, transport in
             guard rank == 2 else { return }
             transport.tamper = { _, tag, bytes in

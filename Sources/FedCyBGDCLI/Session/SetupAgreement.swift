@@ -4,9 +4,8 @@ import Federation
 /// job with one message instead of leaving ranks waiting on each other, and rank 0 writes no file
 /// unless every rank is ready.
 enum SetupAgreement {
-    /// The tag of the status messages. They are sent and received before any round, so they
-    /// cannot meet an upload that shares the tag.
-    static let tag = 0
+    /// The status messages' tag, which no other message uses.
+    static let tag = MessageTag.setupAgreement
 
     /// Every rank tells rank 0 whether its set-up worked; rank 0 broadcasts the lowest rank that
     /// failed. That rank reports its error (prefixed with its rank unless it is rank 0) and every

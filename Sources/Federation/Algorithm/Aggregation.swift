@@ -26,14 +26,4 @@ public enum Aggregation {
         let total = uploads.reduce(0.0) { $0 + Double($1.header.sampleCount) }
         return Float(uploads.reduce(0.0) { $0 + Double($1.header[keyPath: loss]) * Double($1.header.sampleCount) } / total)
     }
-
-    /// Euclidean distance between a block before and after an update.
-    public static func distance(_ before: [Float], _ after: UnsafeMutableBufferPointer<Float>) -> Float {
-        var sum = 0.0
-        for i in 0..<before.count {
-            let d = Double(after[i]) - Double(before[i])
-            sum += d * d
-        }
-        return Float(sum.squareRoot())
-    }
 }

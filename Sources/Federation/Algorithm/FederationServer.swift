@@ -93,31 +93,26 @@ public final class FederationServer {
         let before = Array(region)
         Aggregation.weightedMean(accepted, into: region)
         for unit in plan.trainedUnits { downloads.changed(unit: unit, round: plan.round) }
-        outcome.updateNorm = Aggregation.distance(before, region)
+        let size = before.withUnsafeBufferPointer { UpdateSize(from: $0, to: UnsafeBufferPointer(region)) }
+        outcome.updateL2Distance = Float(size.l2Distance)
         outcome.loss = Aggregation.weightedLoss(accepted, \.loss)
         outcome.lossBefore = Aggregation.weightedLoss(accepted, \.firstLoss)
         outcome.lossAfter = Aggregation.weightedLoss(accepted, \.lastLoss)
     }
 
-    /// Leaves out uploads whose update (RMS of the change to the trained units) the norm guard refuses.
+    /// Leaves out uploads whose update RMS (`UpdateSize.rms` of the change to the trained units)
+    /// the norm guard refuses.
     private func screenUpdateNorms(_ uploads: [ReceivedUpload], current: UnsafeBufferPointer<Float>, plan: RoundPlan,
                                    outcome: inout RoundOutcome) -> [ReceivedUpload] {
-        let norms = uploads.map { upload in
-            upload.values.withUnsafeBufferPointer { values in
-                var sum = 0.0
-                for i in 0..<values.count {
-                    let d = Double(values[i]) - Double(current[i])
-                    sum += d * d
-                }
-                return values.isEmpty ? 0 : (sum / Double(values.count)).squareRoot()
-            }
+        let updateRMS = uploads.map { upload in
+            upload.values.withUnsafeBufferPointer { UpdateSize(from: current, to: $0).rms }
         }
         let limit = normGuard.currentLimit
-        let verdicts = normGuard.screen(norms: norms)
+        let verdicts = normGuard.screen(norms: updateRMS)
         var kept: [ReceivedUpload] = []
-        for (upload, (norm, accepted)) in zip(uploads, zip(norms, verdicts)) {
+        for (upload, (rms, accepted)) in zip(uploads, zip(updateRMS, verdicts)) {
             if accepted { kept.append(upload); continue }
-            reject(upload.header.client, in: plan, .updateTooLarge(norm: norm, limit: limit ?? .nan), &outcome)
+            reject(upload.header.client, in: plan, .updateTooLarge(rms: rms, limit: limit ?? .nan), &outcome)
         }
         return kept
     }

@@ -4,8 +4,8 @@ public struct RoundOutcome: Sendable {
     public var loss: Float = .nan
     public var lossBefore: Float = .nan
     public var lossAfter: Float = .nan
-    /// L2 norm of the change installed in the trained units.
-    public var updateNorm: Float = 0
+    /// The change installed in the trained units: its `UpdateSize.l2Distance`.
+    public var updateL2Distance: Float = 0
     /// Bytes of the accepted uploads (header plus body).
     public var bytesUp = 0
     /// Bytes received from each selected client, in plan order, whether accepted or not.
@@ -20,7 +20,7 @@ public struct RoundOutcome: Sendable {
         record.trainLoss = loss
         record.lossBefore = lossBefore
         record.lossAfter = lossAfter
-        record.updateNorm = updateNorm
+        record.updateNorm = updateL2Distance
         record.bytesUp = bytesUp
         record.clientBytesUp = clientBytesUp
         record.rejectedUploads = rejected

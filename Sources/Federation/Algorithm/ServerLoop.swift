@@ -80,7 +80,7 @@ struct ServerLoop {
             pending = .start(corpus)
         }
         let (completed, interrupted) = try playRounds(pending: pending)
-        try stopClients()
+        try FedCyBGD.releaseClients(transport: transport)
         try saveCheckpoint(round: completed)
         var summary = RunSummary(
             rounds: completed, clients: server.schedule.clientCount,
@@ -214,10 +214,5 @@ struct ServerLoop {
 
     private func saveCheckpoint(round: Int) throws {
         try store?.saveCheckpoint(parameters: server.currentModel(), state: server.state(round: round, totals: totals))
-    }
-
-    private func stopClients() throws {
-        var stop = Download.encodeStop()
-        try transport.broadcast(&stop, root: 0)
     }
 }

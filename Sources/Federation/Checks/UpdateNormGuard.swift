@@ -4,10 +4,11 @@
 /// `server.update_norm_window`.
 ///
 /// A value type whose whole state is `state`, plain numbers, so a checkpoint can store it and a
-/// resumed run continue exactly. Which norm it sees is the caller's choice; `rms(of:)` is the
-/// suggested one, because a block's L2 norm grows with √(its size) (the final norm's 2C values
-/// against a layer's 12C²), while AdamW moves every value by about the learning rate, so the RMS
-/// of one block's update is comparable with another's and one running median serves them all.
+/// resumed run continue exactly. The server gives it each upload's `UpdateSize.rms`, not the L2
+/// distance the history records, because a block's L2 norm grows with √(its size) (the final
+/// norm's 2C values against a layer's 12C²), while AdamW moves every value by about the learning
+/// rate, so the RMS of one block's update is comparable with another's and one running median
+/// serves them all.
 public struct UpdateNormGuard: Sendable, Equatable {
     /// What an update's norm is held against.
     public enum Bound: Sendable, Equatable {
@@ -148,23 +149,5 @@ public struct UpdateNormGuard: Sendable, Equatable {
         let sorted = values.sorted()
         let middle = sorted.count / 2
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-    }
-
-    /// L2 norm of `values`, summed in Double (four running sums, so the loop pipelines).
-    public static func l2Norm(of values: UnsafeBufferPointer<Float>) -> Double {
-        var sums: (Double, Double, Double, Double) = (0, 0, 0, 0)
-        var i = 0
-        while i + 4 <= values.count {
-            let a = Double(values[i]), b = Double(values[i + 1]), c = Double(values[i + 2]), d = Double(values[i + 3])
-            sums.0 += a * a; sums.1 += b * b; sums.2 += c * c; sums.3 += d * d
-            i += 4
-        }
-        while i < values.count { sums.0 += Double(values[i]) * Double(values[i]); i += 1 }
-        return ((sums.0 + sums.1) + (sums.2 + sums.3)).squareRoot()
-    }
-
-    /// Root mean square of `values`: the L2 norm over √n, comparable across blocks of different sizes.
-    public static func rms(of values: UnsafeBufferPointer<Float>) -> Double {
-        values.isEmpty ? 0 : l2Norm(of: values) / Double(values.count).squareRoot()
     }
 }

@@ -4,7 +4,8 @@ public enum UploadRejection: Error, Equatable, CustomStringConvertible {
     case wrongSize(expected: Int, received: Int)
     case notFinite(index: Int)
     case transport(String)
-    case updateTooLarge(norm: Double, limit: Double)
+    /// The update's RMS (`UpdateSize.rms`) is over the norm guard's bound.
+    case updateTooLarge(rms: Double, limit: Double)
     case undecodable(String)
 
     /// Body bytes that arrived, where the rejection knows them.
@@ -19,7 +20,7 @@ public enum UploadRejection: Error, Equatable, CustomStringConvertible {
         case let .wrongSize(expected, received): return "upload is \(received) bytes, expected \(expected)"
         case let .notFinite(index): return "upload value \(index) is not finite"
         case let .transport(what): return "upload could not be received: \(what)"
-        case let .updateTooLarge(norm, limit): return "update RMS \(norm) is over the bound \(limit)"
+        case let .updateTooLarge(rms, limit): return "update RMS \(rms) is over the bound \(limit)"
         case let .undecodable(what): return "upload body does not decode: \(what)"
         }
     }

@@ -9,7 +9,7 @@ enum RoundMeasurement {
         let report = RankReport(rank: transport.rank, round: round, peakRSS: probe.peakRSSBytes(),
                                 compute: times.compute, communication: times.communication)
         try report.encoded().withUnsafeBytes {
-            try transport.inner.send($0, to: 0, tag: RankReport.tag(clientCount: clientCount))
+            try transport.inner.send($0, to: 0, tag: MessageTag.rankReport(clientCount: clientCount))
         }
         transport.clock.lap()
     }
@@ -19,7 +19,7 @@ enum RoundMeasurement {
     /// recorded as not measured, and the run goes on).
     static func collect(round: Int, transport: Transport, clientCount: Int) -> [RankReport?] {
         (1..<max(transport.size, 1)).map { rank in
-            let bytes = try? transport.receive(from: rank, tag: RankReport.tag(clientCount: clientCount),
+            let bytes = try? transport.receive(from: rank, tag: MessageTag.rankReport(clientCount: clientCount),
                                                maxBytes: RankReport.encodedSize)
             guard let bytes, let report = try? RankReport.decode(bytes), report.rank == rank, report.round == round else {
                 return nil

@@ -4,9 +4,11 @@ import GPT
 public struct FederationSettings: Sendable, Equatable {
     /// The model shape.
     public var model: GPTConfig
-    /// Total rounds; one round trains one block on `clientsPerRound` clients.
+    /// Total rounds. What a round's clients train is the algorithm's choice (`Algorithm.target`):
+    /// one block or embedding shard for fedcybgd and badam, every block for fedavg and centralized,
+    /// the LoRA adapters for fedlora.
     public var rounds: Int
-    /// k: clients that train the block each round, aggregated by sample-weighted mean.
+    /// k: clients that train each round, aggregated by sample-weighted mean.
     public var clientsPerRound: Int
     /// E: local AdamW steps per client visit, with fresh optimizer state.
     public var localSteps: Int

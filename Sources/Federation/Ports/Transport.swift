@@ -1,8 +1,10 @@
 /// Moves bytes between the ranks of a federated job.
 ///
-/// Rank 0 is the server; the others host clients. The MPI adapter implements this over
-/// `MPI_Ibcast`/`MPI_Isend`/`MPI_Irecv` with a sleeping wait, so a rank that waits does not
-/// burn a core; `LocalTransport` is the one-rank case for tests and `P = 1` runs.
+/// Rank 0 is the server; the others host clients. The MPI adapter (`MPITransport`) implements
+/// this with non-blocking point-to-point calls and waits that sleep, so a rank that waits does not
+/// burn a core: a broadcast is one `MPI_Isend` per rank (so a rank that stops taking it can be
+/// named), a message an `MPI_Isend` matched by `MPI_Improbe`/`MPI_Imrecv`, a barrier `MPI_Ibarrier`.
+/// `LocalTransport` is the one-rank case for tests and `P = 1` runs.
 public protocol Transport: AnyObject {
     /// This process's rank, 0 ..< size.
     var rank: Int { get }

@@ -23,7 +23,8 @@ public struct RoundRecord: Sendable, Equatable {
     /// Sample-weighted mean of the accepted clients' loss at their first and at their last local step.
     @BitExact public var lossBefore: Float
     @BitExact public var lossAfter: Float
-    /// L2 norm of the change the round made to what it trained (0 when every upload was rejected).
+    /// L2 norm of the change the round made to what it trained, `UpdateSize.l2Distance` (0 when
+    /// every upload was rejected). The norm guard screens the uploads' RMS instead (`UpdateSize.rms`).
     @BitExact public var updateNorm: Float
     /// Wall time of the round on rank 0, including its evaluation unless that ran during the next
     /// round (docs/RUN-FILES.md, "Time split").

@@ -70,26 +70,31 @@ public struct DownloadPlanner: Sendable, Equatable {
                               size: (Int, BlockEncoding) -> Int) -> (broadcast: [(unit: Int, encoding: BlockEncoding)], charges: [Int]) {
         var broadcast: [(unit: Int, encoding: BlockEncoding)] = []
         for unit in needed {
-            let isTrained = trained.contains(unit)
-            let current = views[unit].version == changedRound[unit]
-            guard !current || (isTrained && !views[unit].exact) else { continue }
-            let exact = isTrained || frozenEncoding.isExact
-            broadcast.append((unit, exact ? .fp32 : frozenEncoding))
-            views[unit] = Copy(version: changedRound[unit], exact: exact)
+            guard let sent = refresh(views[unit], of: unit, trained: trained.contains(unit)) else { continue }
+            broadcast.append((unit, encoding(of: sent)))
+            views[unit] = sent
         }
         // The client hosts train these units in place in their views: stale until sent again.
         for unit in trained { views[unit] = .none }
         let charges = selected.map { client in
             needed.reduce(0) { total, unit in
-                let isTrained = trained.contains(unit)
-                let held = clients[client][unit]
-                let current = held.version == changedRound[unit]
-                guard !current || (isTrained && !held.exact) else { return total }
-                let exact = isTrained || frozenEncoding.isExact
-                clients[client][unit] = Copy(version: changedRound[unit], exact: exact)
-                return total + size(unit, exact ? .fp32 : frozenEncoding)
+                guard let fetched = refresh(clients[client][unit], of: unit, trained: trained.contains(unit)) else { return total }
+                clients[client][unit] = fetched
+                return total + size(unit, encoding(of: fetched))
             }
         }
         return (broadcast, charges)
     }
+
+    /// The staleness rule: what a holder of `held` must be sent of `unit`, or nil when its copy
+    /// will do. A copy older than the unit's last change is refreshed, and so is an inexact copy of
+    /// a unit being trained, which trains from exact values; trained units always travel exact.
+    private func refresh(_ held: Copy, of unit: Int, trained: Bool) -> Copy? {
+        let current = held.version == changedRound[unit]
+        guard !current || (trained && !held.exact) else { return nil }
+        return Copy(version: changedRound[unit], exact: trained || frozenEncoding.isExact)
+    }
+
+    /// How a copy travels: exact as fp32, otherwise with the frozen-unit codec.
+    private func encoding(of copy: Copy) -> BlockEncoding { copy.exact ? .fp32 : frozenEncoding }
 }

@@ -19,10 +19,6 @@ public struct RankReport: Equatable, Sendable {
         self.compute = compute; self.communication = communication
     }
 
-    /// The report's tag: 2 × the number of clients, the first tag above every upload tag
-    /// (client c uploads on 2c and 2c + 1), so reports never match an upload.
-    public static func tag(clientCount: Int) -> Int { 2 * clientCount }
-
     public func encoded() -> [UInt8] {
         var writer = ByteWriter(capacity: Self.encodedSize)
         writer.write(Self.magic)
