@@ -37,7 +37,7 @@ struct RunModel {
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a run's newest model as a Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer files).")
+        abstract: "Write a run's newest model as a Hugging Face folder of its family, GPT-2 or Llama (config.json, model.safetensors, tokenizer files).")
 
     @Argument(help: "The run folder, e.g. runs/demo.") var runFolder: String
     @Option(help: "The folder to write (created if missing; files of the same names are replaced).") var out: String

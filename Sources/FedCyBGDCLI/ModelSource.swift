@@ -3,7 +3,7 @@ import Foundation
 import GPT
 import HDF5Store
 
-/// Where a run's model and tokenizer come from: `model.init` (a Hugging Face GPT-2 folder, a
+/// Where a run's model and tokenizer come from: `model.init` (a Hugging Face GPT-2 or Llama folder, a
 /// safetensors file, or a fedcybgd checkpoint or run folder) or a fresh initialisation, and `data.tokenizer`
 /// (bytes, GPT-2 BPE, or a Hugging Face tokenizer.json, which a model.init folder holding one chooses by itself).
 /// It settles the model shape, refusing a `[model]` key that contradicts `config.json` or the checkpoint.

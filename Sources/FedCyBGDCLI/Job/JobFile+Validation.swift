@@ -54,7 +54,7 @@ extension JobFile {
             throw fail("'data.vocab' and 'data.merges' need data.tokenizer = \"bpe\"; set it, or remove them")
         }
         if let initModel = self.initModel, initModel.isEmpty {
-            throw fail("'model.init' is empty; set it to a Hugging Face GPT-2 folder, a .safetensors file, a fedcybgd checkpoint or run folder, or remove it")
+            throw fail("'model.init' is empty; set it to a Hugging Face GPT-2 or Llama folder, a .safetensors file, a fedcybgd checkpoint or run folder, or remove it")
         }
     }
 
