@@ -15,7 +15,7 @@ struct MemoryCheck {
         let bytes = Self.corpusBytes(plan.job.corpus)
         // Byte tokens are 4-byte ids per byte; GPT-2 BPE gives about one token per 3.5 bytes.
         let perByte = plan.job.tokenizer == .bpe ? 0.5 : 1.0
-        estimate = MemoryEstimate(settings: plan.settings, corpusBytes: bytes * perByte, threads: threads)
+        estimate = MemoryEstimate(settings: plan.settings, corpusTokens: bytes * perByte, threads: threads)
     }
 
     /// Estimated bytes of the ranks on this host. Open MPI places ranks by slot, so the host of

@@ -70,4 +70,16 @@ public enum ActivationMemory {
         return 2 * s.n + s.layer(kept: false) + s.shared(backward: false, anyKept: false, anyKeptFrozen: false, anyLayer: true)
             + s.n + 2 * s.rows + s.logitsChunk
     }
+
+    /// Floats a `LoRATrainer` holds besides the adapters (`LoRATrainer.memoryFloatCount`): the merged
+    /// working model, the dense gradients of every layer block (no moments), the inner trainer's
+    /// activations with every layer trainable, and the adapters' gradient and two moments.
+    public static func loraTrainer(config: GPTConfig, lora: LoRAConfig, batch: Int, sequence: Int, threads: Int) -> Double {
+        let layout = ParameterLayout(config: config)
+        let layerGradients = (1...config.layers).reduce(0.0) { $0 + Double(layout.blocks[$1].range.count) }
+        let adapters = LoRALayout.parameterCount(model: config, rank: lora.rank)
+        return Double(layout.parameterCount) + layerGradients + 3 * adapters
+            + trainer(config: config, batch: batch, sequence: sequence, trainableBlocks: Set(1...config.layers), threads: threads)
+    }
 }
+

@@ -12,6 +12,21 @@ final class EmbeddingShardScheduleTests: XCTestCase {
         return settings
     }
 
+    /// A job's `train.cycles` is turned into rounds by the same rule the schedule visits by.
+    func testTheCycleLengthBeforeTheModelIsTheSchedules() {
+        for layers in [1, 2, 5] {
+            for blockSet in BlockSet.allCases {
+                for shards in [1, 3] where shards == 1 || blockSet == .all {
+                    var settings = TinyRun.settings(layers: layers)
+                    settings.blockSet = blockSet
+                    settings.embeddingShards = shards
+                    XCTAssertEqual(CycleSchedule.cycleLength(layers: layers, blockSet: blockSet, embeddingShards: shards),
+                                   CycleSchedule(settings: settings, clientCount: 4).cycleLength, "\(layers) \(blockSet) \(shards)")
+                }
+            }
+        }
+    }
+
     func testACycleVisitsEachShardThenTheOtherBlocks() {
         let schedule = CycleSchedule(settings: settings(shards: 4), clientCount: 1)
         XCTAssertEqual(schedule.cycleLength, 4 + 3)

@@ -25,6 +25,15 @@ final class ActivationMemoryTests: XCTestCase {
         }
     }
 
+    func testLoRATrainerCountsEqualWhatIsAllocated() {
+        for config in configs {
+            let lora = LoRAConfig(rank: 2, alpha: 4)
+            let trainer = LoRATrainer(model: config, lora: lora, batch: 2, sequence: 9)
+            XCTAssertEqual(ActivationMemory.loraTrainer(config: config, lora: lora, batch: 2, sequence: 9, threads: BLAS.threads),
+                           Double(trainer.memoryFloatCount), "\(config.architecture)")
+        }
+    }
+
     func testEvaluatorCountsEqualWhatIsAllocated() {
         for config in configs {
             let evaluator = GPTEvaluator(config: config, batch: 3, sequence: 7)

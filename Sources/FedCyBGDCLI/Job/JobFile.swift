@@ -1,3 +1,4 @@
+import Federation
 import Foundation
 import TOMLKit
 
@@ -50,8 +51,11 @@ public struct JobFile: Equatable, Sendable {
     /// What `server.round_timeout` is when unset: long enough for any round a user runs.
     public static let defaultRoundTimeout = 1800.0
 
-    /// Total rounds: `rounds` if given, else `cycles` times the visits per cycle (each embedding shard one).
-    public var totalRounds: Int { self.rounds ?? (self.cycles ?? 1) * (self.blocks == .layers ? self.layers : self.layers + 1 + self.embeddingShards) }
+    /// Total rounds: `rounds` if given, else `cycles` times the schedule's cycle length.
+    public var totalRounds: Int {
+        self.rounds ?? (self.cycles ?? 1)
+            * CycleSchedule.cycleLength(layers: self.layers, blockSet: self.blocks, embeddingShards: self.embeddingShards)
+    }
 }
 
 /// A job file the program cannot use; the message names the file, the key and the fix.

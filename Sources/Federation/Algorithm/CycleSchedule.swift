@@ -30,6 +30,12 @@ public struct CycleSchedule: Sendable {
     /// Rounds per cycle: the units a cycle visits.
     public var cycleLength: Int { visits.count }
 
+    /// Rounds per cycle of a run with these options, before its model is built (a job's
+    /// `train.cycles`): one visit per block of the set, the embeddings' once per shard.
+    public static func cycleLength(layers: Int, blockSet: BlockSet, embeddingShards: Int) -> Int {
+        blockSet.blocks(layers: layers).reduce(0) { $0 + ModelUnits.unitCount(ofBlock: $1, embeddingShards: embeddingShards) }
+    }
+
     /// The 1-based cycle that 1-based `round` belongs to.
     public func cycle(ofRound round: Int) -> Int { (round - 1) / cycleLength + 1 }
 

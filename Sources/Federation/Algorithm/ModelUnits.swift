@@ -38,8 +38,12 @@ public struct ModelUnits: Sendable, Equatable {
 
     /// The units that hold block `block`: the shards for block 0, else one unit.
     public func units(ofBlock block: Int) -> Range<Int> {
-        block == 0 ? 0..<embeddingShards : (block + embeddingShards - 1)..<(block + embeddingShards)
+        let first = block == 0 ? 0 : block + embeddingShards - 1
+        return first..<(first + Self.unitCount(ofBlock: block, embeddingShards: embeddingShards))
     }
+
+    /// How many units hold block `block` when the embeddings are cut into `embeddingShards`.
+    public static func unitCount(ofBlock block: Int, embeddingShards: Int) -> Int { block == 0 ? embeddingShards : 1 }
 
     /// The block a unit of the model belongs to.
     public func block(ofUnit unit: Int) -> Int { unit < embeddingShards ? 0 : unit - embeddingShards + 1 }
