@@ -29,6 +29,8 @@ public struct MemoryEstimate {
     public let threads: Int
     private let units: ModelUnits
     private let layout: ParameterLayout
+    /// Bytes of each unit of the model as the download codec encodes it.
+    private let downloadBytes: [Double]
 
     public init(settings: FederationSettings, corpusTokens: Double, threads: Int) {
         self.settings = settings
@@ -36,6 +38,14 @@ public struct MemoryEstimate {
         self.threads = threads
         units = ModelUnits(settings: settings)
         layout = ParameterLayout(config: settings.model)
+        // One pass over the tensors: a layout of 100,000 layers is sized at once.
+        let byBlock = Dictionary(grouping: layout.tensors, by: \.block)
+        let codec = settings.downloadEncoding.codec
+        downloadBytes = (0..<units.parameterUnitCount).map { [units, layout] unit in
+            let rows = units.shard(ofUnit: unit) != nil ? units.rows(unit, of: layout)
+                : RowLayout(tensors: byBlock[units.block(ofUnit: unit)] ?? [])
+            return Double(codec.encodedSize(rows))
+        }
     }
 
     /// One part of an estimate, for `--dry-run`.
@@ -103,9 +113,8 @@ public struct MemoryEstimate {
     /// fp32 and the others as the download codec encodes them, and fedlora's adapters.
     private func broadcastBytes(_ target: RoundTarget) -> Double {
         let trained = Set(units.units(of: target))
-        let codec = settings.downloadEncoding.codec
         let model = (0..<units.parameterUnitCount).reduce(0.0) { sum, unit in
-            sum + (trained.contains(unit) ? 4 * floats(ofUnit: unit) : Double(codec.encodedSize(units.rows(unit, of: layout))))
+            sum + (trained.contains(unit) ? 4 * floats(ofUnit: unit) : downloadBytes[unit])
         }
         return model + (units.adapterUnit.map { 4 * floats(ofUnit: $0) } ?? 0)
     }

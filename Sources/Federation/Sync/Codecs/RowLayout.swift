@@ -44,6 +44,11 @@ public struct RowLayout: Sendable, Hashable {
 
     /// The tensors of block `block` of a GPT-2 model, in buffer order.
     public init(block: Int, of layout: ParameterLayout) {
-        self.init(segments: layout.tensors.filter { $0.block == block }.map { ($0.count, $0.shape.last ?? 1) })
+        self.init(tensors: layout.tensors.filter { $0.block == block })
+    }
+
+    /// The rows of `tensors`, in order: each tensor's last dimension is its row length.
+    public init(tensors: [TensorSlot]) {
+        self.init(segments: tensors.map { ($0.count, $0.shape.last ?? 1) })
     }
 }
