@@ -83,9 +83,9 @@ public struct JobSchema: Sendable {
     let beta1 = JobKey("train.beta1", 0.9, range: .belowOne, doc: "AdamW's first-moment decay")
     let beta2 = JobKey("train.beta2", 0.95, range: .belowOne, doc: "AdamW's second-moment decay")
     let evalBatches = JobKey("train.eval_batches", 16, range: .atLeast(1), doc: "held-out batches per evaluation")
-    let evalPrompts: JobKey<Int> = JobKey("train.eval_prompts", 32, range: .atLeast(0), record: .when(\.isInstructionData), doc: "jsonl only: validation prompts answered greedily at each evaluation, chosen once, spread over the tasks (docs/DATA.md, \"Evaluation\"); 0: no answers")
-    let evalMaxNewTokens: JobKey<Int> = JobKey("train.eval_max_new_tokens", 64, range: .atLeast(1), record: .when(\.isInstructionData), doc: "jsonl only: the most ids a greedy answer may have (it stops earlier at the end-of-sequence id or the chat template's end marker)")
-    let testPrompts: JobKey<Int> = JobKey("train.test_prompts", 128, range: .atLeast(0), record: .when(\.isInstructionData),
+    let evalPrompts: JobKey<Int> = JobKey("train.eval_prompts", FederationSettings.Defaults.evalPrompts, range: .atLeast(0), record: .when(\.isInstructionData), doc: "jsonl only: validation prompts answered greedily at each evaluation, chosen once, spread over the tasks (docs/DATA.md, \"Evaluation\"); 0: no answers")
+    let evalMaxNewTokens: JobKey<Int> = JobKey("train.eval_max_new_tokens", FederationSettings.Defaults.evalMaxNewTokens, range: .atLeast(1), record: .when(\.isInstructionData), doc: "jsonl only: the most ids a greedy answer may have (it stops earlier at the end-of-sequence id or the chat template's end marker)")
+    let testPrompts: JobKey<Int> = JobKey("train.test_prompts", FederationSettings.Defaults.testPrompts, range: .atLeast(0), record: .when(\.isInstructionData),
                              doc: "jsonl only: test prompts answered once by the final model when the run finishes; 0: the test split's loss only")
     let checkpointEvery = JobKey("train.checkpoint_every", 0, range: .atLeast(0), mayChangeOnResume: true,
                                  doc: "write a checkpoint every N rounds (0: only at the end)")
@@ -103,7 +103,7 @@ public struct JobSchema: Sendable {
     let lrSchedule = JobKey("train.lr_schedule", LearningRateSchedule.Decay.constant,
                             doc: "learning rate across rounds: `\"constant\"` or `\"cosine\"`, after the warm-up")
     let warmupRounds = JobKey("train.warmup_rounds", 0, range: .atLeast(0), doc: "rounds of linear warm-up of the learning rate")
-    let lrFloor = JobKey("train.lr_floor", 0.1, range: .zeroToOne, doc: "cosine's last rate, as a fraction of `train.learning_rate`")
+    let lrFloor = JobKey("train.lr_floor", LearningRateSchedule.defaultFloor, range: .zeroToOne, doc: "cosine's last rate, as a fraction of `train.learning_rate`")
     let algorithm = JobKey("train.algorithm", Algorithm.fedcybgd, record: .unlessDefault,
                            doc: "`\"fedcybgd\"`, `\"fedavg\"`, `\"fedlora\"`, `\"centralized\"` or `\"badam\"` — docs/METHODS.md")
 
@@ -113,8 +113,8 @@ public struct JobSchema: Sendable {
                                     doc: "refuse uploads whose update RMS exceeds this multiple of the running median (0: off)")
     let updateNormMax = JobKey("server.update_norm_max", Double?.none, range: .positive,
                                doc: "instead: refuse uploads whose update RMS exceeds this absolute bound")
-    let updateNormWarmup = JobKey("server.update_norm_warmup", 3, range: .atLeast(1), doc: "accepted updates before the median bound applies")
-    let updateNormWindow = JobKey("server.update_norm_window", 32, range: .atLeast(1), doc: "how many recent norms the median uses")
+    let updateNormWarmup = JobKey("server.update_norm_warmup", UpdateNormGuard.Configuration.default.warmup, range: .atLeast(1), doc: "accepted updates before the median bound applies")
+    let updateNormWindow = JobKey("server.update_norm_window", UpdateNormGuard.Configuration.default.window, range: .atLeast(1), doc: "how many recent norms the median uses")
     let roundTimeout = JobKey("server.round_timeout", Double?.none, default: "1800", range: .positive, mayChangeOnResume: true, doc: "seconds rank 0 waits for any one rank (its upload, its report, its taking the broadcast) before it ends the job with one line naming the rank and its host, exit status 69; the newest checkpoint stays intact. Set it above your longest round (one client's local training plus its upload)")
 
     // MARK: [download], [upload], [lora]
@@ -126,9 +126,9 @@ public struct JobSchema: Sendable {
     let uploadCodec = JobKey("upload.codec", BlockEncoding.fp32,
                              range: JobRange("one of \"fp32\", \"fp16\" or \"int8\"") { BlockEncoding.uploadKinds.contains($0.kind) },
                              record: .unlessDefault, doc: "`\"fp32\"` (the trained values), `\"fp16\"` or `\"int8\"` (their change)")
-    let loraRank: JobKey<Int> = JobKey("lora.rank", 8, range: .atLeast(1), record: .when { $0.algorithm == .fedlora },
+    let loraRank: JobKey<Int> = JobKey("lora.rank", FederationSettings.Defaults.lora.rank, range: .atLeast(1), record: .when { $0.algorithm == .fedlora },
                           doc: "fedlora's adapter rank: ΔW = (alpha/rank)·A·B on every layer's matrices")
-    let loraAlpha: JobKey<Double> = JobKey("lora.alpha", 16.0, range: .positive, record: .when { $0.algorithm == .fedlora },
+    let loraAlpha: JobKey<Double> = JobKey("lora.alpha", Double(FederationSettings.Defaults.lora.alpha), range: .positive, record: .when { $0.algorithm == .fedlora },
                            doc: "fedlora's adapter scale (often twice `lora.rank`)")
 
     /// Every key, in declaration order.

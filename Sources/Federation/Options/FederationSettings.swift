@@ -19,11 +19,11 @@ public struct FederationSettings: Sendable, Equatable {
     /// Validation batches per evaluation (each batch × sequence tokens).
     public var evalBatches: Int
     /// Instruction data: validation prompts answered greedily at each evaluation (0: none).
-    public var evalPrompts = 32
+    public var evalPrompts = FederationSettings.Defaults.evalPrompts
     /// Instruction data: the most ids a greedy answer may have.
-    public var evalMaxNewTokens = 64
+    public var evalMaxNewTokens = FederationSettings.Defaults.evalMaxNewTokens
     /// Instruction data: test prompts answered once when the run finishes (0: none).
-    public var testPrompts = 128
+    public var testPrompts = FederationSettings.Defaults.testPrompts
     /// Write a checkpoint every this many rounds (0: only at the end).
     public var checkpointEvery: Int
     /// Store each block's weights after every visit (history.h5 `/blocks/<b>/snapshots`).
@@ -53,7 +53,7 @@ public struct FederationSettings: Sendable, Equatable {
     /// Frozen layers a FedCyBGD client skips, and so does not download.
     public var layerDrop = LayerDrop()
     /// The adapters fedlora trains (rank and alpha); unused by the other algorithms.
-    public var lora = LoRAConfig(rank: 8, alpha: 16)
+    public var lora = FederationSettings.Defaults.lora
 
     /// The steps a client holding `tokens` training tokens runs per visit.
     public func localSteps(forClientTokens tokens: Int) -> Int {
@@ -76,4 +76,15 @@ public struct FederationSettings: Sendable, Equatable {
 
     /// Blocks per cycle: the model's blocks (the embeddings, each layer, the final norm with an untied head).
     public var blockCount: Int { model.blockCount }
+}
+
+extension FederationSettings {
+    /// The values settings take when a job leaves them out; the job schema's defaults are these.
+    public enum Defaults {
+        public static let evalPrompts = 32
+        public static let evalMaxNewTokens = 64
+        public static let testPrompts = 128
+        /// fedlora's adapters: rank 8, alpha 16 (ΔW scaled by alpha / rank = 2).
+        public static let lora = LoRAConfig(rank: 8, alpha: 16)
+    }
 }
