@@ -53,8 +53,13 @@ def setup_section(r: rp.Reproduction) -> list[str]:
     model = runfiles.open_h5(first.run.checkpoint.path)
     with model:
         attrs = model["model"].attrs
-        shape = (f"{attrs.get('architecture', 'gpt2')} {int(attrs['n_layer'])} layers × {int(attrs['n_embd'])}, "
-                 f"{int(attrs['n_head'])} heads, vocabulary {int(attrs['vocab_size']):,}")
+        # The shape is stored under the family's config names (docs/RUN-FILES.md, /model); Llama
+        # checkpoints written before that carry GPT-2's.
+        def shape_value(llama_name, gpt2_name):
+            return int(attrs[llama_name] if llama_name in attrs else attrs[gpt2_name])
+        shape = (f"{attrs.get('architecture', 'gpt2')} {shape_value('num_hidden_layers', 'n_layer')} layers × "
+                 f"{shape_value('hidden_size', 'n_embd')}, {shape_value('num_attention_heads', 'n_head')} heads, "
+                 f"vocabulary {int(attrs['vocab_size']):,}")
     pretrain = runfiles.load_run(r.folder / "pretrain")
     return [
         "## What was run",
