@@ -93,6 +93,12 @@ public final class HDF5RunStore: RunStore {
         try noteResume(note)
     }
 
+    public func holdsFinishedRun(throughRound round: Int) -> Bool {
+        guard let rows = try? HDF5RunReader.readHistory(historyPath), rows.last?.round == round,
+              (try? HDF5RunReader.readSummary(historyPath)) ?? nil != nil else { return false }
+        return true
+    }
+
     /// Makes history.h5 hold exactly the rows up to `round`, as they were written. It is replaced
     /// by the copy in the checkpoint of `round` (history.h5 as it stood after that round's row):
     /// a kill or a full disk inside an append can leave it unreadable, or worse, readable with

@@ -182,6 +182,26 @@ final class HDF5HistoryTests: RunFolderTestCase {
         try file.close()
     }
 
+    /// A run is finished only when its history holds the last round and the summary, readable:
+    /// a kill while the summary was written must not pass for a finished run.
+    func testAFinishedRunNeedsItsRowsAndItsSummary() throws {
+        let store = try HDF5RunStore(folder: folder)
+        try store.begin(jobText: job, parameterCount: 12345, config: nil, clientsPerRound: 3)
+        for record in records() { try store.append(record) }
+        let last = try XCTUnwrap(records().last?.round)
+        XCTAssertFalse(store.holdsFinishedRun(throughRound: last), "no summary yet")
+        try store.finish(RunSummary(rounds: last, clients: 10, parameterCount: 12345, totalBytesDown: 1, totalBytesUp: 1,
+                                    totalBytesBroadcast: 1, tokensTrained: 1, initialEvalLoss: 5, finalEvalLoss: 2,
+                                    wallSeconds: 1, serverCPUSeconds: 1))
+        XCTAssertTrue(store.holdsFinishedRun(throughRound: last))
+        XCTAssertFalse(store.holdsFinishedRun(throughRound: last + 1), "rows missing")
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: store.historyPath)[.size] as? Int)
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: store.historyPath))
+        try handle.truncate(atOffset: UInt64(size / 2))
+        try handle.close()
+        XCTAssertFalse(store.holdsFinishedRun(throughRound: last), "a damaged history")
+    }
+
     func testBeginStartsAFreshHistory() throws {
         let store = try HDF5RunStore(folder: folder)
         try store.begin(jobText: job, parameterCount: 1, config: nil, clientsPerRound: 3)

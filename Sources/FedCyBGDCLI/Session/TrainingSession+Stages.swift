@@ -99,11 +99,14 @@ extension TrainingSession {
             startup.running = true
             let round = contents.state.round
             var prepared = PreparedRun(plan: plan, corpus: run.corpus.corpus, initial: run.initial, store: store, resuming: contents.state)
-            if round >= plan.settings.rounds {
+            let finished = round >= plan.settings.rounds
+            if finished, store.holdsFinishedRun(throughRound: round) {
                 prepared.alreadyFinished = "\(plan.runFolder) already completed \(round) of \(plan.settings.rounds) rounds; pass --rounds N to go further"
                 return prepared
             }
-            let note = "resumed from \(checkpoint.name) at round \(round)"
+            // A run killed after its final checkpoint, while its summary was written, has a history
+            // to rebuild; the resumed run plays no round and writes the summary again.
+            let note = (finished ? "finishing \(checkpoint.name) again (its history lacked the final summary)" : "resumed from \(checkpoint.name) at round \(round)")
                 + (changes.isEmpty ? "" : " with changes: " + changes.map(\.change).joined(separator: "; "))
             // Before the ranks agree to start: a history that cannot be rebuilt stops every rank here.
             try store.resume(jobText: plan.job.effectiveTOML, layout: run.initial.layout, round: round, note: note)

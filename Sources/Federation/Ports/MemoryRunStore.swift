@@ -36,6 +36,10 @@ public final class MemoryRunStore: RunStore {
         resumeNotes.append(note)
     }
 
+    public func holdsFinishedRun(throughRound round: Int) -> Bool {
+        summary != nil && records.last?.round == round
+    }
+
     public func append(_ record: RoundRecord) throws { records.append(record) }
 
     public func recordedRounds() throws -> [RoundRecord] { records }

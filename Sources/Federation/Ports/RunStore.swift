@@ -39,6 +39,10 @@ public protocol RunStore: AnyObject {
     /// the history is made to hold exactly the rows up to that round (the resumed run writes the
     /// later ones again), and `note` (when, from where, which keys changed) is recorded with it.
     func resume(jobText: String, layout: ParameterLayout, round: Int, note: String) throws
+    /// Whether the history holds every row up to `round` and the final summary, all readable: a
+    /// run whose last checkpoint is its final round is finished only then (a kill while the
+    /// summary was written leaves the checkpoint complete and the history not).
+    func holdsFinishedRun(throughRound round: Int) -> Bool
     /// Appends one history row.
     func append(_ record: RoundRecord) throws
     /// The history rows stored so far, oldest first: a resumed run's summary starts from them.
